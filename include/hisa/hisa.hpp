@@ -1,0 +1,9 @@
+// Umbrella header of the hisa C++ API.
+#pragma once
+
+#include "hisa/error.hpp"
+#include "hisa/metrics.hpp"
+#include "hisa/numeric.hpp"
+#include "hisa/select.hpp"
+#include "hisa/types.hpp"
+#include "hisa/workload.hpp"
