@@ -1,0 +1,23 @@
+// Per-method CUDA entry points behind hisa::cuda::select_device (backend.cu). All pointers in
+// the Problem are device memory; ks/ke are always set (backend.cu materialises the causal
+// default into the workspace). No host sync, no allocation: scratch comes from `ws`.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "hisa/types.hpp"
+
+namespace hisa::cuda {
+
+// flat (exact DSA): src/cuda/flat_*.cu
+std::size_t flat_workspace_bytes(const Problem& p, const Config& cfg);
+void flat_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cudaStream_t st);
+
+// HISA and block-sparse (cfg.method == hisa or block): src/cuda/hisa_*.cu
+std::size_t hisa_workspace_bytes(const Problem& p, const Config& cfg);
+void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cudaStream_t st);
+
+}  // namespace hisa::cuda
