@@ -3,6 +3,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -30,6 +31,16 @@ void throw_cuda_error(cudaError_t err, const char* call, const char* file, int l
       ::hisa::cuda::throw_cuda_error(hisa_err_, name, __FILE__, __LINE__, context); \
   } while (0)
 
+// Order-preserving map of a score to uint32: larger score -> larger key; every NaN -> 0
+// (ranks below every finite score and -inf); -0 is folded into +0 so the two zeros tie and
+// the index decides, exactly as the CPU backend's rank_key (src/cpu/score.hpp). Ties in key
+// are broken by the larger index.
+__host__ __device__ inline uint32_t score_key_bits(uint32_t u) {
+  if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu) != 0u) return 0u;  // NaN
+  if ((u & 0x7FFFFFFFu) == 0u) u = 0u;                                         // -0 -> +0
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+#if defined(__CUDACC__)  // device helpers: nvcc only (host .cpp files include the rest)
 // Exact FP8 e4m3fn decode on the device (matches hisa::fp8_e4m3_to_float).
 __device__ __forceinline__ float fp8_e4m3_decode(uint8_t code) {
   const uint32_t sign = (code & 0x80u) << 24;
@@ -44,18 +55,76 @@ __device__ __forceinline__ float bf16_decode(uint16_t bits) {
   return __int_as_float(static_cast<uint32_t>(bits) << 16);
 }
 
-// Order-preserving map of a score to uint32: larger score -> larger key; every NaN -> 0
-// (ranks below every finite score and -inf). Ties in key are broken by the larger index.
 __device__ __forceinline__ uint32_t score_key(float s) {
-  if (s != s) return 0u;
-  const uint32_t u = __float_as_uint(s);
-  const uint32_t k = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-  return k == 0u ? 1u : k;  // keep 0 reserved for NaN (only -NaN-like patterns map to 0)
+  return score_key_bits(__float_as_uint(s));
 }
 
 // 64-bit ranking key: (score key, index); larger key = ranked first. Sort descending.
 __device__ __forceinline__ uint64_t rank_key(float s, int32_t idx) {
   return (static_cast<uint64_t>(score_key(s)) << 32) | static_cast<uint32_t>(idx);
 }
+
+#endif  // __CUDACC__
+
+// ---- helpers shared by the backend files (additions) --------------------------------------
+
+// Like HISA_CUDA_CHECK, with a context string (shapes, sizes) in the message.
+#define HISA_CUDA_CHECK_CTX(call, context)                                          \
+  do {                                                                              \
+    cudaError_t hisa_err_ = (call);                                                 \
+    if (hisa_err_ != cudaSuccess)                                                   \
+      ::hisa::cuda::throw_cuda_error(hisa_err_, #call, __FILE__, __LINE__, context); \
+  } while (0)
+
+__host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+__host__ __device__ constexpr int64_t align_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Every sub-buffer carved out of a workspace starts on this boundary (TMA and float4 loads).
+constexpr std::size_t kWorkspaceAlign = 256;
+
+// Carves consecutive aligned sub-buffers out of one workspace. With base == nullptr it only
+// counts, so one function can both size and lay out a workspace.
+class WorkspaceCarver {
+ public:
+  explicit WorkspaceCarver(void* base) : base_(static_cast<char*>(base)) {}
+  template <typename T>
+  T* take(std::size_t count) {
+    const std::size_t at = used_;
+    used_ += (count * sizeof(T) + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign;
+    return base_ == nullptr ? nullptr : reinterpret_cast<T*>(base_ + at);
+  }
+  std::size_t used() const { return used_; }
+
+ private:
+  char* base_;
+  std::size_t used_ = 0;
+};
+
+// Properties of the current device, cached per device id (backend.cu). Throws BackendError.
+const cudaDeviceProp& current_device_properties();
+
+// "T=.. S=.. H=.. D=.. dtype=.." for error messages.
+std::string shape_string(const Problem& p);
+
+#if defined(__CUDACC__)
+// The score of the contract's ReLU: x < 0 ? 0 : x, which keeps NaN (src/cpu/score.hpp).
+// max.NaN is one instruction and propagates NaN the same way (sm_80+).
+__device__ __forceinline__ float relu_keep_nan(float x) {
+  float r;
+  asm("max.NaN.f32 %0, %1, 0f00000000;" : "=f"(r) : "f"(x));
+  return r;
+}
+
+// Visible range of row t clamped into [0, S] with ks <= ke: kernels never index outside the
+// key array even when the caller skipped value checks and passed a bad range.
+__device__ __forceinline__ void clamped_range(const int32_t* ks, const int32_t* ke, int64_t t,
+                                              int64_t S, int32_t& lo, int32_t& hi) {
+  int64_t a = ks[t], b = ke[t];
+  a = a < 0 ? 0 : (a > S ? S : a);
+  b = b < a ? a : (b > S ? S : b);
+  lo = static_cast<int32_t>(a);
+  hi = static_cast<int32_t>(b);
+}
+#endif  // __CUDACC__
 
 }  // namespace hisa::cuda

@@ -1,0 +1,88 @@
+"""torch.library custom ops in the namespace ``hisa``:
+
+    torch.ops.hisa.flat_topk(q, k, k_scale, weights, ks, ke, topk=2048, ...)
+    torch.ops.hisa.hisa_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, num_blocks=64, ...)
+    torch.ops.hisa.block_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, ...)
+    torch.ops.hisa.misa_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, heads=8, candidates=1, ...)
+
+Each returns a new int32 [T, topk] tensor on q's device. They are functional (no mutation), have
+fake (meta) implementations for torch.compile, and on CUDA run on the current stream with a
+workspace from torch's caching allocator and ``check_values=False`` by default: no host sync,
+so they can be captured in CUDA graphs. The hisa.*_topk functions call these for torch tensors.
+"""
+
+from typing import Optional
+
+import torch
+
+from ._run import run
+
+Tensor = torch.Tensor
+
+
+def _kv(k, k_scale):
+    return k if k_scale is None else (k, k_scale)
+
+
+def _fake(q, topk):
+    return q.new_empty((q.shape[0], topk), dtype=torch.int32)
+
+
+@torch.library.custom_op("hisa::flat_topk", mutates_args=())
+def flat_topk(q: Tensor, k: Tensor, k_scale: Optional[Tensor], weights: Tensor, ks: Optional[Tensor],
+              ke: Optional[Tensor], topk: int = 2048, allow_nonfinite: bool = False,
+              check_values: bool = False) -> Tensor:
+    return run("flat", q, _kv(k, k_scale), weights, ks, ke, dict(topk=topk),
+               allow_nonfinite=allow_nonfinite, check_values=check_values)
+
+
+@flat_topk.register_fake
+def _(q, k, k_scale, weights, ks, ke, topk=2048, allow_nonfinite=False, check_values=False):
+    return _fake(q, topk)
+
+
+@torch.library.custom_op("hisa::hisa_topk", mutates_args=())
+def hisa_topk(q: Tensor, k: Tensor, k_scale: Optional[Tensor], weights: Tensor, ks: Optional[Tensor],
+              ke: Optional[Tensor], topk: int = 2048, block_size: int = 64, num_blocks: int = 64,
+              allow_nonfinite: bool = False, check_values: bool = False) -> Tensor:
+    return run("hisa", q, _kv(k, k_scale), weights, ks, ke,
+               dict(topk=topk, block_size=block_size, num_blocks=num_blocks),
+               allow_nonfinite=allow_nonfinite, check_values=check_values)
+
+
+@hisa_topk.register_fake
+def _(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, num_blocks=64,
+      allow_nonfinite=False, check_values=False):
+    return _fake(q, topk)
+
+
+@torch.library.custom_op("hisa::block_topk", mutates_args=())
+def block_topk(q: Tensor, k: Tensor, k_scale: Optional[Tensor], weights: Tensor, ks: Optional[Tensor],
+               ke: Optional[Tensor], topk: int = 2048, block_size: int = 64,
+               allow_nonfinite: bool = False, check_values: bool = False) -> Tensor:
+    return run("block", q, _kv(k, k_scale), weights, ks, ke, dict(topk=topk, block_size=block_size),
+               allow_nonfinite=allow_nonfinite, check_values=check_values)
+
+
+@block_topk.register_fake
+def _(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, allow_nonfinite=False,
+      check_values=False):
+    return _fake(q, topk)
+
+
+@torch.library.custom_op("hisa::misa_topk", mutates_args=())
+def misa_topk(q: Tensor, k: Tensor, k_scale: Optional[Tensor], weights: Tensor, ks: Optional[Tensor],
+              ke: Optional[Tensor], topk: int = 2048, block_size: int = 64, heads: int = 8,
+              candidates: int = 1, allow_nonfinite: bool = False, check_values: bool = False) -> Tensor:
+    return run("misa", q, _kv(k, k_scale), weights, ks, ke,
+               dict(topk=topk, block_size=block_size, heads=heads, candidates=candidates),
+               allow_nonfinite=allow_nonfinite, check_values=check_values)
+
+
+@misa_topk.register_fake
+def _(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, heads=8, candidates=1,
+      allow_nonfinite=False, check_values=False):
+    return _fake(q, topk)
+
+
+OPS = {"flat": flat_topk, "hisa": hisa_topk, "block": block_topk, "misa": misa_topk}

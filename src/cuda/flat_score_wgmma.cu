@@ -1,0 +1,495 @@
+// sm_90a FP8 flat scorer (DSA shape: H = 64, D = 128, FP8 e4m3 q/k, per-key f32 scale).
+//
+// The layout follows the structure of DeepGEMM's fp8_mqa_logits (read, not copied): keys are
+// the M side of the tensor-core tile, (query, head) the N side.
+//   * A work item is one query PAIR and a span of <= kSegKeys keys of the pair's visible range
+//     (plan_kernel enumerates them per chunk); the persistent grid walks items round-robin.
+//   * A producer warp issues TMA copies: the pair's 128 q rows (2 queries x 64 heads x 128 B,
+//     16 KiB, 128B-swizzled) into one of 2 Q stages, then the key blocks (128 keys x 128 B)
+//     into a 4-stage ring, completing on mbarriers.
+//   * Two math warpgroups each own 64 keys of a block: per query, 4 x wgmma m64n64k32
+//     (K = 128 = 4 x 32) gives dot(q[t,h], k[s]) for 64 keys x 64 heads in registers; the
+//     second query's wgmmas run while the first query's accumulators are reduced:
+//     I = k_scale[s] * sum_h w[t,h] * relu(acc) (thread-local over its 16 heads, then a
+//     4-lane butterfly), stored straight to the logits row.
+// Two CTAs (2 x 288 threads, ~97 KiB shared) share an SM, so four warpgroups interleave their
+// tensor-core work and their CUDA-core epilogues.
+//
+// Arithmetic: FP8 products are exact; the tensor core accumulates the K = 128 sum in its own
+// order and precision, the head sum is an f32 fma chain in a different order than the CPU.
+// Results agree with the CPU backend within rounding (tests/gpu/test_flat*.cpp states the
+// tolerance), not bitwise.
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+#include <mutex>
+#include <string>
+
+#include "cuda/common.cuh"
+#include "cuda/flat_score.cuh"
+#include "hisa/error.hpp"
+
+namespace hisa::cuda {
+namespace {
+
+constexpr int kHeads = 64;
+constexpr int kDim = 128;
+constexpr int kMathWarpgroups = 2;
+constexpr int kMathThreads = 128 * kMathWarpgroups;
+constexpr int kMathWarps = kMathThreads / 32;
+constexpr int kThreads = kMathThreads + 32;  // + one producer warp
+constexpr int kBlockKV = 64 * kMathWarpgroups;
+constexpr int kKVStages = 4;
+constexpr int kQStages = 2;
+constexpr int kQBytes = 2 * kHeads * kDim;  // two queries x 64 heads x 128 B
+constexpr int kWBytes = 2 * kHeads * 4;     // their head weights (f32)
+constexpr int kKVBytes = kBlockKV * kDim;
+constexpr int kSegKeys = 4096;  // keys per work item (a multiple of kBlockKV)
+static_assert(kSegKeys % kBlockKV == 0, "items hold whole key blocks");
+
+struct ItemInfo {
+  int32_t pair, kv_start, kv_blocks, unused;
+};
+
+// Shared memory: [Q stages][KV stages] (1024-aligned for the 128B swizzle), the weights of
+// each Q stage, then barriers. Weights live in shared memory, not registers: the two
+// accumulator banks already take 64 of the 96 registers two CTAs per SM allow.
+constexpr int kSmemQ = 0;
+constexpr int kSmemKV = kSmemQ + kQStages * kQBytes;
+constexpr int kSmemW = kSmemKV + kKVStages * kKVBytes;
+constexpr int kSmemBar = kSmemW + kQStages * kWBytes;
+constexpr int kNumBars = 2 * kQStages + 2 * kKVStages;
+constexpr int kSmemInfo = kSmemBar + kNumBars * 8;
+constexpr int kSmemBytes = kSmemInfo + kQStages * static_cast<int>(sizeof(ItemInfo));
+constexpr int kSmemAlloc = kSmemBytes + 1024;  // slack to align the base to 1024
+
+struct WgArgs {
+  const float* k_scale;
+  const float* w;
+  int64_t T;
+  const int32_t* ks;
+  const int32_t* ke;
+  const int32_t* offsets;  // [npairs + 1] exclusive prefix of items per pair
+  const int2* ranges;      // [npairs] union range of the pair
+  int64_t t0, rows, S;
+  int32_t npairs;
+  float* logits;
+  int64_t ld;
+};
+
+// ---- plan: items per query pair ------------------------------------------------------------
+
+constexpr int kPlanThreads = 1024;
+
+__global__ void __launch_bounds__(kPlanThreads) plan_kernel(WgArgs a, int32_t* offsets,
+                                                            int2* ranges) {
+  __shared__ int32_t warp_sums[32];
+  __shared__ int32_t carry_s;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  if (tid == 0) carry_s = 0;
+  __syncthreads();
+  for (int32_t base = 0; base < a.npairs; base += kPlanThreads) {
+    const int32_t p = base + tid;
+    int32_t nseg = 0;
+    if (p < a.npairs) {
+      int32_t lo = INT32_MAX, hi = 0;
+      for (int i = 0; i < 2; ++i) {
+        const int64_t r = 2 * static_cast<int64_t>(p) + i;
+        if (r >= a.rows) break;
+        int32_t l, h;
+        clamped_range(a.ks, a.ke, a.t0 + r, a.S, l, h);
+        if (l < h) {
+          lo = min(lo, l);
+          hi = max(hi, h);
+        }
+      }
+      if (lo < hi) nseg = static_cast<int32_t>(ceil_div(hi - lo, kSegKeys));
+      ranges[p] = make_int2(lo < hi ? lo : 0, lo < hi ? hi : 0);
+    }
+    int32_t inc = nseg;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int32_t y = __shfl_up_sync(0xFFFFFFFFu, inc, o);
+      if (lane >= o) inc += y;
+    }
+    if (lane == 31) warp_sums[warp] = inc;
+    __syncthreads();
+    if (warp == 0) {
+      int32_t ws = warp_sums[lane];
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int32_t y = __shfl_up_sync(0xFFFFFFFFu, ws, o);
+        if (lane >= o) ws += y;
+      }
+      warp_sums[lane] = ws;
+    }
+    __syncthreads();
+    const int32_t carry = carry_s;
+    const int32_t excl = carry + inc - nseg + (warp > 0 ? warp_sums[warp - 1] : 0);
+    if (p < a.npairs) offsets[p] = excl;
+    __syncthreads();
+    if (tid == kPlanThreads - 1) carry_s = excl + nseg;
+    __syncthreads();
+  }
+  if (tid == 0) offsets[a.npairs] = carry_s;
+}
+
+// ---- sm_90a primitives -------------------------------------------------------------------------
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(bar)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile(
+      "{\n.reg .b64 state;\nmbarrier.arrive.expect_tx.shared::cta.b64 state, [%0], %1;\n}\n" ::"r"(bar),
+      "r"(bytes)
+      : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  while (!done) {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        "selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  }
+}
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, int32_t x,
+                                            int32_t y, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
+      "{%2, %3}], [%4];" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(bar)
+      : "memory");
+}
+
+// Plain bulk copy (no tensor map) of `bytes` (a multiple of 16) from 16-byte aligned `src`.
+__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes,
+                                          uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
+      "l"(src), "r"(bytes), "r"(bar)
+      : "memory");
+}
+
+// wgmma shared-memory descriptor of a K-major tile with 128-byte rows, 128B swizzle:
+// 8-row core-matrix groups 1024 B apart (SBO); LBO unused for this layout.
+__device__ __forceinline__ uint64_t make_desc(uint32_t addr) {
+  uint64_t d = 0;
+  d |= static_cast<uint64_t>((addr & 0x3FFFF) >> 4);
+  d |= static_cast<uint64_t>(1) << 16;
+  d |= static_cast<uint64_t>(1024 >> 4) << 32;
+  d |= static_cast<uint64_t>(1) << 62;
+  return d;
+}
+
+__device__ __forceinline__ void wgmma_fence() {
+  asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
+}
+__device__ __forceinline__ void fence_operands(float (&d)[32]) {
+#pragma unroll
+  for (int i = 0; i < 32; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+__device__ __forceinline__ void wgmma_m64n64k32(float (&d)[32], uint64_t da, uint64_t db,
+                                                int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+      "%32, %33, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]),
+        "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]),
+        "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(da), "l"(db), "r"(accumulate));
+}
+
+// dot products of the warpgroup's 64 keys (A, K-major) with the 64 heads of one query
+// (B, K-major), K = 128 in four steps of 32 bytes inside the 128-byte swizzle atom.
+__device__ __forceinline__ void issue_query(float (&acc)[32], uint32_t keys, uint32_t heads) {
+#pragma unroll
+  for (int kk = 0; kk < kDim / 32; ++kk)
+    wgmma_m64n64k32(acc, make_desc(keys + 32 * kk), make_desc(heads + 32 * kk), kk > 0);
+  wgmma_commit();
+}
+
+// I for the thread's two key rows: relu * w over its 16 heads, then the 4 lanes of the quad.
+// `w` points at the query's 64 weights in shared memory, offset by 2 * quad.
+__device__ __forceinline__ void reduce_heads(const float (&acc)[32], const float* w, float& s0,
+                                             float& s1) {
+  s0 = 0.0f;
+  s1 = 0.0f;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const float2 wj = *reinterpret_cast<const float2*>(w + 8 * j);
+    s0 = fmaf(relu_keep_nan(acc[4 * j + 0]), wj.x, s0);
+    s0 = fmaf(relu_keep_nan(acc[4 * j + 1]), wj.y, s0);
+    s1 = fmaf(relu_keep_nan(acc[4 * j + 2]), wj.x, s1);
+    s1 = fmaf(relu_keep_nan(acc[4 * j + 3]), wj.y, s1);
+  }
+  s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, 1);
+  s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, 2);
+  s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, 1);
+  s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, 2);
+}
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+__global__ void __launch_bounds__(kThreads, 2)
+    flat_score_wgmma_kernel(const __grid_constant__ CUtensorMap tmap_q,
+                            const __grid_constant__ CUtensorMap tmap_k, WgArgs a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ unsigned char smem_raw[];
+  // 128B-swizzled TMA tiles and wgmma descriptors need 1024-byte aligned tiles.
+  const uint32_t raw = smem_addr(smem_raw);
+  const uint32_t base = (raw + 1023u) & ~1023u;
+  unsigned char* smem = smem_raw + (base - raw);
+  const uint32_t q_smem = base + kSmemQ, kv_smem = base + kSmemKV, w_smem = base + kSmemW;
+  const uint32_t bars = base + kSmemBar;
+  auto q_full = [&](int i) { return bars + 8u * i; };
+  auto q_empty = [&](int i) { return bars + 8u * (kQStages + i); };
+  auto kv_full = [&](int i) { return bars + 8u * (2 * kQStages + i); };
+  auto kv_empty = [&](int i) { return bars + 8u * (2 * kQStages + kKVStages + i); };
+  ItemInfo* info = reinterpret_cast<ItemInfo*>(smem + kSmemInfo);
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < kQStages; ++i) {
+      mbar_init(q_full(i), 1);
+      mbar_init(q_empty(i), kMathWarps);
+    }
+    for (int i = 0; i < kKVStages; ++i) {
+      mbar_init(kv_full(i), 1);
+      mbar_init(kv_empty(i), kMathWarps);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+
+  if (warp == kMathWarps) {
+    // ---- producer: one thread issues every TMA copy ----
+    if (lane == 0) {
+      asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&tmap_q)) : "memory");
+      asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&tmap_k)) : "memory");
+      const int32_t total = a.offsets[a.npairs];
+      uint32_t q_iter = 0, kv_iter = 0;
+      for (int64_t item = blockIdx.x;; item += gridDim.x) {
+        const int st = q_iter % kQStages;
+        mbar_wait(q_empty(st), ((q_iter / kQStages) & 1) ^ 1);
+        if (item >= total) {
+          info[st].pair = -1;
+          mbar_arrive(q_full(st));
+          break;
+        }
+        int32_t lo = 0, hi = a.npairs - 1;  // last pair whose first item is <= item
+        while (lo < hi) {
+          const int32_t mid = (lo + hi + 1) >> 1;
+          if (a.offsets[mid] <= item) lo = mid; else hi = mid - 1;
+        }
+        const int2 range = a.ranges[lo];
+        const int32_t kv_start = range.x + static_cast<int32_t>(item - a.offsets[lo]) * kSegKeys;
+        const int32_t kv_end = min(range.y, kv_start + kSegKeys);
+        const int32_t blocks = (kv_end - kv_start + kBlockKV - 1) / kBlockKV;
+        info[st] = ItemInfo{lo, kv_start, blocks, 0};
+        const int64_t t = a.t0 + 2 * static_cast<int64_t>(lo);
+        // The pair's weights are contiguous; the second row may not exist (odd T).
+        const uint32_t w_bytes = t + 1 < a.T ? kWBytes : kWBytes / 2;
+        mbar_arrive_expect_tx(q_full(st), kQBytes + w_bytes);
+        tma_load_2d(q_smem + st * kQBytes, &tmap_q, 0, static_cast<int32_t>(t * kHeads),
+                    q_full(st));
+        bulk_load(w_smem + st * kWBytes, a.w + t * kHeads, w_bytes, q_full(st));
+        for (int32_t b = 0; b < blocks; ++b, ++kv_iter) {
+          const int ks = kv_iter % kKVStages;
+          mbar_wait(kv_empty(ks), ((kv_iter / kKVStages) & 1) ^ 1);
+          mbar_arrive_expect_tx(kv_full(ks), kKVBytes);
+          tma_load_2d(kv_smem + ks * kKVBytes, &tmap_k, 0, kv_start + b * kBlockKV, kv_full(ks));
+        }
+        ++q_iter;
+      }
+    }
+    return;
+  }
+
+  // ---- math warpgroups ----
+  const int wg = warp / 4;
+  const int row0 = (warp % 4) * 16 + lane / 4;  // key rows row0 and row0 + 8 of the WG's 64
+  const int quad = lane % 4;
+  float acc_a[32], acc_b[32];
+  uint32_t q_iter = 0, kv_iter = 0;
+  while (true) {
+    const int st = q_iter % kQStages;
+    mbar_wait(q_full(st), (q_iter / kQStages) & 1);
+    const ItemInfo it = info[st];
+    if (it.pair < 0) break;
+    const int64_t ra = 2 * static_cast<int64_t>(it.pair), rb = ra + 1;
+    const bool has_b = rb < a.rows;
+    int32_t lo_a, hi_a, lo_b = 0, hi_b = 0;
+    clamped_range(a.ks, a.ke, a.t0 + ra, a.S, lo_a, hi_a);
+    if (has_b) clamped_range(a.ks, a.ke, a.t0 + rb, a.S, lo_b, hi_b);
+    const float* w_a = reinterpret_cast<const float*>(smem + kSmemW + st * kWBytes) + 2 * quad;
+    const float* w_b = w_a + kHeads;
+    float* out_a = a.logits + ra * a.ld;
+    float* out_b = a.logits + rb * a.ld;
+    const uint32_t q_a = q_smem + st * kQBytes, q_b = q_a + kHeads * kDim;
+
+    for (int32_t b = 0; b < it.kv_blocks; ++b, ++kv_iter) {
+      const int ks = kv_iter % kKVStages;
+      mbar_wait(kv_full(ks), (kv_iter / kKVStages) & 1);
+      const uint32_t keys = kv_smem + ks * kKVBytes + wg * 64 * kDim;
+      fence_operands(acc_a);
+      fence_operands(acc_b);
+      wgmma_fence();
+      issue_query(acc_a, keys, q_a);
+      issue_query(acc_b, keys, q_b);
+
+      // Key rows of this thread (S < INT32_MAX - kSegKeys, checked on the host).
+      const int32_t s0 = it.kv_start + b * kBlockKV + wg * 64 + row0;
+      const int32_t s1 = s0 + 8;
+      float scale0 = 1.0f, scale1 = 1.0f;
+      if (a.k_scale != nullptr) {
+        if (s0 < a.S) scale0 = __ldg(a.k_scale + s0);
+        if (s1 < a.S) scale1 = __ldg(a.k_scale + s1);
+      }
+      float i0, i1;
+      wgmma_wait<1>();
+      fence_operands(acc_a);
+      reduce_heads(acc_a, w_a, i0, i1);
+      if (quad == 0 && s0 >= lo_a && s0 < hi_a) out_a[s0] = i0 * scale0;
+      if (quad == 1 && s1 >= lo_a && s1 < hi_a) out_a[s1] = i1 * scale1;
+
+      wgmma_wait<0>();
+      fence_operands(acc_b);
+      __syncwarp();
+      if (lane == 0) mbar_arrive(kv_empty(ks));
+      if (!has_b) continue;  // its weights were not loaded; its row is outside the chunk
+      reduce_heads(acc_b, w_b, i0, i1);
+      if (quad == 0 && s0 >= lo_b && s0 < hi_b) out_b[s0] = i0 * scale0;
+      if (quad == 1 && s1 >= lo_b && s1 < hi_b) out_b[s1] = i1 * scale1;
+    }
+    __syncwarp();
+    if (lane == 0) mbar_arrive(q_empty(st));
+    ++q_iter;
+  }
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+}
+
+// ---- host side ---------------------------------------------------------------------------
+
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault,
+                                         &q) == cudaSuccess &&
+        q == cudaDriverEntryPointSuccess)
+      fn = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
+    (void)cudaGetLastError();
+  });
+  return fn;
+}
+
+// 2-D map over `rows` rows of 128 bytes, boxes of 128 rows, 128B swizzle, zero fill outside.
+CUtensorMap rows_map(const void* base, int64_t rows, const std::string& ctx) {
+  CUtensorMap m;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(kDim), static_cast<cuuint64_t>(rows)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(kDim)};
+  const cuuint32_t box[2] = {static_cast<cuuint32_t>(kDim), 128u};
+  const cuuint32_t elem[2] = {1u, 1u};
+  const CUresult r = tensor_map_encoder()(
+      &m, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(base), dims, strides, box, elem,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw BackendError("cuTensorMapEncodeTiled failed (CUresult " + std::to_string(r) + ") [" +
+                       ctx + "]");
+  return m;
+}
+
+// The kernel image the driver loaded must be the sm_90a one (an sm_80 image has no body).
+bool wgmma_binary_loaded() {
+  static int version = -1;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    cudaFuncAttributes attr{};
+    if (cudaFuncGetAttributes(&attr, flat_score_wgmma_kernel) == cudaSuccess)
+      version = attr.binaryVersion;
+    (void)cudaGetLastError();
+  });
+  return version == 90;
+}
+
+}  // namespace
+
+bool wgmma_scorer_supports(const Problem& p) {
+  if (p.dtype != DType::fp8_e4m3 || p.H != kHeads || p.D != kDim) return false;
+  if (reinterpret_cast<uintptr_t>(p.q) % 16 != 0 || reinterpret_cast<uintptr_t>(p.k) % 16 != 0 ||
+      reinterpret_cast<uintptr_t>(p.w) % 16 != 0)
+    return false;
+  if (p.T * kHeads >= INT32_MAX || p.S >= INT32_MAX - kSegKeys) return false;
+  const cudaDeviceProp& prop = current_device_properties();
+  if (prop.major != 9 || prop.minor != 0) return false;
+  return wgmma_binary_loaded() && tensor_map_encoder() != nullptr;
+}
+
+std::size_t wgmma_scratch_bytes(int64_t rows) {
+  const int64_t npairs = ceil_div(rows, 2);
+  WorkspaceCarver c(nullptr);
+  c.take<int32_t>(npairs + 1);
+  c.take<int2>(npairs);
+  return c.used();
+}
+
+void wgmma_score_rows(const ScoreRowsArgs& a, cudaStream_t st) {
+  const Problem& p = *a.p;
+  if (!wgmma_scorer_supports(p))
+    throw BackendError("flat (wgmma scorer): needs an sm_90 GPU, FP8 e4m3, H=64, D=128 and "
+                       "16-byte aligned q/k (" + shape_string(p) + ")");
+  if (a.rows <= 0 || p.S <= 0) return;
+  const int64_t npairs = ceil_div(a.rows, 2);
+  if (npairs * ceil_div(p.S, kSegKeys) >= INT32_MAX)
+    throw BackendError("flat (wgmma scorer): chunk too large (" + std::to_string(a.rows) +
+                       " rows x S=" + std::to_string(p.S) + ")");
+  const std::string ctx = "flat wgmma scorer " + shape_string(p) + " t0=" + std::to_string(a.t0) +
+                          " rows=" + std::to_string(a.rows);
+  WorkspaceCarver c(a.scratch);
+  int32_t* offsets = c.take<int32_t>(npairs + 1);
+  int2* ranges = c.take<int2>(npairs);
+  WgArgs k{p.k_scale, p.w,     p.T,  a.ks,   a.ke,  offsets, ranges, a.t0, a.rows, p.S,
+           static_cast<int32_t>(npairs), a.logits, a.ld};
+  plan_kernel<<<1, kPlanThreads, 0, st>>>(k, offsets, ranges);
+  HISA_CUDA_CHECK_LAUNCH("flat wgmma plan_kernel", ctx);
+
+  const CUtensorMap map_q = rows_map(p.q, p.T * kHeads, ctx);
+  const CUtensorMap map_k = rows_map(p.k, p.S, ctx);
+  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(flat_score_wgmma_kernel,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemAlloc),
+                      ctx);
+  const int sms = current_device_properties().multiProcessorCount;
+  flat_score_wgmma_kernel<<<2 * sms, kThreads, kSmemAlloc, st>>>(map_q, map_k, k);
+  HISA_CUDA_CHECK_LAUNCH("flat_score_wgmma_kernel", ctx);
+}
+
+}  // namespace hisa::cuda

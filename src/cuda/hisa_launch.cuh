@@ -1,0 +1,100 @@
+// Internal interface between the HISA files: the per-launch parameters, the geometry of one
+// query row (SPEC.md "HISA"), and the launchers of pool_keys.cu, hisa_portable.cu and
+// hisa_sm90.cu that hisa_select.cu strings together.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "hisa/types.hpp"
+
+namespace hisa::cuda {
+
+// One launch covers queries [t0, t0 + T) of the problem. All pointers are device memory.
+struct HisaParams {
+  DType dtype = DType::f32;
+  int t0 = 0, T = 0;            // query chunk
+  int H = 0, D = 0, S = 0;
+  const void* q = nullptr;      // [T_total, H, D]
+  const void* k = nullptr;      // [S, D]
+  const float* k_scale = nullptr;
+  const float* w = nullptr;     // [T_total, H]
+  const int32_t* ks = nullptr;  // [T_total]
+  const int32_t* ke = nullptr;
+  int B = 64;                   // block size
+  int m = 64;                   // kept blocks (block-sparse: topk / B)
+  int topk = 2048;
+  const void* pooled = nullptr; // [S, D] rows: row p = mean of the B keys from p (f32 or bf16)
+  int32_t* kept = nullptr;      // [T, m] kept block ids of the chunk, ascending
+  int32_t* out = nullptr;       // [T_total, topk]
+  int cmax = 0;                 // most candidates of any row: max(min(m*B, S), min(topk, S))
+  int kpad = 1;                 // next_pow2(min(topk, cmax)): the sort buffer
+  int nbmax = 0;                // ceil(S / B): most blocks of any row
+};
+
+// The shape of query t's work (SPEC.md): blocks align to ks; when every block is kept (nb <= m)
+// or every token fits (n <= topk), the answer is flat's and stage 1 is skipped.
+struct RowGeometry {
+  int ks, ke, n, nb;
+  bool all_blocks;  // kept = every block 0..nb-1
+  int nk;           // kept blocks
+  int cvalid;       // candidates: positions [0, cvalid) (only the last kept block is partial)
+  int K;            // outputs: min(topk, cvalid)
+};
+
+__host__ __device__ inline RowGeometry row_geometry(int ks, int ke, int B, int m, int topk) {
+  RowGeometry g;
+  g.ks = ks;
+  g.ke = ke;
+  g.n = ke - ks;
+  g.nb = (g.n + B - 1) / B;
+  g.all_blocks = g.nb <= m || g.n <= topk;
+  g.nk = g.all_blocks ? g.nb : m;
+  g.cvalid = g.all_blocks ? g.n : (m - 1) * B + (g.n - (g.nb - 1) * B);
+  g.K = g.cvalid < topk ? g.cvalid : topk;
+  return g;
+}
+
+#if defined(__CUDACC__)
+// Query t's geometry with its range clamped into [0, S] and ks <= ke, so that a caller who
+// skipped the value checks can get a wrong row but never an access outside k.
+__device__ inline RowGeometry row_of(const HisaParams& p, int64_t t) {
+  int a = p.ks[t], b = p.ke[t];
+  a = a < 0 ? 0 : (a > p.S ? p.S : a);
+  b = b < a ? a : (b > p.S ? p.S : b);
+  return row_geometry(a, b, p.B, p.m, p.topk);
+}
+#endif
+
+// pool_keys.cu -------------------------------------------------------------------------------
+// used[r] = 1 for every residue r = ks[t] % B of a query that needs block scores.
+void launch_mark_residues(const HisaParams& p, int T_total, uint32_t* used, cudaStream_t st);
+// pooled row p = mean of k_scale[s] * k[s,:] over s in [p, p + B), for every p with
+// used[p % B] and p + B <= S (SPEC.md pooled key; the CPU arithmetic, bitwise, in f32).
+// `bf16_out`: rounded to bf16 (tensor-core stage 1), else f32.
+void launch_pool_keys(const HisaParams& p, const uint32_t* used, void* pooled, bool bf16_out,
+                      cudaStream_t st);
+
+// hisa_portable.cu: CUDA cores, any dtype/H/D, sm_80+; bitwise equal to the CPU backend ----
+std::size_t portable_blocks_smem(const HisaParams& p);
+std::size_t portable_tokens_smem(const HisaParams& p);
+void launch_portable_blocks(const HisaParams& p, cudaStream_t st);  // stage 1: kept blocks
+void launch_portable_tokens(const HisaParams& p, cudaStream_t st);  // stage 2: idx rows
+
+// hisa_sm90.cu: wgmma tensor cores, sm_90a only, H == 64, D == 128, FP8 or bf16 ------------
+bool sm90_supported(const HisaParams& p);
+std::size_t sm90_blocks_smem(const HisaParams& p);
+std::size_t sm90_tokens_smem(const HisaParams& p);
+void launch_sm90_blocks(const HisaParams& p, cudaStream_t st);
+void launch_sm90_tokens(const HisaParams& p, cudaStream_t st);
+
+// hisa_select.cu: test hook. When true, hisa_select always takes the portable kernels (the
+// tests run both paths on one GPU). Not thread-safe; tests only.
+void hisa_force_portable(bool on);
+// Benchmark hook: when set (4 events), hisa_select records ev[0] at its start, ev[1] after
+// pooling, ev[2] after the first chunk's stage 1 and ev[3] at its end. Null turns it off.
+void hisa_set_stage_events(cudaEvent_t* ev);
+
+}  // namespace hisa::cuda

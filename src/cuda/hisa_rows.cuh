@@ -1,0 +1,72 @@
+// The two row-finishing steps every HISA kernel shares, once a CTA holds one query's scores
+// (as ranking keys) in shared memory:
+//   finish_blocks: keep block 0, the local block nb-1 and the m-2 best middle blocks (ties to
+//                  the larger j) and write the kept list in ascending order;
+//   finish_tokens: keep the top K candidates (ties to the larger index, NaN last), sort them,
+//                  write the idx row with -1 padding.
+#pragma once
+
+#include "cuda/hisa_block_ops.cuh"
+#include "cuda/hisa_launch.cuh"
+
+namespace hisa::cuda {
+
+// jkeys[i] = ranking key of middle block j = i + 1, i in [0, nb-2). Writes kept_row[0..m).
+__device__ inline void finish_blocks(const RowGeometry& g, int m, const uint32_t* jkeys,
+                                     int32_t* kept_row, hisa_ops::SelectScratch& sc) {
+  const int nmid = g.nb - 2;
+  const hisa_ops::Threshold thr = hisa_ops::block_select_top(
+      nmid, m - 2, [&](int i) { return jkeys[i]; },
+      [](int i) { return static_cast<uint32_t>(i); }, sc);
+  // Stable compaction: each thread takes a contiguous run of positions, so the scan of the
+  // per-thread counts gives ascending output order.
+  const int per = (nmid + blockDim.x - 1) / blockDim.x;
+  const int lo = min(nmid, static_cast<int>(threadIdx.x) * per), hi = min(nmid, lo + per);
+  uint32_t mine = 0;
+  for (int i = lo; i < hi; ++i) mine += thr.selects(jkeys[i], i) ? 1u : 0u;
+  uint32_t total = 0;
+  uint32_t at = 1 + hisa_ops::block_exclusive_scan(mine, sc, total);
+  for (int i = lo; i < hi; ++i)
+    if (thr.selects(jkeys[i], i)) kept_row[at++] = i + 1;
+  if (threadIdx.x == 0) {
+    kept_row[0] = 0;
+    kept_row[m - 1] = g.nb - 1;
+  }
+}
+
+// keys[pos] = ranking key of candidate pos in [0, g.cvalid); token(pos) its key row.
+// sortbuf holds next_pow2(max(g.K, 1)) entries. Writes out_row[0..topk).
+template <class TokenAt>
+__device__ inline void finish_tokens(const RowGeometry& g, int topk, const uint32_t* keys,
+                                     TokenAt token, uint64_t* sortbuf,
+                                     hisa_ops::SelectScratch& sc, int32_t* out_row) {
+  if (threadIdx.x == 0) sc.counter = 0;
+  __syncthreads();
+  const hisa_ops::Threshold thr = hisa_ops::block_select_top(
+      g.cvalid, g.K, [&](int i) { return keys[i]; },
+      [&](int i) { return static_cast<uint32_t>(token(i)); }, sc);
+  // Compaction into the sort buffer: one atomic per warp (ballot), not one per item.
+  const int lane = threadIdx.x & 31;
+  for (int base = threadIdx.x - lane; base < g.cvalid; base += blockDim.x) {
+    const int i = base + lane;
+    bool sel = false;
+    uint64_t item = 0;
+    if (i < g.cvalid) {
+      const uint32_t tok = static_cast<uint32_t>(token(i));
+      sel = thr.selects(keys[i], tok);
+      item = (static_cast<uint64_t>(keys[i]) << 32) | tok;
+    }
+    const uint32_t ballot = __ballot_sync(0xffffffffu, sel);
+    uint32_t at = 0;
+    if (lane == 0 && ballot != 0u) at = atomicAdd(&sc.counter, static_cast<uint32_t>(__popc(ballot)));
+    at = __shfl_sync(0xffffffffu, at, 0);
+    if (sel) sortbuf[at + __popc(ballot & ((1u << lane) - 1u))] = item;
+  }
+  const int n2 = hisa_ops::next_pow2(g.K > 0 ? g.K : 1);
+  for (int i = g.K + threadIdx.x; i < n2; i += blockDim.x) sortbuf[i] = 0;  // sorts last
+  hisa_ops::block_bitonic_sort_desc(sortbuf, n2);
+  for (int r = threadIdx.x; r < topk; r += blockDim.x)
+    out_row[r] = r < g.K ? static_cast<int32_t>(sortbuf[r] & 0xFFFFFFFFu) : -1;
+}
+
+}  // namespace hisa::cuda

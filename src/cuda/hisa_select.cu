@@ -1,0 +1,164 @@
+// hisa_select / hisa_workspace_bytes (methods.cuh): plans one HISA or block-sparse selection and
+// strings the kernels together on the caller's stream, with no host sync and no allocation.
+//
+//   1. mark the residues ks % B of the queries that need block scores      (pool_keys.cu)
+//   2. pooled keys for those residues, one pass over k                     (pool_keys.cu)
+//   3. per chunk of queries: stage 1 (kept blocks), stage 2 (idx rows)     (hisa_sm90.cu on
+//      sm_90a for H=64, D=128, FP8/bf16; hisa_portable.cu otherwise)
+//
+// Workspace (all 256-aligned): used[B] u32 | pooled [S, D] (bf16 fast path, f32 portable) |
+// kept [chunk, m] i32. The last two only when some row can need block scores (S > topk and
+// ceil(S/B) > m). The chunk bounds the kept buffer to 64 MB.
+#include <algorithm>
+#include <string>
+
+#include "cuda/common.cuh"
+#include "cuda/hisa_block_ops.cuh"
+#include "cuda/hisa_launch.cuh"
+#include "cuda/methods.cuh"
+#include "hisa/error.hpp"
+
+namespace hisa::cuda {
+namespace {
+
+bool g_force_portable = false;
+cudaEvent_t* g_stage_events = nullptr;
+
+void mark(int i, cudaStream_t st) {
+  if (g_stage_events != nullptr) HISA_CUDA_CHECK(cudaEventRecord(g_stage_events[i], st));
+}
+
+struct DeviceInfo {
+  int major = 0, minor = 0, smem_optin = 0;
+};
+DeviceInfo device_info() {
+  DeviceInfo d;
+  int dev = 0;
+  HISA_CUDA_CHECK(cudaGetDevice(&dev));
+  HISA_CUDA_CHECK(cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, dev));
+  HISA_CUDA_CHECK(cudaDeviceGetAttribute(&d.minor, cudaDevAttrComputeCapabilityMinor, dev));
+  HISA_CUDA_CHECK(
+      cudaDeviceGetAttribute(&d.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  return d;
+}
+
+size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
+
+struct Plan {
+  HisaParams base;      // everything but t0/T/pooled/kept/out
+  bool fast = false;    // sm_90a kernels
+  bool need_blocks = false;
+  int64_t chunk = 0;    // queries per launch
+  size_t off_used = 0, off_pooled = 0, off_kept = 0, total = 0;
+};
+
+Plan make_plan(const Problem& p, const Config& cfg) {
+  if (p.T > INT32_MAX || p.H * p.D > INT32_MAX)
+    throw ArgumentError("q", "CUDA HISA needs T and H*D below 2^31");
+  Plan plan;
+  HisaParams& b = plan.base;
+  const int64_t m_cfg = cfg.method == Method::block ? cfg.topk / cfg.block_size : cfg.blocks;
+  // A block longer than the longest row changes nothing (every row is one block): clamp to S.
+  const int64_t B = std::min<int64_t>(cfg.block_size, std::max<int64_t>(p.S, 1));
+  const int64_t nbmax = (p.S + B - 1) / B;
+  // m beyond nbmax changes nothing (every row keeps all its blocks): clamp to stay in int.
+  const int64_t m = std::min<int64_t>(m_cfg, nbmax + 1);
+  const int64_t topk = cfg.topk;
+  const int64_t cmax = std::max(std::min(m * B, p.S), std::min(topk, p.S));
+  b.dtype = p.dtype;
+  b.H = static_cast<int>(p.H);
+  b.D = static_cast<int>(p.D);
+  b.S = static_cast<int>(p.S);
+  b.q = p.q;
+  b.k = p.k;
+  b.k_scale = p.k_scale;
+  b.w = p.w;
+  b.ks = p.ks;
+  b.ke = p.ke;
+  b.B = static_cast<int>(B);
+  b.m = static_cast<int>(m);
+  b.topk = static_cast<int>(topk);
+  b.cmax = static_cast<int>(cmax);
+  b.kpad = hisa_ops::next_pow2(static_cast<int>(std::max<int64_t>(1, std::min(topk, cmax))));
+  b.nbmax = static_cast<int>(nbmax);
+
+  const DeviceInfo dev = device_info();
+  plan.need_blocks = p.S > topk && nbmax > m;
+  plan.fast = !g_force_portable && dev.major == 9 && dev.minor == 0 && sm90_supported(b) &&
+              sm90_tokens_smem(b) <= static_cast<size_t>(dev.smem_optin) &&
+              (!plan.need_blocks || sm90_blocks_smem(b) <= static_cast<size_t>(dev.smem_optin));
+  if (!plan.fast) {
+    const size_t need = std::max(portable_tokens_smem(b),
+                                 plan.need_blocks ? portable_blocks_smem(b) : size_t(0));
+    if (need > static_cast<size_t>(dev.smem_optin))
+      throw BackendError(
+          "CUDA HISA: one query's working set needs " + std::to_string(need) +
+          " bytes of shared memory, the device allows " + std::to_string(dev.smem_optin) +
+          " (H=" + std::to_string(p.H) + ", D=" + std::to_string(p.D) +
+          ", candidates max(m*B, topk)=" + std::to_string(cmax) + ", blocks=" +
+          std::to_string(nbmax) + "); use a larger block size, fewer kept blocks or the CPU");
+  }
+
+  plan.chunk = std::max<int64_t>(1, p.T);
+  if (plan.need_blocks)
+    plan.chunk = std::clamp<int64_t>((int64_t(64) << 20) / (4 * m), 1, std::max<int64_t>(1, p.T));
+  size_t o = 0;
+  plan.off_used = o;
+  o = align256(o + sizeof(uint32_t) * static_cast<size_t>(b.B));
+  if (plan.need_blocks) {
+    plan.off_pooled = o;
+    o = align256(o + static_cast<size_t>(p.S) * p.D * (plan.fast ? 2 : 4));
+    plan.off_kept = o;
+    o = align256(o + sizeof(int32_t) * static_cast<size_t>(plan.chunk) * m);
+  }
+  plan.total = o;
+  return plan;
+}
+
+}  // namespace
+
+void hisa_force_portable(bool on) { g_force_portable = on; }
+void hisa_set_stage_events(cudaEvent_t* ev) { g_stage_events = ev; }
+
+std::size_t hisa_workspace_bytes(const Problem& p, const Config& cfg) {
+  return make_plan(p, cfg).total;
+}
+
+void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cudaStream_t st) {
+  if (p.T == 0) return;
+  if (p.ks == nullptr || p.ke == nullptr)
+    throw ArgumentError("ks", "hisa_select needs device ks/ke (the backend materialises them)");
+  const Plan plan = make_plan(p, cfg);
+  if (ws == nullptr && plan.total > 0)
+    throw ArgumentError("workspace", "null workspace for " + std::to_string(plan.total) + " bytes");
+  unsigned char* base = static_cast<unsigned char*>(ws);
+  HisaParams par = plan.base;
+  par.out = out;
+  mark(0, st);
+  if (plan.need_blocks) {
+    uint32_t* used = reinterpret_cast<uint32_t*>(base + plan.off_used);
+    par.pooled = base + plan.off_pooled;
+    par.kept = reinterpret_cast<int32_t*>(base + plan.off_kept);
+    launch_mark_residues(par, static_cast<int>(p.T), used, st);
+    launch_pool_keys(par, used, base + plan.off_pooled, plan.fast, st);
+  }
+  mark(1, st);
+  for (int64_t t0 = 0; t0 < p.T; t0 += plan.chunk) {
+    par.t0 = static_cast<int>(t0);
+    par.T = static_cast<int>(std::min<int64_t>(plan.chunk, p.T - t0));
+    if (plan.need_blocks) {
+      if (plan.fast)
+        launch_sm90_blocks(par, st);
+      else
+        launch_portable_blocks(par, st);
+    }
+    if (t0 == 0) mark(2, st);
+    if (plan.fast)
+      launch_sm90_tokens(par, st);
+    else
+      launch_portable_tokens(par, st);
+  }
+  mark(3, st);
+}
+
+}  // namespace hisa::cuda

@@ -1,0 +1,354 @@
+// HISA on Hopper tensor cores (sm_90a, H = 64, D = 128, FP8 e4m3 or bf16): one CTA = one
+// warpgroup = one query. The 64 heads of the query are the M = 64 rows of every wgmma; each
+// tile of 64 keys (pooled keys in stage 1, kept-block tokens in stage 2) is N = 64; D = 128 is
+// K. Tiles stream through a ring of shared-memory stages by cp.async (rows gathered one by one,
+// so any block size and the partial local block need nothing special) while the MMA and the
+// epilogue of the current tile run, and the epilogue does ReLU, x w,
+// the 64-head sum (in-thread, then a halving butterfly over the 8 lanes that share columns, then
+// 4 warps through shared memory) and x k_scale. Scores stay in shared memory as ranking keys;
+// selection and sort are hisa_rows.cuh. Nothing per candidate goes to global memory.
+//
+// Stage 1 runs in bf16 (pooled keys rounded to bf16, q exact in bf16); stage 2 in the input
+// dtype (FP8 e4m3 or bf16). Accumulation is f32 in the tensor cores, in their order: this path
+// matches the CPU backend up to the documented tolerance (docs/cuda_hisa.md), not bitwise.
+#include <string>
+
+#include "cuda/common.cuh"
+#include "cuda/hisa_block_ops.cuh"
+#include "cuda/hisa_launch.cuh"
+#include "cuda/hisa_rows.cuh"
+#include "cuda/hisa_wgmma.cuh"
+
+// TileShape members and helpers are unused in the non-sm_90a passes, where kernels are stubs.
+#pragma nv_diag_suppress 177
+
+namespace hisa::cuda {
+namespace {
+
+using namespace sm90;
+using hisa_ops::SelectScratch;
+
+constexpr int kThreads = 128;  // one warpgroup
+constexpr int kRows = 64;      // heads (M) and keys per tile (N)
+constexpr int kD = 128;
+
+template <int E>  // operand bytes: 1 = FP8 e4m3, 2 = bf16
+struct TileShape {
+  static constexpr int kTileBytes = kRows * kD * E;  // 8 or 16 KB
+  static constexpr int kChunks = kD * E / 16;        // 16-byte chunks per row
+  static constexpr int kSteps = kD * E / 32;         // k-steps of 32 bytes (k32 FP8, k16 bf16)
+  // Ring depth 3: with ~52 KB (FP8) / ~75 KB (bf16, 128K) per CTA, 4 / 3 CTAs share an SM and
+  // hide each other's MMA, epilogue and select latencies; each keeps 2 tiles in flight.
+  static constexpr int kStages = 3;
+  static constexpr int kAhead = kStages - 1;         // tiles in flight beyond the current one
+};
+
+// Shared-memory carve (offsets from a 1024-aligned base).
+struct Carve {
+  size_t qtile, stages, keys, blocks, part, scale, scratch, total;
+};
+template <int E>
+__host__ __device__ inline Carve carve(int nkeys, int nblocks, int kpad, bool scales) {
+  using S = TileShape<E>;
+  Carve c{};
+  size_t o = 0;
+  c.qtile = o;  o += S::kTileBytes;
+  c.stages = o;
+  const size_t ring = static_cast<size_t>(S::kStages) * S::kTileBytes;
+  const size_t sort = sizeof(uint64_t) * static_cast<size_t>(kpad);  // aliases the ring
+  o += ring > sort ? ring : sort;
+  c.keys = o;   o = (o + sizeof(uint32_t) * nkeys + 15) / 16 * 16;
+  c.blocks = o; o = (o + sizeof(int32_t) * nblocks + 15) / 16 * 16;
+  c.part = o;   o += sizeof(float) * 4 * kRows;
+  c.scale = o;  o += scales ? sizeof(float) * S::kStages * kRows : 0;  // k_scale per ring slot
+  c.scratch = o; o += sizeof(SelectScratch);
+  c.total = o + 1024;  // slack to align the dynamic base
+  return c;
+}
+
+__device__ __forceinline__ unsigned char* aligned_base(unsigned char* smem) {
+  const uint32_t a = smem_addr(smem);
+  return smem + (((a + 1023u) & ~1023u) - a);
+}
+
+__device__ __forceinline__ float relu(float x) { return x < 0.0f ? 0.0f : x; }
+
+// q[t] (64 x 128 elements of E bytes) into the swizzled A tile by cp.async.
+template <int E>
+__device__ __forceinline__ void load_q_async(const uint8_t* src, unsigned char* qtile) {
+  using S = TileShape<E>;
+  const uint32_t base = smem_addr(qtile);
+  for (int i = threadIdx.x; i < kRows * S::kChunks; i += kThreads) {
+    const int r = i / S::kChunks, c = i % S::kChunks;
+    cp_async16(base + swizzled_offset(kRows, r, c), src + r * kD * E + c * 16, 16u);
+  }
+}
+
+// FP8 q[t] decoded to bf16 (exact: every e4m3 value is a bf16 value) into the swizzled A tile.
+__device__ __forceinline__ void load_q_fp8_as_bf16(const uint8_t* src, unsigned char* qtile) {
+  for (int i = threadIdx.x; i < kRows * 16; i += kThreads) {
+    const int r = i >> 4, c = i & 15;  // bf16 chunk c holds elements 8c .. 8c+7
+    const uint2 raw = *reinterpret_cast<const uint2*>(src + r * kD + c * 8);
+    uint32_t packed[4];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const uint32_t word = e < 2 ? raw.x : raw.y;
+      const int sh = (e & 1) * 16;
+      const uint32_t lo = __float_as_uint(fp8_e4m3_decode((word >> sh) & 0xFFu)) >> 16;
+      const uint32_t hi = __float_as_uint(fp8_e4m3_decode((word >> (sh + 8)) & 0xFFu)) >> 16;
+      packed[e] = lo | (hi << 16);
+    }
+    *reinterpret_cast<uint4*>(qtile + swizzled_offset(kRows, r, c)) =
+        make_uint4(packed[0], packed[1], packed[2], packed[3]);
+  }
+  fence_proxy_async();
+}
+
+// v[k] += partner's v[k + kHalf] (lower lane) or v[k] = v[k + kHalf] + partner's v[k] (upper
+// lane), k < kHalf. Compile-time indices only, so v stays in registers.
+template <int kHalf, int kMask>
+__device__ __forceinline__ void butterfly_halve(float (&v)[16], int lane) {
+  const bool upper = (lane & kMask) != 0;
+#pragma unroll
+  for (int k = 0; k < kHalf; ++k) {
+    const float a = v[k], b = v[k + kHalf];
+    const float keep = upper ? b : a;
+    const float send = upper ? a : b;
+    v[k] = keep + __shfl_xor_sync(0xffffffffu, send, kMask);
+  }
+}
+
+// The weighted head sum of one 64x64 accumulator tile. Thread (warp w, lane l) holds rows
+// r0 = 16w + l/4 and r0 + 8, columns 8i + 2(l%4) + {0,1} for i < 8. Returns, in `part`
+// [4 warps][64], each warp's sum over its 16 rows; the caller adds the 4 warps.
+__device__ __forceinline__ void head_sum_tile(const float (&acc)[32], float w0, float w1,
+                                              float* part) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  float v[16];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    v[2 * i] = fmaf(w1, relu(acc[4 * i + 2]), w0 * relu(acc[4 * i]));
+    v[2 * i + 1] = fmaf(w1, relu(acc[4 * i + 3]), w0 * relu(acc[4 * i + 1]));
+  }
+  // Halving butterfly over lane bits 4, 3, 2 (the 8 lanes that hold the same columns): each
+  // exchange sends the half of the values the partner keeps, 8 + 4 + 2 shuffles in all.
+  butterfly_halve<8, 16>(v, lane);
+  butterfly_halve<4, 8>(v, lane);
+  butterfly_halve<2, 4>(v, lane);
+  const int col = 8 * ((lane >> 2) & 7) + 2 * (lane & 3);
+  *reinterpret_cast<float2*>(part + warp * kRows + col) = make_float2(v[0], v[1]);
+}
+
+// Streams ntiles tiles of 64 rows (row_ptr(pos) for pos < nvalid, zeros after) against the A
+// tile, calling side(tile, slot) with each tile's loads and epi(acc, tile) for each finished
+// tile. Uniform control flow; contains barriers.
+template <int E, bool kBf16Ops, class RowPtr, class Side, class Epi>
+__device__ __forceinline__ void mma_loop(const unsigned char* qtile, unsigned char* stages,
+                                         int ntiles, int nvalid, RowPtr row_ptr, Side side,
+                                         Epi epi) {
+  using S = TileShape<E>;
+  const uint32_t qa = smem_addr(qtile);
+  auto load_tile = [&](int i) {
+    const uint32_t base = smem_addr(stages + (i % S::kStages) * S::kTileBytes);
+    const unsigned char* any = row_ptr(0);
+    for (int q = threadIdx.x; q < kRows * S::kChunks; q += kThreads) {
+      const int r = q / S::kChunks, c = q % S::kChunks;
+      const int pos = i * kRows + r;
+      const bool ok = pos < nvalid;
+      cp_async16(base + swizzled_offset(kRows, r, c), (ok ? row_ptr(pos) : any) + c * 16,
+                 ok ? 16u : 0u);
+    }
+    side(i, i % S::kStages);  // per-row extras (k_scale), same commit group as the tile
+  };
+#pragma unroll
+  for (int i = 0; i < S::kAhead; ++i) {
+    if (i < ntiles) load_tile(i);
+    cp_async_commit();
+  }
+  // One accumulator set, MMA then epilogue per tile: overlapping tile i's epilogue with tile
+  // i+1's MMA inside the warpgroup made ptxas serialize every wgmma (C7514), so the overlap
+  // comes from the other CTAs on the SM instead (3-4 resident), while cp.async keeps
+  // kAhead tiles in flight through the epilogue.
+  float acc[32];
+#pragma unroll
+  for (int i = 0; i < 32; ++i) acc[i] = 0.0f;
+  for (int i = 0; i < ntiles; ++i) {
+    cp_async_wait<S::kAhead - 1>();  // this thread's part of tile i has landed
+    fence_proxy_async();
+    __syncthreads();  // everyone's part; every reader of tile i-1's stage and `part` is done
+    if (i + S::kAhead < ntiles) load_tile(i + S::kAhead);
+    cp_async_commit();
+    const uint32_t ba = smem_addr(stages + (i % S::kStages) * S::kTileBytes);
+    wgmma_fence();
+#pragma unroll
+    for (int s = 0; s < S::kSteps; ++s) {
+      const uint32_t off = static_cast<uint32_t>(((s * 32) >> 7) * kRows * 128 + ((s * 32) & 127));
+      if constexpr (kBf16Ops)
+        wgmma_m64n64k16_bf16(acc, sw128_desc(qa + off), sw128_desc(ba + off), s > 0);
+      else
+        wgmma_m64n64k32_e4m3(acc, sw128_desc(qa + off), sw128_desc(ba + off), s > 0);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_operand(acc);
+    epi(acc, i);
+  }
+  cp_async_wait<0>();
+  __syncthreads();  // the ring may be reused (sort buffer)
+}
+
+// Stage 1: kept blocks of query t0 + blockIdx.x (bf16 MMA against the bf16 pooled table).
+__global__ void __launch_bounds__(kThreads) sm90_blocks_kernel(HisaParams p) {
+#ifdef HISA_SM90
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  const int64_t t = p.t0 + blockIdx.x;
+  const RowGeometry g = row_of(p, t);
+  if (g.all_blocks) return;
+  unsigned char* smem = aligned_base(smem_raw);
+  const Carve c = carve<2>(p.nbmax, 0, 1, false);
+  auto& sc = *reinterpret_cast<SelectScratch*>(smem + c.scratch);
+  uint32_t* jkeys = reinterpret_cast<uint32_t*>(smem + c.keys);
+  float* part = reinterpret_cast<float*>(smem + c.part);
+
+  const int64_t qrow = t * kRows * kD;
+  if (p.dtype == DType::fp8_e4m3) {
+    load_q_fp8_as_bf16(static_cast<const uint8_t*>(p.q) + qrow, smem + c.qtile);
+  } else {
+    load_q_async<2>(static_cast<const uint8_t*>(p.q) + qrow * 2, smem + c.qtile);
+    cp_async_commit();
+  }
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const float w0 = p.w[t * kRows + 16 * warp + lane / 4];
+  const float w1 = p.w[t * kRows + 16 * warp + lane / 4 + 8];
+
+  const int nmid = g.nb - 2;
+  const unsigned char* pooled = static_cast<const unsigned char*>(p.pooled);
+  auto row_ptr = [&](int pos) {
+    return pooled + (static_cast<int64_t>(g.ks) + static_cast<int64_t>(pos + 1) * p.B) * (kD * 2);
+  };
+  auto epi = [&](float(&acc)[32], int tile) {
+    head_sum_tile(acc, w0, w1, part);
+    __syncthreads();
+    const int pos = tile * kRows + threadIdx.x;
+    if (threadIdx.x < kRows && pos < nmid) {
+      const float J = part[threadIdx.x] + part[kRows + threadIdx.x] +
+                      part[2 * kRows + threadIdx.x] + part[3 * kRows + threadIdx.x];
+      jkeys[pos] = hisa_ops::score_key(J);
+    }
+  };
+  mma_loop<2, true>(smem + c.qtile, smem + c.stages, (nmid + kRows - 1) / kRows, nmid, row_ptr,
+                    [](int, int) {}, epi);
+  finish_blocks(g, p.m, jkeys, p.kept + static_cast<int64_t>(blockIdx.x) * p.m, sc);
+#elif defined(__CUDA_ARCH__)
+  __trap();  // never launched off sm_90a (hisa_select.cu checks the device)
+#endif
+}
+
+// Stage 2: idx row of query t0 + blockIdx.x; MMA in the input dtype (E = 1 FP8, 2 bf16).
+template <int E>
+__global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
+#ifdef HISA_SM90
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  const int64_t t = p.t0 + blockIdx.x;
+  const RowGeometry g = row_of(p, t);
+  unsigned char* smem = aligned_base(smem_raw);
+  const Carve c = carve<E>(p.cmax, p.m, p.kpad, p.k_scale != nullptr);
+  auto& sc = *reinterpret_cast<SelectScratch*>(smem + c.scratch);
+  uint32_t* keys = reinterpret_cast<uint32_t*>(smem + c.keys);
+  int32_t* blocks = reinterpret_cast<int32_t*>(smem + c.blocks);
+  float* part = reinterpret_cast<float*>(smem + c.part);
+  uint64_t* sortbuf = reinterpret_cast<uint64_t*>(smem + c.stages);  // after the MMA loop
+
+  load_q_async<E>(static_cast<const uint8_t*>(p.q) + t * kRows * kD * E, smem + c.qtile);
+  cp_async_commit();
+  if (!g.all_blocks)
+    for (int i = threadIdx.x; i < p.m; i += kThreads)
+      blocks[i] = p.kept[static_cast<int64_t>(blockIdx.x) * p.m + i];
+  __syncthreads();
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const float w0 = p.w[t * kRows + 16 * warp + lane / 4];
+  const float w1 = p.w[t * kRows + 16 * warp + lane / 4 + 8];
+
+  float* ksc = reinterpret_cast<float*>(smem + c.scale);
+  const bool b64 = p.B == kRows;  // the DSA case: shifts instead of divisions
+  auto token = [&](int pos) -> int32_t {
+    const int i = b64 ? pos >> 6 : pos / p.B;
+    const int j = g.all_blocks ? i : blocks[i];
+    return g.ks + j * p.B + (b64 ? pos & 63 : pos % p.B);
+  };
+  // k_scale of the tile's 64 rows rides in the tile's cp.async group (no load in the epilogue).
+  auto side = [&](int tile, int slot) {
+    if (p.k_scale == nullptr || threadIdx.x >= kRows) return;
+    const int pos = tile * kRows + threadIdx.x;
+    const bool ok = pos < g.cvalid;
+    cp_async4(smem_addr(ksc + slot * kRows + threadIdx.x), p.k_scale + (ok ? token(pos) : 0),
+              ok ? 4u : 0u);
+  };
+  const unsigned char* kbytes = static_cast<const unsigned char*>(p.k);
+  auto row_ptr = [&](int pos) { return kbytes + static_cast<int64_t>(token(pos)) * (kD * E); };
+  auto epi = [&](float(&acc)[32], int tile) {
+    head_sum_tile(acc, w0, w1, part);
+    __syncthreads();
+    const int pos = tile * kRows + threadIdx.x;
+    if (threadIdx.x < kRows && pos < g.cvalid) {
+      float s = part[threadIdx.x] + part[kRows + threadIdx.x] + part[2 * kRows + threadIdx.x] +
+                part[3 * kRows + threadIdx.x];
+      if (p.k_scale != nullptr) s = ksc[(tile % TileShape<E>::kStages) * kRows + threadIdx.x] * s;
+      keys[pos] = hisa_ops::score_key(s);
+    }
+  };
+  mma_loop<E, E == 2>(smem + c.qtile, smem + c.stages, (g.cvalid + kRows - 1) / kRows, g.cvalid,
+                      row_ptr, side, epi);
+  finish_tokens(g, p.topk, keys, token, sortbuf, sc, p.out + t * p.topk);
+#elif defined(__CUDA_ARCH__)
+  __trap();
+#endif
+}
+
+void set_smem(const void* kernel, size_t bytes) {
+  HISA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(bytes)));
+}
+
+std::string shape_context(const HisaParams& p) {
+  return "T=" + std::to_string(p.T) + " S=" + std::to_string(p.S) + " B=" + std::to_string(p.B) +
+         " m=" + std::to_string(p.m) + " topk=" + std::to_string(p.topk);
+}
+
+}  // namespace
+
+bool sm90_supported(const HisaParams& p) {
+  return p.H == kRows && p.D == kD && (p.dtype == DType::fp8_e4m3 || p.dtype == DType::bf16);
+}
+
+std::size_t sm90_blocks_smem(const HisaParams& p) {
+  return carve<2>(p.nbmax, 0, 1, false).total;
+}
+std::size_t sm90_tokens_smem(const HisaParams& p) {
+  const bool scales = p.k_scale != nullptr;
+  return p.dtype == DType::fp8_e4m3 ? carve<1>(p.cmax, p.m, p.kpad, scales).total
+                                    : carve<2>(p.cmax, p.m, p.kpad, scales).total;
+}
+
+void launch_sm90_blocks(const HisaParams& p, cudaStream_t st) {
+  if (p.T == 0) return;
+  const size_t bytes = sm90_blocks_smem(p);
+  set_smem(reinterpret_cast<const void*>(&sm90_blocks_kernel), bytes);
+  sm90_blocks_kernel<<<p.T, kThreads, bytes, st>>>(p);
+  HISA_CUDA_CHECK_LAUNCH("sm90_blocks_kernel", shape_context(p));
+}
+
+void launch_sm90_tokens(const HisaParams& p, cudaStream_t st) {
+  if (p.T == 0) return;
+  const size_t bytes = sm90_tokens_smem(p);
+  if (p.dtype == DType::fp8_e4m3) {
+    set_smem(reinterpret_cast<const void*>(&sm90_tokens_kernel<1>), bytes);
+    sm90_tokens_kernel<1><<<p.T, kThreads, bytes, st>>>(p);
+  } else {
+    set_smem(reinterpret_cast<const void*>(&sm90_tokens_kernel<2>), bytes);
+    sm90_tokens_kernel<2><<<p.T, kThreads, bytes, st>>>(p);
+  }
+  HISA_CUDA_CHECK_LAUNCH("sm90_tokens_kernel", shape_context(p));
+}
+
+}  // namespace hisa::cuda

@@ -1,0 +1,277 @@
+// Radix-select top-k per row (see topk_radix.cuh for the contract and the algorithm).
+#include <algorithm>
+#include <string>
+
+#include "cuda/common.cuh"
+#include "cuda/topk_radix.cuh"
+#include "hisa/error.hpp"
+
+namespace hisa::cuda {
+namespace {
+
+// 512 threads x <= 64 registers and <= ~100 KiB of shared memory: two CTAs per SM, each with
+// 4 float4 loads per thread in flight (64 KiB per SM), enough to stream rows at HBM speed.
+constexpr int kThreads = 512;
+constexpr int kWarps = kThreads / 32;
+constexpr int kDigitBits = 12;
+constexpr int kBins = 1 << kDigitBits;
+constexpr int kBinsPerThread = kBins / kThreads;
+static_assert(kBins % kThreads == 0, "find_bin gives each thread the same number of bins");
+
+// Below this many buffered keys the shared memory is too small to be worth a second CTA per SM;
+// 10240 keys (80 KiB) + the 16 KiB histogram lets two CTAs share one SM.
+constexpr int64_t kBufferKeys = 10240;
+constexpr int64_t kMinCandidates = 2048;
+
+struct RowShared {
+  uint32_t warp_sums[kWarps];
+  uint32_t out_count, cand_count;
+  uint32_t sel_bin, sel_above, sel_count;
+};
+
+__device__ __forceinline__ uint64_t top_bits(uint64_t key, int hi) { return key >> (64 - hi); }
+__device__ __forceinline__ bool matches(uint64_t key, int hi, uint64_t prefix) {
+  return hi == 0 || top_bits(key, hi) == prefix;
+}
+
+// Calls f(score, column) for every column of [begin, end) of `row`, spread over the CTA.
+// kVec: the row base is 16-byte aligned, so the aligned middle is read as float4, four loads
+// in flight per thread (the passes are bandwidth-bound).
+template <bool kVec, typename F>
+__device__ __forceinline__ void for_each_score(const float* row, int begin, int end, F&& f) {
+  if constexpr (kVec) {
+    const int a = min((begin + 3) & ~3, end);
+    const int b = max(end & ~3, a);
+    for (int i = begin + static_cast<int>(threadIdx.x); i < a; i += kThreads) f(row[i], i);
+    const float4* v = reinterpret_cast<const float4*>(row + a);
+    const int nv = (b - a) >> 2;
+    int j = threadIdx.x;
+    auto emit = [&](const float4& x, int i) {
+      f(x.x, i);
+      f(x.y, i + 1);
+      f(x.z, i + 2);
+      f(x.w, i + 3);
+    };
+    for (; j + 3 * kThreads < nv; j += 4 * kThreads) {
+      const float4 x0 = __ldcg(v + j);
+      const float4 x1 = __ldcg(v + j + kThreads);
+      const float4 x2 = __ldcg(v + j + 2 * kThreads);
+      const float4 x3 = __ldcg(v + j + 3 * kThreads);
+      emit(x0, a + 4 * j);
+      emit(x1, a + 4 * (j + kThreads));
+      emit(x2, a + 4 * (j + 2 * kThreads));
+      emit(x3, a + 4 * (j + 3 * kThreads));
+    }
+    for (; j < nv; j += kThreads) emit(__ldcg(v + j), a + 4 * j);
+    for (int i = b + static_cast<int>(threadIdx.x); i < end; i += kThreads) f(row[i], i);
+  } else {
+    for (int i = begin + static_cast<int>(threadIdx.x); i < end; i += kThreads) f(row[i], i);
+  }
+}
+
+// Finds the bin b (scanning from the top) with above(b) < r <= above(b) + hist[b], where
+// above(b) counts keys in bins > b. Result in sh.sel_*; ends with a barrier.
+__device__ void find_bin(const uint32_t* hist, uint32_t r, RowShared& sh) {
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  uint32_t v[kBinsPerThread];
+  uint32_t total = 0;
+#pragma unroll
+  for (int j = 0; j < kBinsPerThread; ++j) {
+    v[j] = hist[kBins - 1 - (kBinsPerThread * tid + j)];
+    total += v[j];
+  }
+  uint32_t inc = total;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const uint32_t y = __shfl_up_sync(0xFFFFFFFFu, inc, o);
+    if (lane >= o) inc += y;
+  }
+  if (lane == 31) sh.warp_sums[warp] = inc;
+  __syncthreads();
+  if (warp == 0) {
+    uint32_t ws = lane < kWarps ? sh.warp_sums[lane] : 0u;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const uint32_t y = __shfl_up_sync(0xFFFFFFFFu, ws, o);
+      if (lane >= o) ws += y;
+    }
+    if (lane < kWarps) sh.warp_sums[lane] = ws;
+  }
+  __syncthreads();
+  const uint32_t excl = inc - total + (warp > 0 ? sh.warp_sums[warp - 1] : 0u);
+  if (excl < r && r <= excl + total) {
+    uint32_t c = excl;
+#pragma unroll
+    for (int j = 0; j < kBinsPerThread; ++j) {
+      if (r <= c + v[j]) {
+        sh.sel_bin = kBins - 1 - (kBinsPerThread * tid + j);
+        sh.sel_above = c;
+        sh.sel_count = v[j];
+        break;
+      }
+      c += v[j];
+    }
+  }
+  __syncthreads();
+}
+
+// Sorts keys[0..count) descending (padding to a power of two with zero keys), then writes
+// the columns, -1 after `count`, into out[0..k).
+__device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* out) {
+  const int tid = threadIdx.x;
+  uint32_t P = 1;
+  while (P < count) P <<= 1;
+  for (uint32_t i = count + tid; i < P; i += kThreads) keys[i] = 0;
+  __syncthreads();
+  for (uint32_t size = 2; size <= P; size <<= 1) {
+    for (uint32_t stride = size >> 1; stride > 0; stride >>= 1) {
+      for (uint32_t i = tid; i < P / 2; i += kThreads) {
+        const uint32_t pos = 2 * i - (i & (stride - 1));
+        const bool descending = (pos & size) == 0;
+        const uint64_t a = keys[pos], b = keys[pos + stride];
+        if ((a < b) == descending) {
+          keys[pos] = b;
+          keys[pos + stride] = a;
+        }
+      }
+      __syncthreads();
+    }
+  }
+  for (int j = tid; j < k; j += kThreads)
+    out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(keys[j] & 0xFFFFFFFFu) : -1;
+}
+
+template <bool kVec>
+__global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a, int cap) {
+  extern __shared__ __align__(16) unsigned char dyn[];
+  uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
+  uint64_t* outbuf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
+  uint64_t* cand = outbuf + a.k;
+  __shared__ RowShared sh;
+
+  const int64_t row = blockIdx.x;
+  const int tid = threadIdx.x;
+  int begin = 0, end = static_cast<int>(a.cols);
+  if (a.begin != nullptr) clamped_range(a.begin, a.end, row, a.cols, begin, end);
+  const float* scores = a.scores + row * a.ld;
+  int32_t* out = a.out + row * a.out_ld;
+  const int k = static_cast<int>(a.k);
+  const int n = end - begin;
+
+  if (tid == 0) {
+    sh.out_count = 0;
+    sh.cand_count = 0;
+  }
+  __syncthreads();
+
+  if (n <= k) {
+    for_each_score<kVec>(scores, begin, end, [&](float v, int i) {
+      outbuf[atomicAdd(&sh.out_count, 1u)] = rank_key(v, i);
+    });
+  } else {
+    bool in_smem = false;
+    int hi = 0;           // resolved high bits of the threshold key
+    uint64_t prefix = 0;  // their value
+    uint32_t r = k;       // keys still to take among those matching the prefix
+    if (n <= cap) {
+      for_each_score<kVec>(scores, begin, end, [&](float v, int i) {
+        cand[atomicAdd(&sh.cand_count, 1u)] = rank_key(v, i);
+      });
+      in_smem = true;
+    }
+    while (true) {
+      const int w = min(kDigitBits, 64 - hi);
+      const int shift = 64 - hi - w;
+      const uint64_t mask = (1ull << w) - 1;
+      for (int i = tid; i < kBins; i += kThreads) hist[i] = 0;
+      __syncthreads();
+      auto add = [&](uint64_t key) {
+        if (matches(key, hi, prefix))
+          atomicAdd(&hist[static_cast<uint32_t>((key >> shift) & mask)], 1u);
+      };
+      if (in_smem) {
+        const uint32_t c = sh.cand_count;
+        for (uint32_t i = tid; i < c; i += kThreads) add(cand[i]);
+      } else {
+        for_each_score<kVec>(scores, begin, end, [&](float v, int i) { add(rank_key(v, i)); });
+      }
+      __syncthreads();
+      find_bin(hist, r, sh);
+      const uint32_t b = sh.sel_bin, above = sh.sel_above, cnt = sh.sel_count;
+      prefix = (prefix << w) | b;
+      hi += w;
+      if (above + cnt == r || hi == 64) {  // (at 64 bits every bin holds <= 1 unique key)
+        // Threshold resolved: exactly the keys whose top `hi` bits are >= prefix remain.
+        if (in_smem) {
+          const uint32_t c = sh.cand_count;
+          for (uint32_t i = tid; i < c; i += kThreads) {
+            const uint64_t key = cand[i];
+            if (top_bits(key, hi) >= prefix) outbuf[atomicAdd(&sh.out_count, 1u)] = key;
+          }
+        } else {
+          for_each_score<kVec>(scores, begin, end, [&](float v, int i) {
+            const uint64_t key = rank_key(v, i);
+            if (top_bits(key, hi) >= prefix) outbuf[atomicAdd(&sh.out_count, 1u)] = key;
+          });
+        }
+        break;
+      }
+      r -= above;
+      if (!in_smem && cnt <= static_cast<uint32_t>(cap)) {
+        // Keys above the prefix are in; keys on it are the candidates of the next passes.
+        for_each_score<kVec>(scores, begin, end, [&](float v, int i) {
+          const uint64_t key = rank_key(v, i);
+          const uint64_t t = top_bits(key, hi);
+          if (t > prefix)
+            outbuf[atomicAdd(&sh.out_count, 1u)] = key;
+          else if (t == prefix)
+            cand[atomicAdd(&sh.cand_count, 1u)] = key;
+        });
+        in_smem = true;
+        __syncthreads();
+      }
+    }
+  }
+  __syncthreads();
+  sort_and_write(outbuf, sh.out_count, k, out);
+}
+
+int64_t next_pow2(int64_t v) {
+  int64_t p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+
+}  // namespace
+
+void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
+  if (a.k < 1 || a.k > kRadixTopkMaxK)
+    throw ArgumentError("topk", "the CUDA top-k supports 1 <= topk <= " +
+                                    std::to_string(kRadixTopkMaxK) + ", got " +
+                                    std::to_string(a.k));
+  if (a.rows <= 0) return;
+  if (a.cols < 0 || a.cols > INT32_MAX)
+    throw ArgumentError("cols", "row length must fit int32, got " + std::to_string(a.cols));
+  if ((a.begin == nullptr) != (a.end == nullptr))
+    throw ArgumentError("begin", "begin and end must be given together");
+  const int64_t cap = std::max(kMinCandidates, kBufferKeys - a.k);
+  const int64_t keys = std::max(next_pow2(a.k), a.k + cap);
+  const std::size_t smem = kBins * sizeof(uint32_t) + keys * sizeof(uint64_t);
+  const bool vec = reinterpret_cast<uintptr_t>(a.scores) % 16 == 0 && a.ld % 4 == 0;
+  const std::string ctx = "radix_topk rows=" + std::to_string(a.rows) +
+                          " cols=" + std::to_string(a.cols) + " k=" + std::to_string(a.k) +
+                          " smem=" + std::to_string(smem);
+  const void* fn = vec ? reinterpret_cast<const void*>(&radix_topk_kernel<true>)
+                       : reinterpret_cast<const void*>(&radix_topk_kernel<false>);
+  HISA_CUDA_CHECK_CTX(
+      cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
+      ctx);
+  const dim3 grid(static_cast<unsigned>(a.rows));
+  if (vec)
+    radix_topk_kernel<true><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
+  else
+    radix_topk_kernel<false><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
+  HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
+}
+
+}  // namespace hisa::cuda

@@ -1,0 +1,44 @@
+// Row-wise top-k by radix select on the GPU (no full sort), reusable by every method:
+// flat selects tokens from a logits row, HISA's stage 1 may select blocks from a block-score row.
+//
+// Row r holds candidates in columns [begin[r], end[r]) of scores + r * ld. The result row
+// out + r * out_ld gets the column indices of the best min(k, n) candidates ranked by score
+// descending, ties to the LARGER column, NaN below everything (rank_key in common.cuh, the
+// CPU backend's comparator), then -1 up to k. Exact: no tolerance, no approximation.
+//
+// Algorithm (one CTA of 512 threads per row): the 64-bit rank keys (score key << 32 | column)
+// are unique, so the k-th largest key T is found digit by digit (12 bits per pass) with a
+// shared-memory histogram over the keys that still match the resolved prefix. Passes read the
+// row from global memory until the undecided bin holds <= `cap` keys; those are copied into
+// shared memory (the keys above the bin go straight to the output list) and the remaining
+// passes run there. The final list {key >= T} (exactly min(k, n) keys) is bitonic-sorted in
+// shared memory. Typical long rows cost two reads of the row (histogram + collect); ties and
+// degenerate rows (all scores equal) cost a few more passes, never a wrong answer.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace hisa::cuda {
+
+// Largest k the shared-memory ranking supports (the sort buffer is next_pow2(k) 8-byte keys).
+constexpr int64_t kRadixTopkMaxK = 16384;
+
+struct TopkRowsArgs {
+  const float* scores = nullptr;  // device, row r at scores + r * ld
+  int64_t ld = 0;                 // floats between rows
+  int64_t rows = 0;
+  int64_t cols = 0;               // columns of a row; ranges are clamped into [0, cols]
+  const int32_t* begin = nullptr; // device [rows] or null (then the row is [0, cols))
+  const int32_t* end = nullptr;   // device [rows] or null
+  int64_t k = 0;                  // 1 <= k <= kRadixTopkMaxK
+  int32_t* out = nullptr;         // device, row r at out + r * out_ld, k entries written
+  int64_t out_ld = 0;
+};
+
+// Enqueues the selection on `stream`. No allocation, no host sync (graph-capturable).
+// Throws ArgumentError for k outside [1, kRadixTopkMaxK], BackendError on launch failure.
+void radix_topk_rows(const TopkRowsArgs& args, cudaStream_t stream);
+
+}  // namespace hisa::cuda

@@ -1,0 +1,35 @@
+// The result-file format of `hisa demo --json` and `hisa eval --out` (docs/fidelity.md):
+// one header (tool, date, device, workload) and one record per (L, method, config).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "eval/method_runner.hpp"
+
+namespace hisa::eval {
+
+struct RunInfo {
+  std::string tool;         // "hisa demo" / "hisa eval"
+  std::string device;       // "cpu" or "cuda: <name>"
+  int threads = 0;          // CPU threads (0 = all)
+  int reps = 1;
+  std::string workload;     // "structured" / "gaussian"
+  std::string dtype;        // "fp8_e4m3" / "bf16" / "f32"
+  uint64_t seed = 1;
+  int64_t H = 0, D = 0, topk = 0;
+  int64_t mass_rows = 0;    // rows sampled for mass recall (< 0: not measured)
+  std::string commit;       // empty: unknown
+};
+
+struct Record {
+  int64_t L = 0;
+  std::string description;  // the workload's one-line description
+  double flat_seconds = 0;
+  MethodResult result;
+};
+
+std::string results_json(const RunInfo& info, const std::vector<Record>& records);
+
+}  // namespace hisa::eval

@@ -1,0 +1,38 @@
+// `hisa eval`: a fidelity sweep over L and method configurations, written as JSON
+// (results_json.hpp). In the library (not tools/) so that tests can run it in-process.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "hisa/types.hpp"
+
+namespace hisa::eval {
+
+struct SweepOptions {
+  std::string workload = "structured";  // or "gaussian"
+  std::vector<int64_t> L = {4096, 8192};
+  std::vector<int64_t> B = {32, 64};
+  std::vector<int64_t> m = {16, 32, 64};
+  std::vector<int64_t> a = {4, 8, 16};
+  std::vector<int64_t> c = {1, 4};
+  int64_t topk = 2048;
+  DType dtype = DType::fp8_e4m3;
+  Device device = Device::cpu;
+  uint64_t seed = 1;
+  int threads = 0;
+  int reps = 0;             // 0: 1 on the CPU, 5 on CUDA
+  int64_t mass_rows = 256;  // rows sampled for mass recall; 0 = all; < 0 = skip
+  std::string out;          // JSON path (required)
+  std::string commit;       // recorded in the file when given
+};
+
+// Validates every option up front (ArgumentError naming the flag), then for each L: one
+// workload (T = S = L), flat, HISA for every (B, m), block-sparse for every B with
+// topk % B == 0, MISA for every (a, c, B). Rewrites `out` atomically after each L, so a long
+// sweep keeps its finished part. Progress lines go to `log`.
+void run_sweep(const SweepOptions& opts, std::ostream& log);
+
+}  // namespace hisa::eval

@@ -1,0 +1,148 @@
+// The CUDA radix top-k (src/cuda/topk_radix.cuh) against a host reference that sorts the CPU
+// backend's rank keys: exact equality on random rows, heavy ties, NaN/Inf/signed zeros,
+// unaligned ranges, rows longer than the shared-memory candidate buffer, k = 1 .. 16384.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "cpu/score.hpp"
+#include "cuda/topk_radix.cuh"
+#include "flat_test_support.hpp"
+
+namespace hisa::test {
+namespace {
+
+struct Rows {
+  int64_t rows, cols, ld;
+  std::vector<float> scores;          // [rows, ld]
+  std::vector<int32_t> begin, end;    // [rows]
+};
+
+std::vector<int32_t> reference(const Rows& r, int64_t k) {
+  std::vector<int32_t> out(r.rows * k, -1);
+  for (int64_t i = 0; i < r.rows; ++i) {
+    std::vector<uint64_t> keys;
+    for (int32_t c = r.begin[i]; c < r.end[i]; ++c)
+      keys.push_back(cpu::rank_key(r.scores[i * r.ld + c], c));
+    std::sort(keys.begin(), keys.end(), std::greater<>());
+    for (int64_t j = 0; j < k && j < static_cast<int64_t>(keys.size()); ++j)
+      out[i * k + j] = cpu::index_of(keys[j]);
+  }
+  return out;
+}
+
+// Runs the GPU top-k on r (scores offset by `misalign` floats to force the scalar path).
+std::vector<int32_t> run_gpu(const Rows& r, int64_t k, int misalign = 0) {
+  std::vector<float> padded(misalign + r.scores.size());
+  std::copy(r.scores.begin(), r.scores.end(), padded.begin() + misalign);
+  DeviceArray<float> scores(padded);
+  DeviceArray<int32_t> begin(r.begin), end(r.end), out(r.rows * k);
+  out.fill_bytes(0x7F);
+  cuda::TopkRowsArgs a;
+  a.scores = scores.get() + misalign;
+  a.ld = r.ld;
+  a.rows = r.rows;
+  a.cols = r.cols;
+  a.begin = begin.get();
+  a.end = end.get();
+  a.k = k;
+  a.out = out.get();
+  a.out_ld = k;
+  cuda::radix_topk_rows(a, nullptr);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  return out.download();
+}
+
+Rows random_rows(int64_t rows, int64_t cols, int64_t ld, uint64_t seed, int value_levels) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  Rows r{rows, cols, ld, std::vector<float>(rows * ld, 12345.0f), {}, {}};
+  for (int64_t i = 0; i < rows; ++i) {
+    const int32_t a = static_cast<int32_t>(rng() % (cols / 3 + 1));
+    const int32_t b = a + static_cast<int32_t>(rng() % (cols - a + 1));
+    r.begin.push_back(a);
+    r.end.push_back(b);
+    for (int32_t c = a; c < b; ++c) {
+      float v = nd(rng);
+      if (value_levels > 0) v = std::floor(v * value_levels) / value_levels;  // many ties
+      r.scores[i * ld + c] = v;
+    }
+  }
+  return r;
+}
+
+TEST(CudaTopk, RandomRowsMatchReferenceExactly) {
+  SKIP_WITHOUT_GPU();
+  for (int64_t k : {1, 7, 100, 2048}) {
+    Rows r = random_rows(48, 30000, 30016, 11 + k, 0);
+    EXPECT_EQ(run_gpu(r, k), reference(r, k)) << "k=" << k;
+  }
+}
+
+TEST(CudaTopk, HeavyTiesRankLargerIndexFirst) {
+  SKIP_WITHOUT_GPU();
+  // Few distinct values: the k-th value is shared by thousands of columns (multi-pass select
+  // through the index bits).
+  Rows r = random_rows(32, 40000, 40000, 5, 2);
+  EXPECT_EQ(run_gpu(r, 2048), reference(r, 2048));
+  // Every score equal: the answer is the k largest columns, descending.
+  Rows eq{2, 20000, 20000, std::vector<float>(2 * 20000, 0.5f), {0, 100}, {20000, 19999}};
+  const auto got = run_gpu(eq, 3000);
+  EXPECT_EQ(got, reference(eq, 3000));
+  EXPECT_EQ(got[0], 19999);
+  EXPECT_EQ(got[3000 + 0], 19998);
+}
+
+TEST(CudaTopk, SpecialValues) {
+  SKIP_WITHOUT_GPU();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> specials = {nan, -nan, inf, -inf, 0.0f, -0.0f, 1e-40f, -1e-40f,
+                                       std::numeric_limits<float>::max(),
+                                       -std::numeric_limits<float>::max(), 1.0f, -1.0f};
+  std::mt19937_64 rng(3);
+  for (int64_t cols : {50, 5000, 20000}) {
+    Rows r{8, cols, cols, std::vector<float>(8 * cols), {}, {}};
+    for (int64_t i = 0; i < 8; ++i) {
+      r.begin.push_back(0);
+      r.end.push_back(static_cast<int32_t>(cols));
+      for (int64_t c = 0; c < cols; ++c) r.scores[i * cols + c] = specials[rng() % specials.size()];
+    }
+    for (int64_t k : {1, 10, 64, 4096})
+      EXPECT_EQ(run_gpu(r, k), reference(r, k)) << "cols=" << cols << " k=" << k;
+  }
+}
+
+TEST(CudaTopk, ShortRowsEmptyRowsAndPadding) {
+  SKIP_WITHOUT_GPU();
+  Rows r = random_rows(64, 300, 301, 9, 0);  // odd ld: scalar path
+  r.begin[3] = r.end[3] = 17;                // empty row
+  EXPECT_EQ(run_gpu(r, 512), reference(r, 512));
+  const auto got = run_gpu(r, 512);
+  for (int j = 0; j < 512; ++j) ASSERT_EQ(got[3 * 512 + j], -1);
+}
+
+TEST(CudaTopk, UnalignedPointerAndRanges) {
+  SKIP_WITHOUT_GPU();
+  Rows r = random_rows(40, 12000, 12004, 21, 0);
+  EXPECT_EQ(run_gpu(r, 333, /*misalign=*/1), reference(r, 333));
+  EXPECT_EQ(run_gpu(r, 333, /*misalign=*/0), reference(r, 333));
+}
+
+TEST(CudaTopk, LargestK) {
+  SKIP_WITHOUT_GPU();
+  Rows r = random_rows(6, 40000, 40000, 33, 0);
+  EXPECT_EQ(run_gpu(r, cuda::kRadixTopkMaxK), reference(r, cuda::kRadixTopkMaxK));
+  cuda::TopkRowsArgs a;
+  a.rows = 1;
+  a.k = cuda::kRadixTopkMaxK + 1;
+  EXPECT_THROW(cuda::radix_topk_rows(a, nullptr), ArgumentError);
+}
+
+}  // namespace
+}  // namespace hisa::test

@@ -1,0 +1,171 @@
+// CUDA HISA / block-sparse, tensor-core kernels (hisa_sm90.cu; sm_90a, H=64, D=128, FP8/bf16).
+// Their sums run in the tensor cores' order and stage 1 uses bf16 pooled keys, so rows are
+// compared with the CPU backend up to score ties (hisa_gpu_check.hpp check_row): a differing
+// token must tie the k-th score within tol_I, or come from (or miss) a block whose J ties the
+// kept threshold within tol_J. Every test also checks the row structure on ALL rows and that no
+// output entry was left unwritten. Skipped without a GPU; on a non-sm_90 GPU these runs take
+// the portable kernels (then rows are identical and the checks still hold).
+#include <gtest/gtest.h>
+
+#include <iostream>
+
+#include "hisa_gpu_check.hpp"
+
+namespace {
+
+using namespace hisa_gpu_test;
+
+#define SKIP_WITHOUT_GPU() \
+  if (hisa::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device"
+
+hisa::Workload gaussian(int64_t T, int64_t S, uint64_t seed, DType dt) {
+  hisa::GaussianSpec g;
+  g.T = T, g.S = S, g.H = 64, g.D = 128, g.seed = seed;
+  hisa::Workload w = hisa::make_gaussian(g);
+  return dt == DType::fp8_e4m3 ? hisa::quantize_fp8(w) : hisa::to_bf16(w);
+}
+
+int64_t expected_count(const hisa::Problem& h, int64_t t, const Config& cfg) {
+  const int64_t B = cfg.block_size, topk = cfg.topk;
+  const int64_t m = cfg.method == Method::block ? topk / B : cfg.blocks;
+  const hisa::Range r = hisa::range_of(h, t);
+  const int64_t n = r.n(), nb = (n + B - 1) / B;
+  const int64_t cand = (nb <= m || n <= topk) ? n : (m - 1) * B + (n - (nb - 1) * B);
+  return std::min(cand, topk);
+}
+
+// Structure of every row: the expected count of distinct in-range entries, then -1.
+void expect_structure(const hisa::Problem& h, const Config& cfg, const GpuRun& g) {
+  EXPECT_EQ(g.unwritten, 0);
+  int64_t bad = 0, first = -1;
+  for (int64_t t = 0; t < h.T; ++t) {
+    const hisa::Range r = hisa::range_of(h, t);
+    const int32_t* row = g.idx.data() + t * cfg.topk;
+    const int64_t want = expected_count(h, t, cfg);
+    std::set<int32_t> seen;
+    bool ok = true;
+    for (int64_t i = 0; i < cfg.topk; ++i) {
+      if (i < want) ok = ok && row[i] >= r.ks && row[i] < r.ke && seen.insert(row[i]).second;
+      else ok = ok && row[i] == -1;
+    }
+    if (!ok && bad++ == 0) first = t;
+  }
+  EXPECT_EQ(bad, 0) << "first malformed row " << first;
+}
+
+// GPU (fast path) vs the CPU backend on `nsample` rows spread over the problem.
+TolStats compare_sampled(const hisa::Problem& h, const Config& cfg, const GpuRun& g,
+                         int64_t nsample, const Config* ref_cfg = nullptr) {
+  SampledRows sr(h, spread(h.T, nsample));
+  const std::vector<int32_t> c = cpu_select(sr.view, ref_cfg ? *ref_cfg : cfg);
+  TolStats st;
+  for (std::size_t i = 0; i < sr.rows.size(); ++i)
+    check_row(h, sr.rows[i], cfg, g.idx.data() + sr.rows[i] * cfg.topk,
+              c.data() + i * cfg.topk, st);
+  return st;
+}
+
+void run_and_compare(const hisa::Problem& h, const Config& cfg, int64_t nsample,
+                     const std::string& what) {
+  DeviceProblem dp(h);
+  const GpuRun g = run_direct(dp, cfg, /*portable=*/false);
+  expect_structure(h, cfg, g);
+  const TolStats st = compare_sampled(h, cfg, g, nsample);
+  std::cout << "[hisa fast] " << what << ": " << st.summary() << "\n";
+  EXPECT_EQ(st.violations, 0) << what << ": " << st.summary();
+}
+
+TEST(CudaHisaFast, Fp8AndBf16WithinTolerance) {
+  SKIP_WITHOUT_GPU();
+  for (DType dt : {DType::fp8_e4m3, DType::bf16}) {
+    const hisa::Workload w = gaussian(3000, 3000, 101 + static_cast<int>(dt), dt);
+    run_and_compare(w.problem(), hisa_cfg(256, 64, 8), 400,
+                    std::string("gaussian T=S=3000 B=64 m=8 k=256 ") + hisa::to_string(dt));
+  }
+}
+
+TEST(CudaHisaFast, DsaConfigWithinTolerance) {
+  SKIP_WITHOUT_GPU();
+  const hisa::Workload w = gaussian(6000, 6000, 111, DType::fp8_e4m3);
+  run_and_compare(w.problem(), hisa_cfg(2048, 64, 64), 96,
+                  "gaussian fp8 T=S=6000 B=64 m=64 k=2048");
+}
+
+TEST(CudaHisaFast, PackedBatch) {
+  SKIP_WITHOUT_GPU();
+  std::vector<hisa::Workload> seqs;
+  seqs.push_back(gaussian(2500, 2500, 121, DType::fp8_e4m3));
+  seqs.push_back(gaussian(5000, 5000, 122, DType::fp8_e4m3));
+  seqs.push_back(gaussian(3100, 3100, 123, DType::fp8_e4m3));
+  const hisa::Workload packed = hisa::pack_sequences(seqs);
+  run_and_compare(packed.problem(), hisa_cfg(2048, 64, 64), 96, "packed fp8 2500+5000+3100");
+  run_and_compare(packed.problem(), hisa_cfg(512, 64, 16), 96, "packed fp8 B=64 m=16 k=512");
+}
+
+TEST(CudaHisaFast, Structured) {
+  SKIP_WITHOUT_GPU();
+  hisa::StructuredSpec spec;
+  spec.T = spec.S = 8192;
+  const hisa::Workload w = hisa::quantize_fp8(hisa::make_structured(spec));
+  run_and_compare(w.problem(), hisa_cfg(2048, 64, 64), 96, "structured fp8 T=S=8192");
+}
+
+TEST(CudaHisaFast, BigCausal32K) {
+  SKIP_WITHOUT_GPU();
+  const Fp8Problem p = make_fp8_random(32768, 32768, 131);
+  run_and_compare(p.view(), hisa_cfg(2048, 64, 64), 48, "random fp8 T=S=32768 DSA");
+}
+
+TEST(CudaHisaFast, BlockSparseWholeBlocks) {
+  SKIP_WITHOUT_GPU();
+  const hisa::Workload w = gaussian(6000, 6000, 141, DType::fp8_e4m3);
+  const hisa::Problem h = w.problem();
+  Config cfg;
+  cfg.method = Method::block;
+  cfg.topk = 2048;
+  cfg.block_size = 64;
+  DeviceProblem dp(h);
+  const GpuRun g = run_direct(dp, cfg, false);
+  expect_structure(h, cfg, g);
+  for (int64_t t = 0; t < h.T; ++t) {
+    const hisa::Range r = hisa::range_of(h, t);
+    std::set<int32_t> got;
+    for (int64_t i = 0; i < cfg.topk; ++i)
+      if (g.idx[t * cfg.topk + i] >= 0) got.insert(g.idx[t * cfg.topk + i]);
+    for (int32_t s : got) {
+      const int64_t j = (s - r.ks) / 64;
+      for (int64_t u = r.ks + j * 64; u < std::min<int64_t>(r.ke, r.ks + (j + 1) * 64); ++u)
+        ASSERT_TRUE(got.count(static_cast<int32_t>(u))) << "row " << t << " block " << j;
+    }
+  }
+  const TolStats st = compare_sampled(h, cfg, g, 96);
+  std::cout << "[hisa fast] block-sparse fp8 T=S=6000: " << st.summary() << "\n";
+  EXPECT_EQ(st.violations, 0) << st.summary();
+}
+
+TEST(CudaHisaFast, ManyBlocksEqualsFlat) {
+  SKIP_WITHOUT_GPU();
+  const hisa::Workload w = gaussian(3000, 3000, 151, DType::fp8_e4m3);
+  const hisa::Problem h = w.problem();
+  const Config cfg = hisa_cfg(1024, 64, 64);  // nb <= 47 < m: every block kept
+  Config flat;
+  flat.method = Method::flat;
+  flat.topk = 1024;
+  DeviceProblem dp(h);
+  const GpuRun g = run_direct(dp, cfg, false);
+  expect_structure(h, cfg, g);
+  const TolStats st = compare_sampled(h, cfg, g, 120, &flat);
+  std::cout << "[hisa fast] m >= nb vs flat: " << st.summary() << "\n";
+  EXPECT_EQ(st.violations, 0) << st.summary();
+}
+
+TEST(CudaHisaFast, RepeatedRunsAreIdentical) {
+  SKIP_WITHOUT_GPU();
+  const Fp8Problem p = make_fp8_random(5000, 5000, 161);
+  DeviceProblem dp(p.view());
+  const GpuRun a = run_direct(dp, hisa_cfg(2048, 64, 64), false);
+  const GpuRun b = run_direct(dp, hisa_cfg(2048, 64, 64), false);
+  EXPECT_EQ(a.idx, b.idx);  // no race: same input, same rows
+}
+
+}  // namespace
