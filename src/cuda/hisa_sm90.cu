@@ -167,7 +167,7 @@ __device__ __forceinline__ void mma_loop(const unsigned char* qtile, unsigned ch
   }
   // One accumulator set, MMA then epilogue per tile: overlapping tile i's epilogue with tile
   // i+1's MMA inside the warpgroup made ptxas serialize every wgmma (C7514), so the overlap
-  // comes from the other CTAs on the SM instead (3-4 resident), while cp.async keeps
+  // comes from the other CTAs on the SM instead (4 resident for FP8), while cp.async keeps
   // kAhead tiles in flight through the epilogue.
   float acc[32];
 #pragma unroll

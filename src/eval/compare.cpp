@@ -47,8 +47,8 @@ FlatMass::FlatMass(const Problem& p, IndexList flat, std::vector<int64_t> rows, 
   if (rows_.empty()) rows_ = spread_rows(p.T, 0);
   for (int64_t t : rows_)
     if (t < 0 || t >= p.T)
-      throw ArgumentError("rows", "row " + std::to_string(t) + " outside [0, T=" +
-                                      std::to_string(p.T) + ")");
+      throw ArgumentError(
+          "rows", "row " + std::to_string(t) + " outside [0, T=" + std::to_string(p.T) + ")");
   if (p.T > 0 && (flat.idx == nullptr || flat.k < 0))
     throw ArgumentError("flat", "null or negative-length index list");
   const int64_t n = static_cast<int64_t>(rows_.size());

@@ -81,8 +81,8 @@ void run_demo(const DemoOptions& opts, std::ostream& out, std::ostream& log) {
   const Workload wl = quantize_fp8(f32);
   const auto t2 = std::chrono::steady_clock::now();
   log << "hisa demo: generated in " << fmt("%.2f", std::chrono::duration<double>(t1 - t0).count())
-      << " s, quantised in " << fmt("%.2f", std::chrono::duration<double>(t2 - t1).count())
-      << " s" << std::endl;
+      << " s, quantised in " << fmt("%.2f", std::chrono::duration<double>(t2 - t1).count()) << " s"
+      << std::endl;
   log << "hisa demo: running flat (the exact DSA indexer, reference) ..." << std::endl;
   auto progress = [&log](const std::string& line) { log << "  " << line << std::endl; };
   MethodRunner runner(wl, topk, ro, progress);
@@ -93,29 +93,27 @@ void run_demo(const DemoOptions& opts, std::ostream& out, std::ostream& log) {
     records.push_back({L, wl.description, runner.flat().seconds, runner.run(cfg)});
 
   const std::string device =
-      opts.device == Device::cuda ? cuda_device_name()
-                                  : "cpu" + (opts.threads > 0
-                                                 ? " (" + std::to_string(opts.threads) + " threads)"
-                                                 : std::string(" (all threads)"));
+      opts.device == Device::cuda
+          ? cuda_device_name()
+          : "cpu" + (opts.threads > 0 ? " (" + std::to_string(opts.threads) + " threads)"
+                                      : std::string(" (all threads)"));
   out << "hisa demo: structured long-context workload (docs/workloads.md), FP8 e4m3 as DSA\n"
       << "  L=" << L << " (one causal prefill: T=S=" << L << ", H=" << wl.H << ", D=" << wl.D
       << "), " << wl.needles.size() << " planted needles, seed " << opts.seed << "\n"
       << "  topk=" << topk
-      << (topk == 2048 ? " (as DSA)" : " (DSA uses 2048; scaled to L/16 for this L)")
-      << ", device " << device << ", time = median of " << ro.reps << " call(s)\n\n";
-  TextTable table({"method", "config", "time", "speed-up", "mean IoU", "p5 IoU", "recall",
-                   "needles"},
-                  2);
+      << (topk == 2048 ? " (as DSA)" : " (DSA uses 2048; scaled to L/16 for this L)") << ", device "
+      << device << ", time = median of " << ro.reps << " call(s)\n\n";
+  TextTable table(
+      {"method", "config", "time", "speed-up", "mean IoU", "p5 IoU", "recall", "needles"}, 2);
   for (const Record& r : records) {
     const MethodResult& m = r.result;
     if (!m.error.empty()) {
       table.add({method_name(m.cfg), config_label(m.cfg), "n/a", "-", "-", "-", "-", "-"});
       continue;
     }
-    const std::string needles =
-        m.needle_recall < 0 ? "-"
-                            : std::to_string(m.needles_found) + "/" +
-                                  std::to_string(wl.needles.size());
+    const std::string needles = m.needle_recall < 0 ? "-"
+                                                    : std::to_string(m.needles_found) + "/" +
+                                                          std::to_string(wl.needles.size());
     table.add({method_name(m.cfg), config_label(m.cfg), fmt_seconds(m.seconds),
                fmt("%.2fx", r.flat_seconds / std::max(m.seconds, 1e-12)), fmt("%.4f", m.iou.mean),
                fmt("%.4f", m.iou.p5), fmt("%.4f", m.recall.mean), needles});
@@ -146,8 +144,7 @@ void run_demo(const DemoOptions& opts, std::ostream& out, std::ostream& log) {
     write_file_atomic(opts.json, results_json(info, records), "--json");
     log << "hisa demo: wrote " << opts.json << std::endl;
   }
-  const double total =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   log << "hisa demo: done in " << fmt("%.1f", total) << " s" << std::endl;
 }
 

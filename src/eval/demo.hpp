@@ -11,12 +11,12 @@
 namespace hisa::eval {
 
 struct DemoOptions {
-  int64_t L = 0;             // 0: 8192 on the CPU, 32768 on CUDA
+  int64_t L = 0;  // 0: 8192 on the CPU, 32768 on CUDA
   Device device = Device::cpu;
-  int threads = 0;           // CPU backend threads (0 = all)
-  int reps = 0;              // timed calls per method; 0: 1 on the CPU, 5 on CUDA
+  int threads = 0;  // CPU backend threads (0 = all)
+  int reps = 0;     // timed calls per method; 0: 1 on the CPU, 5 on CUDA
   uint64_t seed = 1;
-  std::string json;          // non-empty: also write the records there (results_json.hpp)
+  std::string json;  // non-empty: also write the records there (results_json.hpp)
 };
 
 // The demo's default L and its top-k for a given L: 2048 (DSA) when L >= 32768, else L/16

@@ -51,7 +51,8 @@ void ensure(void*& ptr, std::size_t& have, std::size_t bytes, const char* what) 
 DeviceProblem::DeviceProblem(const Problem& host) : dev_(host) {
   if (host.memory != Device::cpu) throw ArgumentError("problem", "expected host memory");
   require_cuda_device();
-  const std::size_t q_bytes = static_cast<std::size_t>(host.T * host.H * host.D) * dtype_size(host.dtype);
+  const std::size_t q_bytes =
+      static_cast<std::size_t>(host.T * host.H * host.D) * dtype_size(host.dtype);
   const std::size_t k_bytes = static_cast<std::size_t>(host.S * host.D) * dtype_size(host.dtype);
   const std::size_t s_bytes = host.k_scale ? static_cast<std::size_t>(host.S) * 4 : 0;
   const std::size_t w_bytes = static_cast<std::size_t>(host.T * host.H) * 4;
@@ -118,7 +119,8 @@ double DeviceProblem::time_select(const Config& cfg, int reps, int32_t* host_out
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(times.begin(), times.end());
-  if (out_bytes > 0) check(cudaMemcpy(host_out, out, out_bytes, cudaMemcpyDeviceToHost), "download");
+  if (out_bytes > 0)
+    check(cudaMemcpy(host_out, out, out_bytes, cudaMemcpyDeviceToHost), "download");
   return times[times.size() / 2];
 }
 

@@ -30,10 +30,10 @@ class DeviceProblem {
 
  private:
   Problem dev_;
-  void* block_ = nullptr;       // q, k, k_scale, w, ks, ke in one allocation
-  void* out_ = nullptr;         // [T, topk] int32, grown on demand
+  void* block_ = nullptr;  // q, k, k_scale, w, ks, ke in one allocation
+  void* out_ = nullptr;    // [T, topk] int32, grown on demand
   std::size_t out_bytes_ = 0;
-  void* workspace_ = nullptr;   // grown on demand
+  void* workspace_ = nullptr;  // grown on demand
   std::size_t workspace_bytes_ = 0;
 };
 

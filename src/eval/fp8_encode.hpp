@@ -13,9 +13,9 @@ inline uint8_t encode_fp8_e4m3(float x) {
   uint32_t u = std::bit_cast<uint32_t>(x);
   const uint8_t sign = static_cast<uint8_t>((u >> 24) & 0x80);
   u &= 0x7FFFFFFFu;
-  if (u > 0x7F800000u) return 0x7F;           // NaN
-  if (u >= 0x43E00000u) return sign | 0x7E;   // |x| >= 448: saturate
-  if (u < 0x3C800000u) {                      // |x| < 2^-6: subnormal steps of 2^-9
+  if (u > 0x7F800000u) return 0x7F;          // NaN
+  if (u >= 0x43E00000u) return sign | 0x7E;  // |x| >= 448: saturate
+  if (u < 0x3C800000u) {                     // |x| < 2^-6: subnormal steps of 2^-9
     // Adding 2^14 (ulp 2^-9) rounds |x| to a multiple of 2^-9, to nearest even, in hardware.
     const float y = std::bit_cast<float>(u) + 16384.0f;
     return sign | static_cast<uint8_t>(std::bit_cast<uint32_t>(y) - 0x46800000u);

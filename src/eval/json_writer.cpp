@@ -71,11 +71,21 @@ JsonWriter& JsonWriter::value(const std::string& s) {
   out_ += '"';
   for (const char c : s) {
     switch (c) {
-      case '"': out_ += "\\\""; break;
-      case '\\': out_ += "\\\\"; break;
-      case '\n': out_ += "\\n"; break;
-      case '\t': out_ += "\\t"; break;
-      case '\r': out_ += "\\r"; break;
+      case '"':
+        out_ += "\\\"";
+        break;
+      case '\\':
+        out_ += "\\\\";
+        break;
+      case '\n':
+        out_ += "\\n";
+        break;
+      case '\t':
+        out_ += "\\t";
+        break;
+      case '\r':
+        out_ += "\\r";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -123,7 +133,8 @@ void write_file_atomic(const std::string& path, const std::string& text,
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw ArgumentError(argument, "cannot write '" + path + "' (cannot create " + tmp + ")");
+    if (!f)
+      throw ArgumentError(argument, "cannot write '" + path + "' (cannot create " + tmp + ")");
     f << text;
     f.flush();
     if (!f) {

@@ -14,14 +14,16 @@ namespace hisa::eval {
 std::string config_label(const Config& cfg) {
   const std::string B = "B=" + std::to_string(cfg.block_size);
   switch (cfg.method) {
-    case Method::flat: return "-";
-    case Method::hisa: return B + " m=" + std::to_string(cfg.blocks);
+    case Method::flat:
+      return "-";
+    case Method::hisa:
+      return B + " m=" + std::to_string(cfg.blocks);
     case Method::block:
       return B + " (m=" + std::to_string(cfg.block_size > 0 ? cfg.topk / cfg.block_size : 0) + ")";
     case Method::misa:
       return "a=" + std::to_string(cfg.heads) +
-             (cfg.candidates > 1 ? " c=" + std::to_string(cfg.candidates) : std::string()) +
-             " " + B;
+             (cfg.candidates > 1 ? " c=" + std::to_string(cfg.candidates) : std::string()) + " " +
+             B;
   }
   return "?";
 }
@@ -72,9 +74,8 @@ void MethodRunner::measure(MethodResult& r, const std::vector<int32_t>& idx) con
   r.recall = summarize(row_recall(idx.data(), topk_, flat_idx_.data(), topk_, T));
   if (flat_mass_) r.mass = summarize(flat_mass_->recall({idx.data(), topk_}, opts_.threads));
   r.needle_recall = needle_recall({idx.data(), topk_}, T, wl_.needles);
-  r.needles_found = r.needle_recall < 0
-                        ? 0
-                        : static_cast<int64_t>(r.needle_recall * wl_.needles.size() + 0.5);
+  r.needles_found =
+      r.needle_recall < 0 ? 0 : static_cast<int64_t>(r.needle_recall * wl_.needles.size() + 0.5);
 }
 
 MethodResult MethodRunner::run(Config cfg) {
@@ -87,8 +88,9 @@ MethodResult MethodRunner::run(Config cfg) {
     r.seconds = time_once(cfg, idx.data());
   } catch (const BackendError& e) {
     r.error = e.what();
-    if (progress_) progress_(std::string(to_string(cfg.method)) + " " + config_label(cfg) +
-                             ": not run: " + r.error);
+    if (progress_)
+      progress_(std::string(to_string(cfg.method)) + " " + config_label(cfg) +
+                ": not run: " + r.error);
     return r;
   }
   measure(r, idx);

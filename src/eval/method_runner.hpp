@@ -26,10 +26,10 @@ struct RunOptions {
 
 struct MethodResult {
   Config cfg;
-  std::string error;         // non-empty: the method could not run here (BackendError text)
-  double seconds = 0;        // median wall time of one select() call
-  Summary iou, recall, mass; // per-row metrics vs flat (mass: sampled rows; rows = 0 if skipped)
-  double needle_recall = -1; // fraction of planted needles retrieved; -1 without needles
+  std::string error;          // non-empty: the method could not run here (BackendError text)
+  double seconds = 0;         // median wall time of one select() call
+  Summary iou, recall, mass;  // per-row metrics vs flat (mass: sampled rows; rows = 0 if skipped)
+  double needle_recall = -1;  // fraction of planted needles retrieved; -1 without needles
   int64_t needles_found = 0;
 };
 

@@ -34,15 +34,51 @@ struct Overlap {
   int64_t a = 0, f = 0, both = 0;  // distinct valid entries of A, of F, of A n F
 };
 
+// Overlap of one row by sorting (used when indices are too spread for a stamp array).
+Overlap sorted_overlap(const int32_t* a, int64_t ka, const int32_t* f, int64_t kf) {
+  auto distinct = [](const int32_t* v, int64_t k) {
+    std::vector<int32_t> out;
+    for (int64_t j = 0; j < k; ++j)
+      if (v[j] >= 0) out.push_back(v[j]);
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  };
+  const std::vector<int32_t> A = distinct(a, ka), F = distinct(f, kf);
+  Overlap o;
+  o.a = static_cast<int64_t>(A.size());
+  o.f = static_cast<int64_t>(F.size());
+  for (std::size_t i = 0, j = 0; i < A.size() && j < F.size();) {
+    if (A[i] < F[j]) {
+      ++i;
+    } else if (F[j] < A[i]) {
+      ++j;
+    } else {
+      ++o.both;
+      ++i;
+      ++j;
+    }
+  }
+  return o;
+}
+
 // Per-row overlap counts with a stamp array per worker: O(k) per row, duplicates counted once.
-// stamp[i] == 3r+1: i in F of row r; 3r+2: in F and seen in A; 3r+3: in A only.
+// stamp[i] == 3r+1: i in F of row r; 3r+2: in F and seen in A; 3r+3: in A only. When the
+// largest index is far beyond the number of entries (not a selection over S keys; the stamp
+// array would be huge), rows are sorted instead.
 std::vector<Overlap> row_overlaps(const int32_t* approx, int64_t k_approx, const int32_t* flat,
                                   int64_t k_flat, int64_t T) {
-  const int64_t largest = std::max(check_list(approx, k_approx, T, "approx"),
-                                   check_list(flat, k_flat, T, "flat"));
+  const int64_t largest =
+      std::max(check_list(approx, k_approx, T, "approx"), check_list(flat, k_flat, T, "flat"));
   std::vector<Overlap> out(std::max<int64_t>(T, 0));
   if (T <= 0) return out;
   const int workers = static_cast<int>(std::min<int64_t>(eval::worker_count(0), T));
+  if (largest >= std::max<int64_t>(int64_t{1} << 24, 64 * T * (k_approx + k_flat))) {
+    eval::parallel_rows(T, workers, [&](int64_t r) {
+      out[r] = sorted_overlap(approx + r * k_approx, k_approx, flat + r * k_flat, k_flat);
+    });
+    return out;
+  }
   eval::parallel_rows(workers, workers, [&](int64_t w) {
     std::vector<uint64_t> stamp(static_cast<std::size_t>(largest + 1), 0);
     const int64_t begin = T * w / workers, end = T * (w + 1) / workers;

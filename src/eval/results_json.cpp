@@ -21,8 +21,11 @@ void summary(JsonWriter& j, const char* name, const Summary& s) {
 void config(JsonWriter& j, const Config& c) {
   j.key("config").begin_object();
   switch (c.method) {
-    case Method::flat: break;
-    case Method::hisa: j.key("B").value(c.block_size).key("m").value(c.blocks); break;
+    case Method::flat:
+      break;
+    case Method::hisa:
+      j.key("B").value(c.block_size).key("m").value(c.blocks);
+      break;
     case Method::block:
       j.key("B").value(c.block_size).key("m").value(c.topk / c.block_size);
       break;
@@ -41,15 +44,28 @@ std::string results_json(const RunInfo& info, const std::vector<Record>& records
   j.key("tool").value(info.tool);
   j.key("date").value(utc_timestamp());
   j.key("commit");
-  if (info.commit.empty()) j.null(); else j.value(info.commit);
+  if (info.commit.empty())
+    j.null();
+  else
+    j.value(info.commit);
   j.key("device").value(info.device);
   j.key("threads").value(info.threads);
   j.key("reps").value(info.reps);
   j.key("workload").begin_object();
   j.key("kind").value(info.workload).key("dtype").value(info.dtype);
-  j.key("seed").value(static_cast<int64_t>(info.seed)).key("H").value(info.H).key("D").value(info.D);
+  j.key("seed")
+      .value(static_cast<int64_t>(info.seed))
+      .key("H")
+      .value(info.H)
+      .key("D")
+      .value(info.D);
   j.end_object();
   j.key("topk").value(info.topk);
+  j.key("query_rows");
+  if (info.query_rows > 0)
+    j.value(info.query_rows);
+  else
+    j.value("all");
   j.key("mass_rows").value(info.mass_rows);
   j.key("records").begin_array();
   for (const Record& r : records) {
@@ -71,7 +87,10 @@ std::string results_json(const RunInfo& info, const std::vector<Record>& records
     summary(j, "recall", m.recall);
     summary(j, "mass_recall", m.mass);
     j.key("needle_recall");
-    if (m.needle_recall < 0) j.null(); else j.value(m.needle_recall);
+    if (m.needle_recall < 0)
+      j.null();
+    else
+      j.value(m.needle_recall);
     j.end_object();
   }
   j.end_array();

@@ -11,16 +11,17 @@
 namespace hisa::eval {
 
 struct RunInfo {
-  std::string tool;         // "hisa demo" / "hisa eval"
-  std::string device;       // "cpu" or "cuda: <name>"
-  int threads = 0;          // CPU threads (0 = all)
+  std::string tool;    // "hisa demo" / "hisa eval"
+  std::string device;  // "cpu" or "cuda: <name>"
+  int threads = 0;     // CPU threads (0 = all)
   int reps = 1;
-  std::string workload;     // "structured" / "gaussian"
-  std::string dtype;        // "fp8_e4m3" / "bf16" / "f32"
+  std::string workload;  // "structured" / "gaussian"
+  std::string dtype;     // "fp8_e4m3" / "bf16" / "f32"
   uint64_t seed = 1;
   int64_t H = 0, D = 0, topk = 0;
-  int64_t mass_rows = 0;    // rows sampled for mass recall (< 0: not measured)
-  std::string commit;       // empty: unknown
+  int64_t mass_rows = 0;   // rows sampled for mass recall (< 0: not measured)
+  int64_t query_rows = 0;  // query rows run per L (0: all, a full prefill)
+  std::string commit;      // empty: unknown
 };
 
 struct Record {

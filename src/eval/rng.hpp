@@ -113,30 +113,63 @@ class Rng {
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
   // Uniform integer in [0, n) (n >= 1); multiply-shift, bias < 2^-32 for n < 2^32.
   int64_t below(int64_t n) {
-    return static_cast<int64_t>((static_cast<unsigned __int128>(next()) * static_cast<uint64_t>(n)) >> 64);
+    return static_cast<int64_t>(
+        (static_cast<unsigned __int128>(next()) * static_cast<uint64_t>(n)) >> 64);
   }
-  // Standard normal: Marsaglia's polar method with det_log (no libm).
-  double normal() {
-    if (has_spare_) {
-      has_spare_ = false;
-      return spare_;
-    }
-    double u, v, r2;
-    do {
-      u = 2.0 * uniform() - 1.0;
-      v = 2.0 * uniform() - 1.0;
-      r2 = u * u + v * v;
-    } while (r2 >= 1.0 || r2 == 0.0);
-    const double m = std::sqrt(-2.0 * det_log(r2) / r2);
-    spare_ = v * m;
-    has_spare_ = true;
-    return u * m;
-  }
+  // Standard normal by Doornik's ZIGNOR ziggurat (128 layers; Marsaglia & Tsang 2000): one
+  // 64-bit draw and a compare in ~99% of calls, det_exp/det_log only on the rare wedge and
+  // tail paths. The low 7 bits of the draw pick the layer, the high 53 the uniform.
+  double normal();
 
  private:
   uint64_t state_;
-  double spare_ = 0;
-  bool has_spare_ = false;
 };
+
+namespace detail {
+// Ziggurat tables: x[i] the layer edges (x[0] = V / f(R) for the base, x[1] = R, x[128] = 0),
+// ratio[i] = x[i+1] / x[i]. Computed once with det_exp/det_log/sqrt: identical everywhere.
+struct Ziggurat {
+  static constexpr int kLayers = 128;
+  static constexpr double kR = 3.442619855899, kV = 9.91256303526217e-3;
+  double x[kLayers + 1], ratio[kLayers];
+  Ziggurat() {
+    double f = det_exp(-0.5 * kR * kR);
+    x[0] = kV / f;
+    x[1] = kR;
+    x[kLayers] = 0.0;
+    for (int i = 2; i < kLayers; ++i) {
+      x[i] = std::sqrt(-2.0 * det_log(kV / x[i - 1] + f));
+      f = det_exp(-0.5 * x[i] * x[i]);
+    }
+    for (int i = 0; i < kLayers; ++i) ratio[i] = x[i + 1] / x[i];
+  }
+};
+inline const Ziggurat& ziggurat() {
+  static const Ziggurat z;
+  return z;
+}
+}  // namespace detail
+
+inline double Rng::normal() {
+  const detail::Ziggurat& z = detail::ziggurat();
+  for (;;) {
+    const uint64_t bits = next();
+    const int i = static_cast<int>(bits & 0x7F);
+    const double u = 2.0 * (static_cast<double>(bits >> 11) * 0x1.0p-53) - 1.0;
+    if (std::fabs(u) < z.ratio[i]) return u * z.x[i];  // inside layer i's rectangle
+    if (i == 0) {  // the base layer's overhang: the tail beyond R
+      double x, y;
+      do {
+        x = det_log(1.0 - uniform()) / detail::Ziggurat::kR;
+        y = det_log(1.0 - uniform());
+      } while (-2.0 * y < x * x);
+      return u < 0 ? x - detail::Ziggurat::kR : detail::Ziggurat::kR - x;
+    }
+    const double x = u * z.x[i];  // a wedge: accept under the density
+    const double f0 = det_exp(-0.5 * (z.x[i] * z.x[i] - x * x));
+    const double f1 = det_exp(-0.5 * (z.x[i + 1] * z.x[i + 1] - x * x));
+    if (f1 + uniform() * (f0 - f1) < 1.0) return x;
+  }
+}
 
 }  // namespace hisa::eval

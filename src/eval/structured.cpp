@@ -160,16 +160,14 @@ Workload make_structured(const StructuredSpec& spec) {
   eval::parallel_rows(spec.T, 0, [&](int64_t t) {
     Rng rng(eval::stream_seed(spec.seed, kTagWeights, static_cast<uint64_t>(t)));
     for (int64_t h = 0; h < H; ++h)
-      wl.w[t * H + h] =
-          static_cast<float>(pl.head_weight[h] * eval::det_exp(pl.prm.weight_jitter * rng.normal()) *
-                             inv_sqrt_h);
+      wl.w[t * H + h] = static_cast<float>(
+          pl.head_weight[h] * eval::det_exp(pl.prm.weight_jitter * rng.normal()) * inv_sqrt_h);
   });
-  wl.description = "structured T=" + std::to_string(spec.T) + " S=" + std::to_string(spec.S) +
-                   " H=" + std::to_string(H) + " D=" + std::to_string(D) +
-                   " topics=" + std::to_string(spec.topics) +
-                   " segment=" + std::to_string(spec.segment) +
-                   " needles=" + std::to_string(spec.needles) +
-                   " seed=" + std::to_string(spec.seed) + " f32";
+  wl.description =
+      "structured T=" + std::to_string(spec.T) + " S=" + std::to_string(spec.S) +
+      " H=" + std::to_string(H) + " D=" + std::to_string(D) +
+      " topics=" + std::to_string(spec.topics) + " segment=" + std::to_string(spec.segment) +
+      " needles=" + std::to_string(spec.needles) + " seed=" + std::to_string(spec.seed) + " f32";
   return wl;
 }
 

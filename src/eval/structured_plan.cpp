@@ -16,16 +16,16 @@ namespace {
 
 // Stream tags (rng.hpp stream_seed) of the plan; structured.cpp uses 300+.
 constexpr uint64_t kTagSegments = 201, kTagPhrases = 202, kTagRecall = 203, kTagHeads = 204,
-                   kTagNeedles = 205, kTagTopicDir = 211, kTagPassageDir = 212,
-                   kTagNeedleDir = 213, kTagSinkDir = 214, kTagBasis = 215;
+                   kTagNeedles = 205, kTagTopicDir = 211, kTagPassageDir = 212, kTagNeedleDir = 213,
+                   kTagSinkDir = 214, kTagBasis = 215;
 
 std::string str(int64_t v) { return std::to_string(v); }
 
 void validate(const StructuredSpec& spec) {
   if (spec.T < 0) throw ArgumentError("T", "must be >= 0, got " + str(spec.T));
   if (spec.S < spec.T)
-    throw ArgumentError("S", "must be >= T for the causal default (S=" + str(spec.S) +
-                                 ", T=" + str(spec.T) + ")");
+    throw ArgumentError(
+        "S", "must be >= T for the causal default (S=" + str(spec.S) + ", T=" + str(spec.T) + ")");
   if (spec.S > std::numeric_limits<int32_t>::max()) throw ArgumentError("S", "must fit int32");
   if (spec.H < 1) throw ArgumentError("H", "must be >= 1, got " + str(spec.H));
   if (spec.D < 1) throw ArgumentError("D", "must be >= 1, got " + str(spec.D));
@@ -81,7 +81,7 @@ void plan_segments(const StructuredSpec& spec, StructuredPlan& pl) {
       topic = static_cast<int32_t>(rng.below(spec.topics));
     } else if (rng.uniform() < prm.recurrence) {
       topic = pl.seg_topic[rng.below(g)];  // a topic seen earlier comes back
-    } else {  // a fresh topic, different from the current one
+    } else {                               // a fresh topic, different from the current one
       const int32_t prev = pl.seg_topic[g - 1];
       topic = static_cast<int32_t>(rng.below(spec.topics - 1));
       if (topic >= prev) ++topic;
@@ -157,7 +157,7 @@ void plan_needles(const StructuredSpec& spec, StructuredPlan& pl) {
     for (int attempt = 0; attempt < 256 && !placed; ++attempt) {
       const int64_t t = rng.below(spec.T);
       if (pl.needle_of_query[t] >= 0) continue;
-      const int64_t p = spec.S - spec.T + t;  // key position of query t
+      const int64_t p = spec.S - spec.T + t;         // key position of query t
       const int64_t first = std::min(prm.sinks, p);  // needles avoid the sink tokens
       const int64_t avail = p + 1 - first;
       const int64_t span = std::min(span_max, avail);
@@ -175,8 +175,8 @@ void plan_needles(const StructuredSpec& spec, StructuredPlan& pl) {
     }
     if (!placed)
       throw ArgumentError("needles", "could not place needle " + str(i) + " of " +
-                                         str(spec.needles) + " without overlap; S=" +
-                                         str(spec.S) + " is too small for that many");
+                                         str(spec.needles) + " without overlap; S=" + str(spec.S) +
+                                         " is too small for that many");
   }
 }
 

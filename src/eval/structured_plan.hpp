@@ -32,8 +32,8 @@ struct StructuredParams {
   double local_heads = 0.125, topic_heads = 0.375;
   double negative_heads = 0.1, weight_jitter = 0.25;
   // Queries. Coefficients drawn per (t, h) uniformly from [lo, hi].
-  int64_t recall_set = 10;        // passages a segment's queries may recall
-  int64_t recalls_per_head = 2;  // passages one recall head looks for
+  int64_t recall_set = 10;                          // passages a segment's queries may recall
+  int64_t recalls_per_head = 2;                     // passages one recall head looks for
   double recall_lo = 1.0, recall_hi = 2.0;          // weight of each recalled passage
   double topic_now_lo = 0.6, topic_now_hi = 1.2;    // topic heads: the current topic
   double topic_prev_lo = 0.2, topic_prev_hi = 0.6;  // ... the previous segment's topic
@@ -54,15 +54,15 @@ enum class HeadRole : uint8_t { local, topic, recall };
 struct StructuredPlan {
   StructuredParams prm;
   int64_t T = 0, S = 0, H = 0, D = 0;
-  int64_t pos_pairs = 0;       // F: positional (cos, sin) pairs in dims [0, 2F)
-  int64_t content_dims = 0;    // Dc = D - 2F: dims [2F, D)
+  int64_t pos_pairs = 0;            // F: positional (cos, sin) pairs in dims [0, 2F)
+  int64_t content_dims = 0;         // Dc = D - 2F: dims [2F, D)
   std::vector<int64_t> wavelength;  // [F] tokens per turn of positional pair i
 
   // Segments: segment g covers [seg_begin[g], seg_begin[g+1]).
-  std::vector<int64_t> seg_begin;   // [G + 1]
-  std::vector<int32_t> seg_topic;   // [G]
-  std::vector<int32_t> segment_of;  // [S] segment of each key position
-  std::vector<float> salience;      // [S] segment x phrase salience
+  std::vector<int64_t> seg_begin;            // [G + 1]
+  std::vector<int32_t> seg_topic;            // [G]
+  std::vector<int32_t> segment_of;           // [S] segment of each key position
+  std::vector<float> salience;               // [S] segment x phrase salience
   std::vector<std::vector<int32_t>> recall;  // [G] earlier segments g's queries may recall
 
   std::vector<HeadRole> role;       // [H]
@@ -72,7 +72,7 @@ struct StructuredPlan {
   // Unit directions on the content dims, row-major [count, Dc].
   std::vector<float> topic_dir, passage_dir, needle_dir, sink_dir;
 
-  std::vector<Needle> needles;       // (t, s) pairs, s the peak token
+  std::vector<Needle> needles;           // (t, s) pairs, s the peak token
   std::vector<int32_t> needle_of_key;    // [S] needle id whose span holds key s, or -1
   std::vector<int32_t> needle_of_query;  // [T] needle id queried by row t, or -1
 

@@ -9,6 +9,7 @@
 #include "eval/json_writer.hpp"
 #include "eval/method_runner.hpp"
 #include "eval/results_json.hpp"
+#include "eval/sample_queries.hpp"
 #include "hisa/error.hpp"
 #include "hisa/workload.hpp"
 
@@ -21,8 +22,7 @@ void require_all(const std::vector<int64_t>& v, const char* flag, int64_t lo, in
                  const std::string& what) {
   if (v.empty()) throw ArgumentError(flag, "needs at least one value");
   for (int64_t x : v)
-    if (x < lo || x > hi)
-      throw ArgumentError(flag, what + ", got " + std::to_string(x));
+    if (x < lo || x > hi) throw ArgumentError(flag, what + ", got " + std::to_string(x));
 }
 
 void validate(const SweepOptions& o) {
@@ -39,6 +39,7 @@ void validate(const SweepOptions& o) {
     throw ArgumentError("--topk", "must be >= 1, got " + std::to_string(o.topk));
   if (o.threads < 0) throw ArgumentError("--threads", "must be >= 0");
   if (o.mass_rows > i32) throw ArgumentError("--mass-rows", "too large");
+  if (o.rows < 0 || o.rows > i32) throw ArgumentError("--rows", "must be >= 0 (0 = all rows)");
 }
 
 Workload make_workload(const SweepOptions& o, int64_t L) {
@@ -61,9 +62,12 @@ Workload make_workload(const SweepOptions& o, int64_t L) {
     f32 = make_gaussian(g);
   }
   switch (o.dtype) {
-    case DType::fp8_e4m3: return quantize_fp8(f32);
-    case DType::bf16: return to_bf16(f32);
-    case DType::f32: return f32;
+    case DType::fp8_e4m3:
+      return quantize_fp8(f32);
+    case DType::bf16:
+      return to_bf16(f32);
+    case DType::f32:
+      return f32;
   }
   return f32;
 }
@@ -84,7 +88,8 @@ std::vector<Config> sweep_configs(const SweepOptions& o, std::ostream& log) {
       c.block_size = B;
       out.push_back(c);
     } else {
-      log << "hisa eval: block-sparse skipped for B=" << B << " (needs topk % B == 0 and topk/B >= 2)\n";
+      log << "hisa eval: block-sparse skipped for B=" << B
+          << " (needs topk % B == 0 and topk/B >= 2)\n";
     }
   }
   for (int64_t B : o.B)
@@ -123,6 +128,7 @@ void run_sweep(const SweepOptions& o, std::ostream& log) {
   info.D = kDim;
   info.topk = o.topk;
   info.mass_rows = o.mass_rows;
+  info.query_rows = o.rows;
   info.commit = o.commit;
 
   const std::vector<Config> configs = sweep_configs(o, log);
@@ -130,7 +136,7 @@ void run_sweep(const SweepOptions& o, std::ostream& log) {
   for (int64_t L : o.L) {
     log << "hisa eval: L=" << L << ": generating " << o.workload << " workload ..." << std::endl;
     const auto t0 = std::chrono::steady_clock::now();
-    const Workload wl = make_workload(o, L);
+    const Workload wl = sample_queries(make_workload(o, L), o.rows);
     log << "  L=" << L << " workload ready in "
         << fmt("%.2f", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())
         << " s" << std::endl;
@@ -140,7 +146,8 @@ void run_sweep(const SweepOptions& o, std::ostream& log) {
     MethodRunner runner(wl, o.topk, ro, progress);
     const double flat_s = runner.flat().seconds;
     records.push_back({L, wl.description, flat_s, runner.flat()});
-    for (const Config& cfg : configs) records.push_back({L, wl.description, flat_s, runner.run(cfg)});
+    for (const Config& cfg : configs)
+      records.push_back({L, wl.description, flat_s, runner.run(cfg)});
     write_file_atomic(o.out, results_json(info, records), "--out");
     log << "hisa eval: L=" << L << " done; " << records.size() << " records in " << o.out
         << std::endl;

@@ -24,15 +24,18 @@ struct SweepOptions {
   uint64_t seed = 1;
   int threads = 0;
   int reps = 0;             // 0: 1 on the CPU, 5 on CUDA
+  int64_t rows = 0;         // query rows evaluated per L (spread evenly, plus every needle's
+                            // query; sample_queries.hpp); 0 = all rows (a full prefill)
   int64_t mass_rows = 256;  // rows sampled for mass recall; 0 = all; < 0 = skip
   std::string out;          // JSON path (required)
   std::string commit;       // recorded in the file when given
 };
 
 // Validates every option up front (ArgumentError naming the flag), then for each L: one
-// workload (T = S = L), flat, HISA for every (B, m), block-sparse for every B with
-// topk % B == 0, MISA for every (a, c, B). Rewrites `out` atomically after each L, so a long
-// sweep keeps its finished part. Progress lines go to `log`.
+// workload (T = S = L; with `rows`, only those query rows are run), flat, HISA for every
+// (B, m), block-sparse for every B with topk % B == 0, MISA for every (a, c, B). Rewrites
+// `out` atomically after each L, so a long sweep keeps its finished part. Progress lines go
+// to `log`.
 void run_sweep(const SweepOptions& opts, std::ostream& log);
 
 }  // namespace hisa::eval

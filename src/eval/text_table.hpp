@@ -11,8 +11,7 @@ namespace hisa::eval {
 
 class TextTable {
  public:
-  TextTable(std::vector<std::string> header, std::size_t left_columns)
-      : left_(left_columns) {
+  TextTable(std::vector<std::string> header, std::size_t left_columns) : left_(left_columns) {
     rows_.push_back(std::move(header));
   }
   void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }

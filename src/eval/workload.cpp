@@ -28,8 +28,8 @@ const float* f32_data(const std::vector<uint8_t>& bytes) {
 
 void require_f32(const Workload& w, const char* what) {
   if (w.dtype != DType::f32)
-    throw ArgumentError("workload", std::string(what) + " needs an f32 workload, got " +
-                                        to_string(w.dtype));
+    throw ArgumentError("workload",
+                        std::string(what) + " needs an f32 workload, got " + to_string(w.dtype));
   w.problem();  // size checks
 }
 
@@ -54,8 +54,8 @@ float quantize_row(const float* x, int64_t n, uint8_t* codes) {
 Problem Workload::problem() const {
   const std::size_t es = dtype_size(dtype);
   if (T < 0 || S < 0 || H < 1 || D < 1)
-    throw ArgumentError("workload", "bad sizes T=" + str(T) + " S=" + str(S) + " H=" + str(H) +
-                                        " D=" + str(D));
+    throw ArgumentError("workload",
+                        "bad sizes T=" + str(T) + " S=" + str(S) + " H=" + str(H) + " D=" + str(D));
   if (q.size() != static_cast<std::size_t>(T * H * D) * es)
     throw ArgumentError("workload.q", "expected " + str(T * H * D) + " elements");
   if (k.size() != static_cast<std::size_t>(S * D) * es)
@@ -85,8 +85,8 @@ Problem Workload::problem() const {
 Workload make_gaussian(const GaussianSpec& spec) {
   if (spec.T < 0) throw ArgumentError("T", "must be >= 0, got " + str(spec.T));
   if (spec.S < spec.T)
-    throw ArgumentError("S", "must be >= T for the causal default (S=" + str(spec.S) +
-                                 ", T=" + str(spec.T) + ")");
+    throw ArgumentError(
+        "S", "must be >= T for the causal default (S=" + str(spec.S) + ", T=" + str(spec.T) + ")");
   if (spec.S > std::numeric_limits<int32_t>::max()) throw ArgumentError("S", "must fit int32");
   if (spec.H < 1) throw ArgumentError("H", "must be >= 1, got " + str(spec.H));
   if (spec.D < 1) throw ArgumentError("D", "must be >= 1, got " + str(spec.D));
@@ -186,8 +186,8 @@ Workload pack_sequences(const std::vector<Workload>& seqs) {
     if (s.ks.empty() && s.T > s.S)
       throw ArgumentError("seqs", "sequence " + std::to_string(i) + " has T > S and no ks/ke");
     if (s.dtype != first.dtype || s.H != first.H || s.D != first.D)
-      throw ArgumentError("seqs", "sequence " + std::to_string(i) +
-                                      " differs in dtype, H or D from sequence 0");
+      throw ArgumentError(
+          "seqs", "sequence " + std::to_string(i) + " differs in dtype, H or D from sequence 0");
     out.T += s.T;
     out.S += s.S;
     any_scale = any_scale || !s.k_scale.empty();

@@ -37,8 +37,8 @@ int count(const std::string& text, const std::string& what) {
 }
 
 fs::path temp_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() /
-                     ("hisa_test_demo_" + name + "_" + std::to_string(::getpid()));
+  const fs::path d =
+      fs::temp_directory_path() / ("hisa_test_demo_" + name + "_" + std::to_string(::getpid()));
   fs::create_directories(d);
   return d;
 }
@@ -60,7 +60,8 @@ TEST(Demo, SmallRunPrintsOneTableAndJson) {
   // flat against itself: IoU 1, every needle found.
   const std::size_t flat_row = table.find("\nflat ");
   ASSERT_NE(flat_row, std::string::npos) << table;
-  const std::string flat_line = table.substr(flat_row + 1, table.find('\n', flat_row + 1) - flat_row - 1);
+  const std::string flat_line =
+      table.substr(flat_row + 1, table.find('\n', flat_row + 1) - flat_row - 1);
   EXPECT_EQ(count(flat_line, "1.0000"), 3) << flat_line;
   EXPECT_NE(flat_line.find("16/16"), std::string::npos) << flat_line;
   EXPECT_NE(log.str().find("flat"), std::string::npos);

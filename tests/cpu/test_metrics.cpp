@@ -25,8 +25,8 @@ using hisa::row_recall;
 using hisa::summarize;
 
 std::vector<double> iou1(std::vector<int32_t> a, std::vector<int32_t> f) {
-  return row_iou(a.data(), static_cast<int64_t>(a.size()), f.data(),
-                 static_cast<int64_t>(f.size()), 1);
+  return row_iou(a.data(), static_cast<int64_t>(a.size()), f.data(), static_cast<int64_t>(f.size()),
+                 1);
 }
 std::vector<double> recall1(std::vector<int32_t> a, std::vector<int32_t> f) {
   return row_recall(a.data(), static_cast<int64_t>(a.size()), f.data(),
@@ -61,7 +61,7 @@ TEST(Metrics, EmptyRows) {
   EXPECT_DOUBLE_EQ(recall1({-1, -1}, {-1})[0], 1.0);       // empty F
   EXPECT_DOUBLE_EQ(iou1({5, 6}, {-1, -1})[0], 0.0);        // F empty, A not
   EXPECT_DOUBLE_EQ(recall1({5, 6}, {-1, -1})[0], 1.0);
-  EXPECT_DOUBLE_EQ(iou1({-1, -1}, {5, -1})[0], 0.0);       // A empty, F not
+  EXPECT_DOUBLE_EQ(iou1({-1, -1}, {5, -1})[0], 0.0);  // A empty, F not
   EXPECT_DOUBLE_EQ(recall1({-1, -1}, {5, -1})[0], 0.0);
   // Zero-width lists are empty rows too.
   std::vector<int32_t> f = {1, 2};
@@ -86,6 +86,14 @@ TEST(Metrics, SeveralRowsAreIndependent) {
   const auto rec = row_recall(a.data(), 3, f.data(), 3, 2);
   EXPECT_DOUBLE_EQ(rec[0], 2.0 / 3.0);
   EXPECT_DOUBLE_EQ(rec[1], 2.0 / 3.0);
+}
+
+TEST(Metrics, HugeIndicesUseTheSortingPath) {
+  // Far beyond any stamp array: the same answers as for small indices.
+  const int32_t big = 2000000000;
+  EXPECT_DOUBLE_EQ(iou1({big, 1, 2, 3}, {3, big, 7, -1})[0], 2.0 / 5.0);
+  EXPECT_DOUBLE_EQ(recall1({big, big, -1}, {big, 5})[0], 0.5);
+  EXPECT_DOUBLE_EQ(iou1({-1, -1}, {-1, big})[0], 0.0);
 }
 
 TEST(Metrics, RejectsBadLists) {
@@ -142,8 +150,7 @@ TEST(Metrics, MassRecallWithKnownScores) {
   TinyProblem tp;
   const std::vector<int32_t> flat = {4, 3};  // scores 5 and 4: mass 9
   std::vector<int32_t> approx = {4, 0};      // 5 + 1
-  EXPECT_NEAR(row_mass_recall(tp.problem(), approx.data(), 2, flat.data(), 2)[0], 6.0 / 9.0,
-              1e-12);
+  EXPECT_NEAR(row_mass_recall(tp.problem(), approx.data(), 2, flat.data(), 2)[0], 6.0 / 9.0, 1e-12);
   approx = {5, -1};  // score max(0, -1) = 0: no mass
   EXPECT_DOUBLE_EQ(row_mass_recall(tp.problem(), approx.data(), 2, flat.data(), 2)[0], 0.0);
   approx = {3, 4};
@@ -151,8 +158,7 @@ TEST(Metrics, MassRecallWithKnownScores) {
   // k_scale scales each score: I(4) = 2.5, I(3) = 4, I(2) = 3 -> (2.5 + 3) / 6.5.
   tp.scale = {1, 1, 1, 1, 0.5f, 1};
   approx = {4, 2};
-  EXPECT_NEAR(row_mass_recall(tp.problem(), approx.data(), 2, flat.data(), 2)[0], 5.5 / 6.5,
-              1e-12);
+  EXPECT_NEAR(row_mass_recall(tp.problem(), approx.data(), 2, flat.data(), 2)[0], 5.5 / 6.5, 1e-12);
   // Zero positive mass in F (every score <= 0 with a negative weight) -> 1.
   tp.scale.clear();
   tp.w = {-1.0f};

@@ -37,17 +37,45 @@ def test_cuda_matches_reference(rng, method, dtype, packed):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_dsa_shapes_cuda_vs_cpu(method):
-    """DSA shapes (H=64, D=128, FP8, topk=2048): GPU and CPU select the same tokens."""
+def test_dsa_shapes_exact_inputs_cuda_equals_cpu(rng, method):
+    """DSA shapes (H=64, D=128, FP8, topk=2048, B=64) on inputs where every f32 sum is exact in
+    any order: integers |q|, |k| <= 3, integer w in [-2, 2], no k_scale. Then |I| < 2^18 on a
+    grid of 1 and |J| < 2^18 on a grid of 1/64 (pooled keys are means of 64 integers), both
+    inside f32's 24 bits, so GPU and CPU must agree bit for bit, ties included."""
+    T, S, H, D = 128, 4096, 64, 128
+    q = hisa.encode_fp8(rng.integers(-3, 4, size=(T, H, D)).astype(np.float32))
+    k = hisa.encode_fp8(rng.integers(-3, 4, size=(S, D)).astype(np.float32))
+    w = rng.integers(-2, 3, size=(T, H)).astype(np.float32)
+    kw = knobs_for(method, dict(topk=2048, block_size=64, num_blocks=40, heads=8, candidates=2))
+    cpu = call(method, q, k, w, **kw)
+    fp8 = torch.float8_e4m3fn
+    gpu = on_cuda(method, torch.from_numpy(q).view(fp8).cuda(), torch.from_numpy(k).view(fp8).cuda(),
+                  torch.from_numpy(w).cuda(), **kw)
+    np.testing.assert_array_equal(gpu.cpu().numpy(), cpu)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_dsa_shapes_structured_cuda_vs_cpu(method):
+    """Realistic FP8 data at DSA shapes. Backends may sum in different orders (SPEC: f32
+    accumulation, order unspecified), so near-tied scores can swap: a token at the top-k
+    boundary for flat, a whole block (64 of 2048 tokens) for hisa/block when two block scores
+    nearly tie. The mean agreement stays high; the low tail is printed, not asserted."""
     wl = hisa.quantize_fp8(hisa.make_structured(T=256, S=8192, H=64, D=128, seed=7))
-    kw = dict(topk=2048, block_size=64, num_blocks=16, heads=8, candidates=2)
-    kw = knobs_for(method, kw)
+    kw = knobs_for(method, dict(topk=2048, block_size=64, num_blocks=40, heads=8, candidates=2))
     cpu = call(method, *wl.args(), **kw)
     gpu = on_cuda(method, *wl.torch_args("cuda"), **kw).cpu().numpy()
-    exact_rows = float((gpu == cpu).all(axis=1).mean())
     iou = hisa.iou(gpu, cpu)
-    print(f"{method}: rows identical {exact_rows:.4f}, IoU mean {iou.mean():.6f} min {iou.min():.6f}")
-    assert iou.mean() > 0.999 and iou.min() > 0.99
+    mass = hisa.mass_recall(*wl.args(), gpu, cpu)
+    print(f"{method}: IoU mean {iou.mean():.6f} min {iou.min():.6f}; "
+          f"mass recall vs CPU mean {mass.mean():.6f} min {mass.min():.6f}")
+    assert iou.mean() > 0.99
+    assert ((gpu >= -1) & (gpu < wl.S)).all()
+    for t in range(wl.T):  # a valid selection: distinct visible rows, then -1 padding only
+        n = wl.S - wl.T + t + 1
+        valid = int((gpu[t] >= 0).sum())
+        assert (gpu[t, :valid] >= 0).all() and (gpu[t, valid:] == -1).all()
+        assert len(set(gpu[t, :valid].tolist())) == valid == int((cpu[t] >= 0).sum())
+        assert valid <= min(2048, n) and gpu[t, :valid].max() < n
 
 
 def test_numpy_inputs_on_the_cuda_backend(rng):

@@ -12,7 +12,8 @@
 namespace hisa::cli {
 namespace {
 
-constexpr const char* kDemoUsage = R"(usage: hisa demo [--L N] [--device cpu|cuda] [--threads N] [--reps N]
+constexpr const char* kDemoUsage =
+    R"(usage: hisa demo [--L N] [--device cpu|cuda] [--threads N] [--reps N]
                  [--seed N] [--json FILE]
 
 Generates one structured long-context workload (topic segments, recalled passages, planted

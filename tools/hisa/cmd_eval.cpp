@@ -12,10 +12,11 @@
 namespace hisa::cli {
 namespace {
 
-constexpr const char* kEvalUsage = R"(usage: hisa eval --out FILE [--workload structured|gaussian] [--L 4096,8192]
+constexpr const char* kEvalUsage =
+    R"(usage: hisa eval --out FILE [--workload structured|gaussian] [--L 4096,8192]
                  [--B 32,64] [--m 16,32,64] [--a 4,8,16] [--c 1,4] [--topk N]
                  [--dtype fp8|bf16|f32] [--device cpu|cuda] [--seed N] [--threads N]
-                 [--reps N] [--mass-rows N] [--commit SHA]
+                 [--reps N] [--rows N] [--mass-rows N] [--commit SHA]
 
 Fidelity sweep against flat (the exact DSA indexer) on synthetic workloads of H=64, D=128,
 one causal prefill (T = S = L) per L. For every L: flat, HISA for every (B, m), block-sparse
@@ -38,6 +39,10 @@ each L.
   --seed N           workload seed (default 1)
   --threads N        CPU threads (default: all)
   --reps N           timed calls per method, median (default 1 on cpu, 5 on cuda)
+  --rows N           evaluate only N query rows per L (spread evenly, plus each needle's
+                     query), each with exactly the keys it sees in the full prefill:
+                     fidelity at 128K on a CPU (times then cover those rows only).
+                     0 = all rows (default)
   --mass-rows N      query rows sampled (evenly) for score-mass recall; 0 = all rows,
                      -1 = skip (default 256: mass recall needs exact per-token scores)
   --commit SHA       recorded in the results file
@@ -64,10 +69,11 @@ int cmd_eval(const std::vector<std::string>& argv) {
       std::cout << kEvalUsage;
       return 0;
     }
-  const Args args(argv,
-                  {"--out", "--workload", "--L", "--B", "--m", "--a", "--c", "--topk", "--dtype",
-                   "--device", "--seed", "--threads", "--reps", "--mass-rows", "--commit"},
-                  {});
+  const Args args(
+      argv,
+      {"--out", "--workload", "--L", "--B", "--m", "--a", "--c", "--topk", "--dtype", "--device",
+       "--seed", "--threads", "--reps", "--rows", "--mass-rows", "--commit"},
+      {});
   eval::SweepOptions o;
   o.out = args.required("--out");
   o.workload = args.str("--workload", o.workload);
@@ -88,6 +94,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
   const int64_t reps = args.integer("--reps", 0);
   if (reps < 0 || reps > 1000) throw ArgumentError("--reps", "must be in [1, 1000]");
   o.reps = static_cast<int>(reps);
+  o.rows = args.integer("--rows", o.rows);
   o.mass_rows = args.integer("--mass-rows", o.mass_rows);
   o.commit = args.str("--commit", "");
   eval::run_sweep(o, std::cerr);
