@@ -31,7 +31,7 @@ if [ "${#python_tests[@]}" -eq 0 ]; then
   exit 0
 fi
 
-# >>> PYTHON TEST SET-UP: owned by the Python package (the lead fills this in from its report).
+# >>> PYTHON TEST SET-UP
 # Must leave "$PYTHON" able to `import hisa` (the package built from this checkout) and run
 # pytest. Default: a private virtual environment under the build dir (Debian's system Python
 # refuses pip installs, PEP 668), with the package and its test extras installed into it.
@@ -44,7 +44,10 @@ python_test_setup() {
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   PYTHON="$venv/bin/python"
   "$PYTHON" -m pip install -q --upgrade pip
-  "$PYTHON" -m pip install -q ".[test]"
+  # The extension is built CPU-only here: the C++ build above already compiled and linked the
+  # CUDA backend, and no GPU is present to run it (on a GPU machine: HISA_PY_CUDA=AUTO).
+  CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" HISA_CUDA="${HISA_PY_CUDA:-OFF}" \
+    "$PYTHON" -m pip install -q ".[test]"
 }
 # <<< PYTHON TEST SET-UP
 PYTHON=python3
