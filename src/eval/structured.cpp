@@ -6,6 +6,7 @@
 #include "eval/parallel_rows.hpp"
 #include "eval/rng.hpp"
 #include "eval/structured_plan.hpp"
+#include "eval/workload_shape.hpp"
 #include "hisa/workload.hpp"
 
 namespace hisa {
@@ -129,15 +130,7 @@ std::vector<bool> needle_heads(const StructuredPlan& pl) {
 
 Workload make_structured(const StructuredSpec& spec) {
   const StructuredPlan pl = eval::plan_structured(spec);
-  Workload wl;
-  wl.dtype = DType::f32;
-  wl.T = spec.T;
-  wl.S = spec.S;
-  wl.H = spec.H;
-  wl.D = spec.D;
-  wl.q.resize(static_cast<std::size_t>(spec.T * spec.H * spec.D) * 4);
-  wl.k.resize(static_cast<std::size_t>(spec.S * spec.D) * 4);
-  wl.w.resize(static_cast<std::size_t>(spec.T * spec.H));
+  Workload wl = eval::allocate_f32_workload(spec.T, spec.S, spec.H, spec.D);
   wl.needles = pl.needles;
   float* q = reinterpret_cast<float*>(wl.q.data());
   float* k = reinterpret_cast<float*>(wl.k.data());

@@ -2,6 +2,7 @@
 // choice comes from its own counter-based stream (rng.hpp), so the plan is a pure function
 // of the spec.
 #include "eval/structured_plan.hpp"
+#include "eval/workload_shape.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -22,13 +23,7 @@ constexpr uint64_t kTagSegments = 201, kTagPhrases = 202, kTagRecall = 203, kTag
 std::string str(int64_t v) { return std::to_string(v); }
 
 void validate(const StructuredSpec& spec) {
-  if (spec.T < 0) throw ArgumentError("T", "must be >= 0, got " + str(spec.T));
-  if (spec.S < spec.T)
-    throw ArgumentError(
-        "S", "must be >= T for the causal default (S=" + str(spec.S) + ", T=" + str(spec.T) + ")");
-  if (spec.S > std::numeric_limits<int32_t>::max()) throw ArgumentError("S", "must fit int32");
-  if (spec.H < 1) throw ArgumentError("H", "must be >= 1, got " + str(spec.H));
-  if (spec.D < 1) throw ArgumentError("D", "must be >= 1, got " + str(spec.D));
+  eval::validate_workload_sizes(spec.T, spec.S, spec.H, spec.D);
   if (spec.topics < 1) throw ArgumentError("topics", "must be >= 1, got " + str(spec.topics));
   if (spec.segment < 1) throw ArgumentError("segment", "must be >= 1, got " + str(spec.segment));
   if (spec.needles < 0 || spec.needles > spec.T)

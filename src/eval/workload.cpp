@@ -11,6 +11,7 @@
 #include "eval/fp8_encode.hpp"
 #include "eval/parallel_rows.hpp"
 #include "eval/rng.hpp"
+#include "eval/workload_shape.hpp"
 #include "hisa/error.hpp"
 #include "hisa/numeric.hpp"
 
@@ -82,23 +83,36 @@ Problem Workload::problem() const {
   return p;
 }
 
-Workload make_gaussian(const GaussianSpec& spec) {
-  if (spec.T < 0) throw ArgumentError("T", "must be >= 0, got " + str(spec.T));
-  if (spec.S < spec.T)
-    throw ArgumentError(
-        "S", "must be >= T for the causal default (S=" + str(spec.S) + ", T=" + str(spec.T) + ")");
-  if (spec.S > std::numeric_limits<int32_t>::max()) throw ArgumentError("S", "must fit int32");
-  if (spec.H < 1) throw ArgumentError("H", "must be >= 1, got " + str(spec.H));
-  if (spec.D < 1) throw ArgumentError("D", "must be >= 1, got " + str(spec.D));
+namespace eval {
+
+void validate_workload_sizes(int64_t T, int64_t S, int64_t H, int64_t D) {
+  if (T < 0) throw ArgumentError("T", "must be >= 0, got " + str(T));
+  if (S < T)
+    throw ArgumentError("S",
+                        "must be >= T for the causal default (S=" + str(S) + ", T=" + str(T) + ")");
+  if (S > std::numeric_limits<int32_t>::max()) throw ArgumentError("S", "must fit int32");
+  if (H < 1) throw ArgumentError("H", "must be >= 1, got " + str(H));
+  if (D < 1) throw ArgumentError("D", "must be >= 1, got " + str(D));
+}
+
+Workload allocate_f32_workload(int64_t T, int64_t S, int64_t H, int64_t D) {
   Workload wl;
   wl.dtype = DType::f32;
-  wl.T = spec.T;
-  wl.S = spec.S;
-  wl.H = spec.H;
-  wl.D = spec.D;
-  wl.q.resize(static_cast<std::size_t>(spec.T * spec.H * spec.D) * 4);
-  wl.k.resize(static_cast<std::size_t>(spec.S * spec.D) * 4);
-  wl.w.resize(static_cast<std::size_t>(spec.T * spec.H));
+  wl.T = T;
+  wl.S = S;
+  wl.H = H;
+  wl.D = D;
+  wl.q.resize(static_cast<std::size_t>(T * H * D) * 4);
+  wl.k.resize(static_cast<std::size_t>(S * D) * 4);
+  wl.w.resize(static_cast<std::size_t>(T * H));
+  return wl;
+}
+
+}  // namespace eval
+
+Workload make_gaussian(const GaussianSpec& spec) {
+  eval::validate_workload_sizes(spec.T, spec.S, spec.H, spec.D);
+  Workload wl = eval::allocate_f32_workload(spec.T, spec.S, spec.H, spec.D);
   float* q = reinterpret_cast<float*>(wl.q.data());
   float* k = reinterpret_cast<float*>(wl.k.data());
   const int64_t D = spec.D, H = spec.H;
