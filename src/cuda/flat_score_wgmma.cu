@@ -59,8 +59,7 @@ constexpr int kSmemKV = kSmemQ + kQStages * kQBytes;
 constexpr int kSmemW = kSmemKV + kKVStages * kKVBytes;
 constexpr int kSmemBar = kSmemW + kQStages * kWBytes;
 constexpr int kNumBars = 2 * kQStages + 2 * kKVStages;
-constexpr int kSmemInfo = kSmemBar + kNumBars * 8;
-constexpr int kSmemBytes = kSmemInfo + kQStages * static_cast<int>(sizeof(ItemInfo));
+constexpr int kSmemBytes = kSmemBar + kNumBars * 8;
 constexpr int kSmemAlloc = kSmemBytes + 1024;  // slack to align the base to 1024
 
 struct WgArgs {
@@ -256,6 +255,21 @@ __device__ __forceinline__ void reduce_heads(const float (&acc)[32], const float
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
+// Work item `item` of the chunk: its query pair (the last pair whose first item is <= item)
+// and its key segment. The producer warp and the math warps each compute it from the read-only
+// plan tables, so no descriptor has to cross shared memory between them.
+__device__ __forceinline__ ItemInfo locate_item(const WgArgs& a, int64_t item) {
+  int32_t lo = 0, hi = a.npairs - 1;
+  while (lo < hi) {
+    const int32_t mid = (lo + hi + 1) >> 1;
+    if (a.offsets[mid] <= item) lo = mid; else hi = mid - 1;
+  }
+  const int2 range = a.ranges[lo];
+  const int32_t kv_start = range.x + static_cast<int32_t>(item - a.offsets[lo]) * kSegKeys;
+  const int32_t kv_end = min(range.y, kv_start + kSegKeys);
+  return ItemInfo{lo, kv_start, (kv_end - kv_start + kBlockKV - 1) / kBlockKV, 0};
+}
+
 __global__ void __launch_bounds__(kThreads, 2)
     flat_score_wgmma_kernel(const __grid_constant__ CUtensorMap tmap_q,
                             const __grid_constant__ CUtensorMap tmap_k, WgArgs a) {
@@ -271,7 +285,6 @@ __global__ void __launch_bounds__(kThreads, 2)
   auto q_empty = [&](int i) { return bars + 8u * (kQStages + i); };
   auto kv_full = [&](int i) { return bars + 8u * (2 * kQStages + i); };
   auto kv_empty = [&](int i) { return bars + 8u * (2 * kQStages + kKVStages + i); };
-  ItemInfo* info = reinterpret_cast<ItemInfo*>(smem + kSmemInfo);
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   if (threadIdx.x == 0) {
@@ -294,25 +307,12 @@ __global__ void __launch_bounds__(kThreads, 2)
       asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&tmap_k)) : "memory");
       const int32_t total = a.offsets[a.npairs];
       uint32_t q_iter = 0, kv_iter = 0;
-      for (int64_t item = blockIdx.x;; item += gridDim.x) {
+      for (int64_t item = blockIdx.x; item < total; item += gridDim.x) {
         const int st = q_iter % kQStages;
         mbar_wait(q_empty(st), ((q_iter / kQStages) & 1) ^ 1);
-        if (item >= total) {
-          info[st].pair = -1;
-          mbar_arrive(q_full(st));
-          break;
-        }
-        int32_t lo = 0, hi = a.npairs - 1;  // last pair whose first item is <= item
-        while (lo < hi) {
-          const int32_t mid = (lo + hi + 1) >> 1;
-          if (a.offsets[mid] <= item) lo = mid; else hi = mid - 1;
-        }
-        const int2 range = a.ranges[lo];
-        const int32_t kv_start = range.x + static_cast<int32_t>(item - a.offsets[lo]) * kSegKeys;
-        const int32_t kv_end = min(range.y, kv_start + kSegKeys);
-        const int32_t blocks = (kv_end - kv_start + kBlockKV - 1) / kBlockKV;
-        info[st] = ItemInfo{lo, kv_start, blocks, 0};
-        const int64_t t = a.t0 + 2 * static_cast<int64_t>(lo);
+        const ItemInfo it = locate_item(a, item);
+        const int32_t kv_start = it.kv_start, blocks = it.kv_blocks;
+        const int64_t t = a.t0 + 2 * static_cast<int64_t>(it.pair);
         // The pair's weights are contiguous; the second row may not exist (odd T).
         const uint32_t w_bytes = t + 1 < a.T ? kWBytes : kWBytes / 2;
         mbar_arrive_expect_tx(q_full(st), kQBytes + w_bytes);
@@ -337,11 +337,11 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int quad = lane % 4;
   float acc_a[32], acc_b[32];
   uint32_t q_iter = 0, kv_iter = 0;
-  while (true) {
+  const int32_t total = a.offsets[a.npairs];
+  for (int64_t item = blockIdx.x; item < total; item += gridDim.x) {
     const int st = q_iter % kQStages;
     mbar_wait(q_full(st), (q_iter / kQStages) & 1);
-    const ItemInfo it = info[st];
-    if (it.pair < 0) break;
+    const ItemInfo it = locate_item(a, item);
     const int64_t ra = 2 * static_cast<int64_t>(it.pair), rb = ra + 1;
     const bool has_b = rb < a.rows;
     int32_t lo_a, hi_a, lo_b = 0, hi_b = 0;
