@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/score_key.hpp"
 #include "hisa/types.hpp"
 
 namespace hisa::cpu {
@@ -63,14 +64,9 @@ inline float dot_sequential(const float* q, const float* k, int64_t D) {
 // (NaN -> 0, below every other score; -0 folded into +0); low 32 bits: the index, so equal
 // scores rank the larger index first. Comparing keys is the one comparator of the CPU backend.
 inline uint64_t rank_key(float score, int64_t index) {
-  uint32_t key = 0;  // NaN
-  if (score == score) {
-    uint32_t u;
-    std::memcpy(&u, &score, 4);
-    if (score == 0.0f) u = 0;  // -0 ties with +0
-    key = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-  }
-  return (static_cast<uint64_t>(key) << 32) | static_cast<uint32_t>(index);
+  uint32_t u;
+  std::memcpy(&u, &score, 4);
+  return (static_cast<uint64_t>(score_key_bits(u)) << 32) | static_cast<uint32_t>(index);
 }
 inline int32_t index_of(uint64_t key) { return static_cast<int32_t>(key & 0xFFFFFFFFu); }
 

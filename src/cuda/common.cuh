@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/score_key.hpp"
 #include "hisa/error.hpp"
 #include "hisa/types.hpp"
 
@@ -31,15 +32,6 @@ void throw_cuda_error(cudaError_t err, const char* call, const char* file, int l
       ::hisa::cuda::throw_cuda_error(hisa_err_, name, __FILE__, __LINE__, context); \
   } while (0)
 
-// Order-preserving map of a score to uint32: larger score -> larger key; every NaN -> 0
-// (ranks below every finite score and -inf); -0 is folded into +0 so the two zeros tie and
-// the index decides, exactly as the CPU backend's rank_key (src/cpu/score.hpp). Ties in key
-// are broken by the larger index.
-__host__ __device__ inline uint32_t score_key_bits(uint32_t u) {
-  if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu) != 0u) return 0u;  // NaN
-  if ((u & 0x7FFFFFFFu) == 0u) u = 0u;                                         // -0 -> +0
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
 #if defined(__CUDACC__)  // device helpers: nvcc only (host .cpp files include the rest)
 // Exact FP8 e4m3fn decode on the device (matches hisa::fp8_e4m3_to_float).
 __device__ __forceinline__ float fp8_e4m3_decode(uint8_t code) {
