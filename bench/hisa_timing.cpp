@@ -65,7 +65,7 @@ double median(std::vector<double> v) {
 
 struct Result {
   int64_t L;
-  double call_ms, total_ms, pool_ms, blocks_ms, tokens_ms, flops1, flops2, bytes1, bytes2;
+  double call_ms, total_ms, pool_ms, blocks_ms, tokens_ms, score_ms, flops1, flops2, bytes1, bytes2;
   std::vector<double> totals;
 };
 
@@ -190,12 +190,24 @@ int main(int argc, char** argv) {
       tokens.push_back(c);
       r.totals.push_back(a + b + c);
     }
-    hisa::cuda::hisa_set_stage_events(nullptr);
-    CK(cudaDeviceSynchronize());
-    // Spot check of the output: row L-1 must be a full, distinct, in-range list.
+    // Stage 2 again without its selection (sm_90a only): scoring vs selection split. The
+    // output is garbage in this mode; the normal calls above were checked below before it.
     std::vector<int32_t> last(topk);
     CK(cudaMemcpy(last.data(), static_cast<int32_t*>(dout) + (L - 1) * topk, 4 * topk,
                   cudaMemcpyDeviceToHost));
+    std::vector<double> score_only;
+    hisa::cuda::hisa_bench_score_only(true);
+    for (int rep = -1; rep < reps && !portable; ++rep) {
+      hisa::select(p, cfg, static_cast<int32_t*>(dout), o);
+      CK(cudaEventSynchronize(ev[3]));
+      float c = 0;
+      CK(cudaEventElapsedTime(&c, ev[2], ev[3]));
+      if (rep >= 0) score_only.push_back(c);
+    }
+    hisa::cuda::hisa_bench_score_only(false);
+    hisa::cuda::hisa_set_stage_events(nullptr);
+    CK(cudaDeviceSynchronize());
+    // Spot check of the output: row L-1 must be a full, distinct, in-range list.
     std::vector<int32_t> sorted = last;
     std::sort(sorted.begin(), sorted.end());
     const bool ok = sorted.front() >= 0 && sorted.back() < L &&
@@ -204,6 +216,7 @@ int main(int argc, char** argv) {
     r.pool_ms = median(pool);
     r.blocks_ms = median(blocks);
     r.tokens_ms = median(tokens);
+    r.score_ms = median(score_only);
     r.total_ms = median(r.totals);
     r.call_ms = median(calls);
     results.push_back(r);
@@ -219,11 +232,12 @@ int main(int argc, char** argv) {
               "median of %d\n",
               method.c_str(), prop.name, (long long)B, (long long)m_eff, (long long)topk,
               portable ? "portable" : "auto", reps);
-  std::printf("%8s %8s %9s %8s %9s %9s %11s %11s %10s %10s\n", "L", "call_ms", "stages_ms", "pool_ms",
-              "stage1_ms", "stage2_ms", "s1_TFLOP/s", "s2_TFLOP/s", "s1_GB/s", "s2_GB/s");
+  std::printf("%8s %8s %9s %8s %9s %9s %9s %11s %11s %10s %10s\n", "L", "call_ms", "stages_ms",
+              "pool_ms", "stage1_ms", "stage2_ms", "s2_score", "s1_TFLOP/s", "s2_TFLOP/s", "s1_GB/s",
+              "s2_GB/s");
   for (const Result& r : results)
-    std::printf("%8lld %8.3f %9.3f %8.3f %9.3f %9.3f %11.1f %11.1f %10.0f %10.0f\n", (long long)r.L,
-                r.call_ms, r.total_ms, r.pool_ms, r.blocks_ms, r.tokens_ms,
+    std::printf("%8lld %8.3f %9.3f %8.3f %9.3f %9.3f %9.3f %11.1f %11.1f %10.0f %10.0f\n",
+                (long long)r.L, r.call_ms, r.total_ms, r.pool_ms, r.blocks_ms, r.tokens_ms, r.score_ms,
                 r.blocks_ms > 0 ? r.flops1 / r.blocks_ms * 1e-9 : 0.0,
                 r.flops2 / r.tokens_ms * 1e-9, r.blocks_ms > 0 ? r.bytes1 / r.blocks_ms * 1e-6 : 0.0,
                 r.bytes2 / r.tokens_ms * 1e-6);
@@ -239,6 +253,7 @@ int main(int argc, char** argv) {
       const Result& r = results[i];
       f << "    {\"L\": " << r.L << ", \"call_ms\": " << r.call_ms << ", \"stages_ms\": " << r.total_ms << ", \"pool_ms\": " << r.pool_ms
         << ", \"stage1_ms\": " << r.blocks_ms << ", \"stage2_ms\": " << r.tokens_ms
+        << ", \"stage2_score_only_ms\": " << r.score_ms
         << ", \"stage1_flops\": " << r.flops1 << ", \"stage2_flops\": " << r.flops2
         << ", \"stage1_key_bytes\": " << r.bytes1 << ", \"stage2_key_bytes\": " << r.bytes2
         << ", \"stages_ms_all\": [";

@@ -96,5 +96,8 @@ void hisa_force_portable(bool on);
 // Benchmark hook: when set (4 events), hisa_select records ev[0] at its start, ev[1] after
 // pooling, ev[2] after the first chunk's stage 1 and ev[3] at its end. Null turns it off.
 void hisa_set_stage_events(cudaEvent_t* ev);
+// Benchmark hook: when on, the sm_90a stage 2 scores every candidate but skips the selection
+// and writes garbage idx rows (one element per row): stage 2 time minus this = selection time.
+void hisa_bench_score_only(bool on);
 
 }  // namespace hisa::cuda

@@ -1,11 +1,12 @@
 // HISA on Hopper tensor cores (sm_90a, H = 64, D = 128, FP8 e4m3 or bf16): one CTA = one
-// warpgroup = one query. The 64 heads of the query are the M = 64 rows of every wgmma; each
-// tile of 64 keys (pooled keys in stage 1, kept-block tokens in stage 2) is N = 64; D = 128 is
-// K. Tiles stream through a ring of shared-memory stages by cp.async (rows gathered one by one,
-// so any block size and the partial local block need nothing special) while the MMA and the
-// epilogue of the current tile run, and the epilogue does ReLU, x w,
-// the 64-head sum (in-thread, then a halving butterfly over the 8 lanes that share columns, then
-// 4 warps through shared memory) and x k_scale. Scores stay in shared memory as ranking keys;
+// warpgroup = one query. Each tile of 64 keys (pooled keys in stage 1, kept-block tokens in
+// stage 2) is the M = 64 operand A of the wgmma, the 64 heads of the query are N = 64 (operand
+// B), D = 128 is K. With keys on M, a thread's accumulators hold 2 keys x 16 heads, so the
+// weighted head sum is 16 in-thread FMAs per key and 2 shuffles inside the lane quad: no shared
+// memory and no CTA barrier in the epilogue. Tiles stream through a ring of shared-memory stages
+// by cp.async (rows gathered one by one, so any block size and the partial local block need
+// nothing special) while the MMA and the epilogue of the current tile run; the epilogue does
+// ReLU, x w, the head sum and x k_scale. Scores stay in shared memory as ranking keys;
 // selection and sort are hisa_rows.cuh. Nothing per candidate goes to global memory.
 //
 // Stage 1 runs in bf16 (pooled keys rounded to bf16, q exact in bf16); stage 2 in the input
@@ -45,7 +46,7 @@ struct TileShape {
 
 // Shared-memory carve (offsets from a 1024-aligned base).
 struct Carve {
-  size_t qtile, stages, keys, blocks, part, scale, scratch, total;
+  size_t qtile, stages, keys, blocks, scale, scratch, total;
 };
 template <int E>
 __host__ __device__ inline Carve carve(int nkeys, int nblocks, int kpad, bool scales) {
@@ -59,7 +60,6 @@ __host__ __device__ inline Carve carve(int nkeys, int nblocks, int kpad, bool sc
   o += ring > sort ? ring : sort;
   c.keys = o;   o = (o + sizeof(uint32_t) * nkeys + 15) / 16 * 16;
   c.blocks = o; o = (o + sizeof(int32_t) * nblocks + 15) / 16 * 16;
-  c.part = o;   o += sizeof(float) * 4 * kRows;
   c.scale = o;  o += scales ? sizeof(float) * S::kStages * kRows : 0;  // k_scale per ring slot
   c.scratch = o; o += sizeof(SelectScratch);
   c.total = o + 1024;  // slack to align the dynamic base
@@ -104,39 +104,43 @@ __device__ __forceinline__ void load_q_fp8_as_bf16(const uint8_t* src, unsigned 
   fence_proxy_async();
 }
 
-// v[k] += partner's v[k + kHalf] (lower lane) or v[k] = v[k + kHalf] + partner's v[k] (upper
-// lane), k < kHalf. Compile-time indices only, so v stays in registers.
-template <int kHalf, int kMask>
-__device__ __forceinline__ void butterfly_halve(float (&v)[16], int lane) {
-  const bool upper = (lane & kMask) != 0;
+// Thread (warp w, lane l) of an m64n64 accumulator holds key rows r0 = 16w + l/4 (acc[4i],
+// acc[4i+1]) and r0 + 8 (acc[4i+2], acc[4i+3]) for heads 8i + 2(l%4) + {0,1}, i < 8.
+// wv[2i + e] = w of head 8i + 2(l%4) + e: the weights this thread multiplies, loaded once.
+__device__ __forceinline__ void load_head_weights(const float* wrow, float (&wv)[16]) {
+  const int c = threadIdx.x & 3;
 #pragma unroll
-  for (int k = 0; k < kHalf; ++k) {
-    const float a = v[k], b = v[k + kHalf];
-    const float keep = upper ? b : a;
-    const float send = upper ? a : b;
-    v[k] = keep + __shfl_xor_sync(0xffffffffu, send, kMask);
+  for (int i = 0; i < 8; ++i) {
+    const float2 v = *reinterpret_cast<const float2*>(wrow + 8 * i + 2 * c);
+    wv[2 * i] = v.x;
+    wv[2 * i + 1] = v.y;
   }
 }
 
-// The weighted head sum of one 64x64 accumulator tile. Thread (warp w, lane l) holds rows
-// r0 = 16w + l/4 and r0 + 8, columns 8i + 2(l%4) + {0,1} for i < 8. Returns, in `part`
-// [4 warps][64], each warp's sum over its 16 rows; the caller adds the 4 warps.
-__device__ __forceinline__ void head_sum_tile(const float (&acc)[32], float w0, float w1,
-                                              float* part) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  float v[16];
+// sum_h w_h * relu(acc) for this thread's two keys, summed over the lane quad (all 4 lanes
+// return both sums): .x for row r0, .y for row r0 + 8.
+__device__ __forceinline__ float2 key_head_sums(const float (&acc)[32], const float (&wv)[16]) {
+  float a0 = 0.0f, a1 = 0.0f, b0 = 0.0f, b1 = 0.0f;  // two chains per key for ILP
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
-    v[2 * i] = fmaf(w1, relu(acc[4 * i + 2]), w0 * relu(acc[4 * i]));
-    v[2 * i + 1] = fmaf(w1, relu(acc[4 * i + 3]), w0 * relu(acc[4 * i + 1]));
+    a0 = fmaf(wv[2 * i], relu(acc[4 * i]), a0);
+    a1 = fmaf(wv[2 * i + 1], relu(acc[4 * i + 1]), a1);
+    b0 = fmaf(wv[2 * i], relu(acc[4 * i + 2]), b0);
+    b1 = fmaf(wv[2 * i + 1], relu(acc[4 * i + 3]), b1);
   }
-  // Halving butterfly over lane bits 4, 3, 2 (the 8 lanes that hold the same columns): each
-  // exchange sends the half of the values the partner keeps, 8 + 4 + 2 shuffles in all.
-  butterfly_halve<8, 16>(v, lane);
-  butterfly_halve<4, 8>(v, lane);
-  butterfly_halve<2, 4>(v, lane);
-  const int col = 8 * ((lane >> 2) & 7) + 2 * (lane & 3);
-  *reinterpret_cast<float2*>(part + warp * kRows + col) = make_float2(v[0], v[1]);
+  float a = a0 + a1, b = b0 + b1;
+  a += __shfl_xor_sync(0xffffffffu, a, 1);
+  b += __shfl_xor_sync(0xffffffffu, b, 1);
+  a += __shfl_xor_sync(0xffffffffu, a, 2);
+  b += __shfl_xor_sync(0xffffffffu, b, 2);
+  return make_float2(a, b);
+}
+
+// The key row (0..63 in the tile) whose sum this thread stores, or -1: lane quad member 0
+// stores row r0, member 1 row r0 + 8.
+__device__ __forceinline__ int stored_row() {
+  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, c = lane & 3;
+  return c < 2 ? 16 * (tid >> 5) + (lane >> 2) + 8 * c : -1;
 }
 
 // Streams ntiles tiles of 64 rows (row_ptr(pos) for pos < nvalid, zeros after) against the A
@@ -175,7 +179,7 @@ __device__ __forceinline__ void mma_loop(const unsigned char* qtile, unsigned ch
   for (int i = 0; i < ntiles; ++i) {
     cp_async_wait<S::kAhead - 1>();  // this thread's part of tile i has landed
     fence_proxy_async();
-    __syncthreads();  // everyone's part; every reader of tile i-1's stage and `part` is done
+    __syncthreads();  // everyone's part; every reader of tile i-1's stage is done
     if (i + S::kAhead < ntiles) load_tile(i + S::kAhead);
     cp_async_commit();
     const uint32_t ba = smem_addr(stages + (i % S::kStages) * S::kTileBytes);
@@ -183,10 +187,11 @@ __device__ __forceinline__ void mma_loop(const unsigned char* qtile, unsigned ch
 #pragma unroll
     for (int s = 0; s < S::kSteps; ++s) {
       const uint32_t off = static_cast<uint32_t>(((s * 32) >> 7) * kRows * 128 + ((s * 32) & 127));
+      // A = the key tile (M = keys), B = the query (N = heads).
       if constexpr (kBf16Ops)
-        wgmma_m64n64k16_bf16(acc, sw128_desc(qa + off), sw128_desc(ba + off), s > 0);
+        wgmma_m64n64k16_bf16(acc, sw128_desc(ba + off), sw128_desc(qa + off), s > 0);
       else
-        wgmma_m64n64k32_e4m3(acc, sw128_desc(qa + off), sw128_desc(ba + off), s > 0);
+        wgmma_m64n64k32_e4m3(acc, sw128_desc(ba + off), sw128_desc(qa + off), s > 0);
     }
     wgmma_commit();
     wgmma_wait<0>();
@@ -208,7 +213,6 @@ __global__ void __launch_bounds__(kThreads) sm90_blocks_kernel(HisaParams p) {
   const Carve c = carve<2>(p.nbmax, 0, 1, false);
   auto& sc = *reinterpret_cast<SelectScratch*>(smem + c.scratch);
   uint32_t* jkeys = reinterpret_cast<uint32_t*>(smem + c.keys);
-  float* part = reinterpret_cast<float*>(smem + c.part);
 
   const int64_t qrow = t * kRows * kD;
   if (p.dtype == DType::fp8_e4m3) {
@@ -217,9 +221,9 @@ __global__ void __launch_bounds__(kThreads) sm90_blocks_kernel(HisaParams p) {
     load_q_async<2>(static_cast<const uint8_t*>(p.q) + qrow * 2, smem + c.qtile);
     cp_async_commit();
   }
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const float w0 = p.w[t * kRows + 16 * warp + lane / 4];
-  const float w1 = p.w[t * kRows + 16 * warp + lane / 4 + 8];
+  float wv[16];
+  load_head_weights(p.w + t * kRows, wv);
+  const int row = stored_row();
 
   const int nmid = g.nb - 2;
   const unsigned char* pooled = static_cast<const unsigned char*>(p.pooled);
@@ -227,14 +231,9 @@ __global__ void __launch_bounds__(kThreads) sm90_blocks_kernel(HisaParams p) {
     return pooled + (static_cast<int64_t>(g.ks) + static_cast<int64_t>(pos + 1) * p.B) * (kD * 2);
   };
   auto epi = [&](float(&acc)[32], int tile) {
-    head_sum_tile(acc, w0, w1, part);
-    __syncthreads();
-    const int pos = tile * kRows + threadIdx.x;
-    if (threadIdx.x < kRows && pos < nmid) {
-      const float J = part[threadIdx.x] + part[kRows + threadIdx.x] +
-                      part[2 * kRows + threadIdx.x] + part[3 * kRows + threadIdx.x];
-      jkeys[pos] = hisa_ops::score_key(J);
-    }
+    const float2 J = key_head_sums(acc, wv);
+    const int pos = tile * kRows + row;
+    if (row >= 0 && pos < nmid) jkeys[pos] = hisa_ops::score_key((threadIdx.x & 1) ? J.y : J.x);
   };
   mma_loop<2, true>(smem + c.qtile, smem + c.stages, (nmid + kRows - 1) / kRows, nmid, row_ptr,
                     [](int, int) {}, epi);
@@ -245,7 +244,8 @@ __global__ void __launch_bounds__(kThreads) sm90_blocks_kernel(HisaParams p) {
 }
 
 // Stage 2: idx row of query t0 + blockIdx.x; MMA in the input dtype (E = 1 FP8, 2 bf16).
-template <int E>
+// kSelect = false (benchmark hook only) stops after scoring: the selection's share of the time.
+template <int E, bool kSelect>
 __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
 #ifdef HISA_SM90
   extern __shared__ __align__(1024) unsigned char smem_raw[];
@@ -256,7 +256,6 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
   auto& sc = *reinterpret_cast<SelectScratch*>(smem + c.scratch);
   uint32_t* keys = reinterpret_cast<uint32_t*>(smem + c.keys);
   int32_t* blocks = reinterpret_cast<int32_t*>(smem + c.blocks);
-  float* part = reinterpret_cast<float*>(smem + c.part);
   uint64_t* sortbuf = reinterpret_cast<uint64_t*>(smem + c.stages);  // after the MMA loop
 
   load_q_async<E>(static_cast<const uint8_t*>(p.q) + t * kRows * kD * E, smem + c.qtile);
@@ -265,9 +264,9 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
     for (int i = threadIdx.x; i < p.m; i += kThreads)
       blocks[i] = p.kept[static_cast<int64_t>(blockIdx.x) * p.m + i];
   __syncthreads();
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const float w0 = p.w[t * kRows + 16 * warp + lane / 4];
-  const float w1 = p.w[t * kRows + 16 * warp + lane / 4 + 8];
+  float wv[16];
+  load_head_weights(p.w + t * kRows, wv);
+  const int row = stored_row();
 
   float* ksc = reinterpret_cast<float*>(smem + c.scale);
   const bool b64 = p.B == kRows;  // the DSA case: shifts instead of divisions
@@ -287,19 +286,22 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
   const unsigned char* kbytes = static_cast<const unsigned char*>(p.k);
   auto row_ptr = [&](int pos) { return kbytes + static_cast<int64_t>(token(pos)) * (kD * E); };
   auto epi = [&](float(&acc)[32], int tile) {
-    head_sum_tile(acc, w0, w1, part);
-    __syncthreads();
-    const int pos = tile * kRows + threadIdx.x;
-    if (threadIdx.x < kRows && pos < g.cvalid) {
-      float s = part[threadIdx.x] + part[kRows + threadIdx.x] + part[2 * kRows + threadIdx.x] +
-                part[3 * kRows + threadIdx.x];
-      if (p.k_scale != nullptr) s = ksc[(tile % TileShape<E>::kStages) * kRows + threadIdx.x] * s;
+    const float2 sum = key_head_sums(acc, wv);
+    const int pos = tile * kRows + row;
+    if (row >= 0 && pos < g.cvalid) {
+      float s = (threadIdx.x & 1) ? sum.y : sum.x;
+      if (p.k_scale != nullptr) s = ksc[(tile % TileShape<E>::kStages) * kRows + row] * s;
       keys[pos] = hisa_ops::score_key(s);
     }
   };
   mma_loop<E, E == 2>(smem + c.qtile, smem + c.stages, (g.cvalid + kRows - 1) / kRows, g.cvalid,
                       row_ptr, side, epi);
-  finish_tokens(g, p.topk, keys, token, sortbuf, sc, p.out + t * p.topk);
+  if constexpr (kSelect) {
+    finish_tokens(g, p.topk, keys, token, sortbuf, sc, p.out + t * p.topk);
+  } else {
+    __syncthreads();
+    if (threadIdx.x == 0 && g.cvalid > 0) p.out[t * p.topk] = static_cast<int32_t>(keys[g.cvalid - 1]);
+  }
 #elif defined(__CUDA_ARCH__)
   __trap();
 #endif
@@ -338,15 +340,27 @@ void launch_sm90_blocks(const HisaParams& p, cudaStream_t st) {
   HISA_CUDA_CHECK_LAUNCH("sm90_blocks_kernel", shape_context(p));
 }
 
+namespace {
+bool g_score_only = false;
+template <int E, bool kSelect>
+void launch_tokens(const HisaParams& p, size_t bytes, cudaStream_t st) {
+  set_smem(reinterpret_cast<const void*>(&sm90_tokens_kernel<E, kSelect>), bytes);
+  sm90_tokens_kernel<E, kSelect><<<p.T, kThreads, bytes, st>>>(p);
+}
+}  // namespace
+
+void hisa_bench_score_only(bool on) { g_score_only = on; }
+
 void launch_sm90_tokens(const HisaParams& p, cudaStream_t st) {
   if (p.T == 0) return;
   const size_t bytes = sm90_tokens_smem(p);
-  if (p.dtype == DType::fp8_e4m3) {
-    set_smem(reinterpret_cast<const void*>(&sm90_tokens_kernel<1>), bytes);
-    sm90_tokens_kernel<1><<<p.T, kThreads, bytes, st>>>(p);
+  const bool fp8 = p.dtype == DType::fp8_e4m3;
+  if (g_score_only) {
+    if (fp8) launch_tokens<1, false>(p, bytes, st);
+    else launch_tokens<2, false>(p, bytes, st);
   } else {
-    set_smem(reinterpret_cast<const void*>(&sm90_tokens_kernel<2>), bytes);
-    sm90_tokens_kernel<2><<<p.T, kThreads, bytes, st>>>(p);
+    if (fp8) launch_tokens<1, true>(p, bytes, st);
+    else launch_tokens<2, true>(p, bytes, st);
   }
   HISA_CUDA_CHECK_LAUNCH("sm90_tokens_kernel", shape_context(p));
 }
