@@ -8,6 +8,7 @@
 
 #include "cuda/hisa_block_ops.cuh"
 #include "cuda/hisa_launch.cuh"
+#include "cuda/hisa_register_sort.cuh"
 
 namespace hisa::cuda {
 
@@ -35,8 +36,10 @@ __device__ inline void finish_blocks(const RowGeometry& g, int m, const uint32_t
 }
 
 // keys[pos] = ranking key of candidate pos in [0, g.cvalid); token(pos) its key row.
-// sortbuf holds next_pow2(max(g.K, 1)) entries. Writes out_row[0..topk).
-template <class TokenAt>
+// sortbuf holds next_pow2(max(g.K, 1)) entries, and 128 * IPT when IPT > 0. Writes
+// out_row[0..topk). IPT = 0 sorts in shared memory (any blockDim); IPT > 0 sorts in the
+// registers of a 128-thread CTA (hisa_register_sort.cuh), for g.K <= 128 * IPT.
+template <int IPT = 0, class TokenAt>
 __device__ inline void finish_tokens(const RowGeometry& g, int topk, const uint32_t* keys,
                                      TokenAt token, uint64_t* sortbuf,
                                      hisa_ops::SelectScratch& sc, int32_t* out_row) {
@@ -62,11 +65,28 @@ __device__ inline void finish_tokens(const RowGeometry& g, int topk, const uint3
     at = __shfl_sync(0xffffffffu, at, 0);
     if (sel) sortbuf[at + __popc(ballot & ((1u << lane) - 1u))] = item;
   }
-  const int n2 = hisa_ops::next_pow2(g.K > 0 ? g.K : 1);
-  for (int i = g.K + threadIdx.x; i < n2; i += blockDim.x) sortbuf[i] = 0;  // sorts last
-  hisa_ops::block_bitonic_sort_desc(sortbuf, n2);
-  for (int r = threadIdx.x; r < topk; r += blockDim.x)
-    out_row[r] = r < g.K ? static_cast<int32_t>(sortbuf[r] & 0xFFFFFFFFu) : -1;
+  if constexpr (IPT > 0) {
+    constexpr int kN = 128 * IPT;
+    for (int i = g.K + threadIdx.x; i < kN; i += blockDim.x) sortbuf[i] = 0;  // sorts last
+    __syncthreads();
+    uint64_t v[IPT];
+#pragma unroll
+    for (int r = 0; r < IPT; ++r) v[r] = sortbuf[r * 128 + threadIdx.x];
+    __syncthreads();  // sortbuf becomes the sort's exchange buffer
+    hisa_ops::warpgroup_sort_desc<IPT>(v, sortbuf);
+#pragma unroll
+    for (int r = 0; r < IPT; ++r) {
+      const int i = static_cast<int>(threadIdx.x) * IPT + r;
+      if (i < topk) out_row[i] = i < g.K ? static_cast<int32_t>(v[r] & 0xFFFFFFFFu) : -1;
+    }
+    for (int i = kN + threadIdx.x; i < topk; i += blockDim.x) out_row[i] = -1;
+  } else {
+    const int n2 = hisa_ops::next_pow2(g.K > 0 ? g.K : 1);
+    for (int i = g.K + threadIdx.x; i < n2; i += blockDim.x) sortbuf[i] = 0;  // sorts last
+    hisa_ops::block_bitonic_sort_desc(sortbuf, n2);
+    for (int r = threadIdx.x; r < topk; r += blockDim.x)
+      out_row[r] = r < g.K ? static_cast<int32_t>(sortbuf[r] & 0xFFFFFFFFu) : -1;
+  }
 }
 
 }  // namespace hisa::cuda

@@ -56,7 +56,7 @@ __host__ __device__ inline Carve carve(int nkeys, int nblocks, int kpad, bool sc
   c.qtile = o;  o += S::kTileBytes;
   c.stages = o;
   const size_t ring = static_cast<size_t>(S::kStages) * S::kTileBytes;
-  const size_t sort = sizeof(uint64_t) * static_cast<size_t>(kpad);  // aliases the ring
+  const size_t sort = sizeof(uint64_t) * static_cast<size_t>(kpad > 2048 ? kpad : 2048);  // aliases the ring
   o += ring > sort ? ring : sort;
   c.keys = o;   o = (o + sizeof(uint32_t) * nkeys + 15) / 16 * 16;
   c.blocks = o; o = (o + sizeof(int32_t) * nblocks + 15) / 16 * 16;
@@ -71,7 +71,16 @@ __device__ __forceinline__ unsigned char* aligned_base(unsigned char* smem) {
   return smem + (((a + 1023u) & ~1023u) - a);
 }
 
-__device__ __forceinline__ float relu(float x) { return x < 0.0f ? 0.0f : x; }
+// ReLU keeping NaN (SPEC: relu(NaN) = NaN, as the CPU's x < 0 ? 0 : x) in one instruction.
+__device__ __forceinline__ float relu(float x) {
+#ifdef HISA_SM90
+  float y;
+  asm("max.NaN.f32 %0, %1, 0f00000000;" : "=f"(y) : "f"(x));
+  return y;
+#else
+  return x < 0.0f ? 0.0f : x;
+#endif
+}
 
 // q[t] (64 x 128 elements of E bytes) into the swizzled A tile by cp.async.
 template <int E>
@@ -143,24 +152,51 @@ __device__ __forceinline__ int stored_row() {
   return c < 2 ? 16 * (tid >> 5) + (lane >> 2) + 8 * c : -1;
 }
 
-// Streams ntiles tiles of 64 rows (row_ptr(pos) for pos < nvalid, zeros after) against the A
-// tile, calling side(tile, slot) with each tile's loads and epi(acc, tile) for each finished
-// tile. Uniform control flow; contains barriers.
-template <int E, bool kBf16Ops, class RowPtr, class Side, class Epi>
+// Where a tile's 64 rows come from. Affine tiles (every stage-1 tile; stage-2 tiles when the
+// block size is a multiple of 64 or every block is kept) are rows base + r * stride, so each
+// thread copies a fixed 16-byte column of every 8th or 16th row with no per-row lookups;
+// other tiles gather row_ptr(pos) row by row.
+struct AffineRows {
+  const unsigned char* base;  // row 0 of the tile
+  int64_t stride;             // bytes between rows
+};
+
+// Streams ntiles tiles of 64 rows (rows pos < nvalid, zeros after) against the B operand
+// (the query), calling side(tile, slot) with each tile's loads and epi(acc, tile) for each
+// finished tile. affine(tile) is used when `is_affine`, else row_ptr(pos). Uniform control
+// flow; contains barriers.
+template <int E, bool kBf16Ops, class Affine, class RowPtr, class Side, class Epi>
 __device__ __forceinline__ void mma_loop(const unsigned char* qtile, unsigned char* stages,
-                                         int ntiles, int nvalid, RowPtr row_ptr, Side side,
-                                         Epi epi) {
+                                         int ntiles, int nvalid, bool is_affine, Affine affine,
+                                         RowPtr row_ptr, Side side, Epi epi) {
   using S = TileShape<E>;
   const uint32_t qa = smem_addr(qtile);
+  // Affine path: this thread copies chunk c of rows r0 + j * kStep.
+  constexpr int kStep = kThreads / S::kChunks;  // 16 (FP8) or 8 (bf16): a multiple of 8
+  constexpr int kPer = kRows / kStep;           // rows per thread: 4 or 8
+  const int c = static_cast<int>(threadIdx.x) % S::kChunks, r0 = static_cast<int>(threadIdx.x) / S::kChunks;
+  const uint32_t dst0 = swizzled_offset(kRows, r0, c);  // + j * kStep * 128 (swizzle is r & 7)
   auto load_tile = [&](int i) {
     const uint32_t base = smem_addr(stages + (i % S::kStages) * S::kTileBytes);
-    const unsigned char* any = row_ptr(0);
-    for (int q = threadIdx.x; q < kRows * S::kChunks; q += kThreads) {
-      const int r = q / S::kChunks, c = q % S::kChunks;
-      const int pos = i * kRows + r;
-      const bool ok = pos < nvalid;
-      cp_async16(base + swizzled_offset(kRows, r, c), (ok ? row_ptr(pos) : any) + c * 16,
-                 ok ? 16u : 0u);
+    if (is_affine) {
+      const AffineRows a = affine(i);
+      const int rows = nvalid - i * kRows;
+      const unsigned char* src = a.base + static_cast<int64_t>(r0) * a.stride + c * 16;
+#pragma unroll
+      for (int j = 0; j < kPer; ++j) {
+        const bool ok = r0 + j * kStep < rows;
+        cp_async16(base + dst0 + j * kStep * 128, ok ? src + j * kStep * a.stride : a.base,
+                   ok ? 16u : 0u);
+      }
+    } else {
+      const unsigned char* any = row_ptr(0);
+      for (int q = threadIdx.x; q < kRows * S::kChunks; q += kThreads) {
+        const int r = q / S::kChunks, cc = q % S::kChunks;
+        const int pos = i * kRows + r;
+        const bool ok = pos < nvalid;
+        cp_async16(base + swizzled_offset(kRows, r, cc), (ok ? row_ptr(pos) : any) + cc * 16,
+                   ok ? 16u : 0u);
+      }
     }
     side(i, i % S::kStages);  // per-row extras (k_scale), same commit group as the tile
   };
@@ -235,8 +271,12 @@ __global__ void __launch_bounds__(kThreads) sm90_blocks_kernel(HisaParams p) {
     const int pos = tile * kRows + row;
     if (row >= 0 && pos < nmid) jkeys[pos] = hisa_ops::score_key((threadIdx.x & 1) ? J.y : J.x);
   };
-  mma_loop<2, true>(smem + c.qtile, smem + c.stages, (nmid + kRows - 1) / kRows, nmid, row_ptr,
-                    [](int, int) {}, epi);
+  const int64_t row_bytes = kD * 2, stride = static_cast<int64_t>(p.B) * row_bytes;
+  auto affine = [&](int tile) {
+    return AffineRows{row_ptr(tile * kRows), stride};
+  };
+  mma_loop<2, true>(smem + c.qtile, smem + c.stages, (nmid + kRows - 1) / kRows, nmid, true,
+                    affine, row_ptr, [](int, int) {}, epi);
   finish_blocks(g, p.m, jkeys, p.kept + static_cast<int64_t>(blockIdx.x) * p.m, sc);
 #elif defined(__CUDA_ARCH__)
   __trap();  // never launched off sm_90a (hisa_select.cu checks the device)
@@ -294,10 +334,18 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
       keys[pos] = hisa_ops::score_key(s);
     }
   };
+  // A tile of 64 candidates lies inside one kept block when B % 64 == 0, and every tile is
+  // contiguous when all blocks are kept: then the tile's key rows are contiguous in k.
+  const bool contiguous = g.all_blocks || p.B % kRows == 0;
+  auto affine = [&](int tile) { return AffineRows{row_ptr(tile * kRows), kD * E}; };
   mma_loop<E, E == 2>(smem + c.qtile, smem + c.stages, (g.cvalid + kRows - 1) / kRows, g.cvalid,
-                      row_ptr, side, epi);
+                      contiguous, affine, row_ptr, side, epi);
   if constexpr (kSelect) {
-    finish_tokens(g, p.topk, keys, token, sortbuf, sc, p.out + t * p.topk);
+    int32_t* out_row = p.out + t * p.topk;
+    if (p.kpad > 1024 && p.kpad <= 2048)  // the DSA case (topk 2048): sort in registers
+      finish_tokens<16>(g, p.topk, keys, token, sortbuf, sc, out_row);
+    else
+      finish_tokens<0>(g, p.topk, keys, token, sortbuf, sc, out_row);
   } else {
     __syncthreads();
     if (threadIdx.x == 0 && g.cvalid > 0) p.out[t * p.topk] = static_cast<int32_t>(keys[g.cvalid - 1]);
