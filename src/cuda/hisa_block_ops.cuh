@@ -128,15 +128,36 @@ __device__ Threshold block_select_top(int n, int K, KeyAt key_at, IndexAt index_
                                       SelectScratch& sc) {
   if (K <= 0) return Threshold{0xFFFFFFFFu, 0xFFFFFFFFu};  // no score key reaches 2^32-1
   if (K >= n) return Threshold{0u, 0u};
-  uint32_t prefix = 0, mask = 0, remaining = static_cast<uint32_t>(K);
-  auto all = [](int) { return true; };
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    radix_pass(n, shift, prefix, mask, remaining, key_at, all, sc);
-    prefix |= sc.digit << shift;
-    mask |= 0xFFu << shift;
-    remaining -= sc.greater;
-    if (sc.in_bin == remaining) return Threshold{prefix, 0u};  // take the whole bin
-    __syncthreads();  // sc is rewritten by the next pass
+  // Skip the key bits every item shares (scores of one query mostly share sign and exponent
+  // bits, which would put nearly all items in one bin of the first pass): the passes start at
+  // the highest bit where some key differs from item 0's.
+  const uint32_t key0 = key_at(0);
+  uint32_t diff = 0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) diff |= key_at(i) ^ key0;
+  diff = __reduce_or_sync(0xffffffffu, diff);
+  if ((threadIdx.x & 31) == 0) sc.warp_sums[threadIdx.x >> 5] = diff;
+  __syncthreads();
+  diff = 0;
+  for (int w = 0; w < static_cast<int>(blockDim.x >> 5); ++w) diff |= sc.warp_sums[w];
+  __syncthreads();  // warp_sums is reused by the scans
+  uint32_t prefix = key0, mask = 0xFFFFFFFFu, remaining = static_cast<uint32_t>(K);
+  if (diff != 0) {
+    const int hb = 31 - __clz(static_cast<int>(diff));  // highest differing bit
+    mask = hb == 31 ? 0u : ~((2u << hb) - 1u);          // bits above hb: shared by all items
+    prefix = key0 & mask;
+    auto all = [](int) { return true; };
+    // Passes of 8 bits from hb down; the last may overlap resolved bits (they are constant
+    // among the filtered items, so the digit still separates the rest).
+    for (int top = hb;; top -= 8) {
+      const int shift = top >= 7 ? top - 7 : 0;
+      radix_pass(n, shift, prefix, mask, remaining, key_at, all, sc);
+      prefix |= sc.digit << shift;
+      mask |= 0xFFu << shift;
+      remaining -= sc.greater;
+      if (sc.in_bin == remaining) return Threshold{prefix, 0u};  // take the whole bin
+      __syncthreads();  // sc is rewritten by the next pass
+      if (shift == 0) break;
+    }
   }
   // Key fully resolved (prefix == K-th key); take `remaining` of the tied items by index.
   const uint32_t key_thr = prefix;

@@ -15,62 +15,59 @@
 
 namespace hisa::cuda::hisa_ops {
 
-// Compare-exchange toward descending order when `desc` (larger first), ascending otherwise.
-__device__ __forceinline__ void cx(uint64_t& a, uint64_t& b, bool desc) {
-  const bool swap = desc ? (a < b) : (a > b);
-  const uint64_t lo = swap ? b : a, hi = swap ? a : b;
-  a = lo;
-  b = hi;
+// Larger of two items into a, smaller into b.
+__device__ __forceinline__ void cx_desc(uint64_t& a, uint64_t& b) {
+  const bool swap = a < b;
+  const uint64_t hi = swap ? b : a, lo = swap ? a : b;
+  a = hi;
+  b = lo;
+}
+__device__ __forceinline__ uint64_t keep(uint64_t mine, uint64_t other, bool keep_max) {
+  return ((mine < other) == keep_max) ? other : mine;
 }
 
-// Sorts the 128 * IPT items v (thread t holds items t * IPT + r) descending. `xchg` is shared
-// scratch of 128 * IPT entries (used only when IPT * 32 < 128 * IPT, i.e. always: the warp
-// stages). Must be called by all 128 threads; blockDim.x must be 128. Ends with the items in
-// place (item t * IPT + r is the (t * IPT + r)-th largest); contains __syncthreads.
+// Sorts the 128 * IPT items v (thread t holds items t * IPT + r) descending, with the
+// "flip" form of the bitonic network: merge step k first compares i with its mirror
+// i ^ (k - 1), then runs half-cleaners i ^ j, j = k/4 .. 1; every compare-exchange puts the
+// larger item at the smaller index, so no direction is computed per element. `xchg` is
+// shared scratch of 128 * IPT entries for the cross-warp steps. Must be called by all 128
+// threads; blockDim.x must be 128. Contains __syncthreads.
 template <int IPT>
 __device__ __forceinline__ void warpgroup_sort_desc(uint64_t (&v)[IPT], uint64_t* xchg) {
   constexpr int kLogN = 7 + (IPT >= 2) + (IPT >= 4) + (IPT >= 8) + (IPT >= 16);
   static_assert(IPT == 1 || IPT == 2 || IPT == 4 || IPT == 8 || IPT == 16, "IPT: power of 2 <= 16");
   const int tid = static_cast<int>(threadIdx.x);
+  // One step: partner of item i = t*IPT + r is i ^ mask (mask = k - 1 for the flip, j for a
+  // half-cleaner); the item at the smaller index keeps the larger.
+  auto step = [&](int mask) {
+    const int rmask = mask & (IPT - 1), tmask = mask / IPT;  // register and thread bits
+    if (tmask == 0) {
+#pragma unroll
+      for (int r = 0; r < IPT; ++r)
+        if ((r ^ rmask) > r) cx_desc(v[r], v[r ^ rmask]);
+      return;
+    }
+    const bool lower = (tid & (tmask & ~(tmask >> 1))) == 0;  // highest differing bit is 0
+    uint64_t o[IPT];
+    if (tmask < 32) {
+#pragma unroll
+      for (int r = 0; r < IPT; ++r) o[r] = __shfl_xor_sync(0xffffffffu, v[r ^ rmask], tmask);
+    } else {
+#pragma unroll
+      for (int r = 0; r < IPT; ++r) xchg[r * 128 + tid] = v[r];
+      __syncthreads();
+#pragma unroll
+      for (int r = 0; r < IPT; ++r) o[r] = xchg[(r ^ rmask) * 128 + (tid ^ tmask)];
+      __syncthreads();  // xchg is rewritten by the next cross-warp step
+    }
+#pragma unroll
+    for (int r = 0; r < IPT; ++r) v[r] = keep(v[r], o[r], lower);
+  };
 #pragma unroll
   for (int lk = 1; lk <= kLogN; ++lk) {
-    const int k = 1 << lk;
+    step((1 << lk) - 1);
 #pragma unroll
-    for (int lj = lk - 1; lj >= 0; --lj) {
-      const int j = 1 << lj;
-      if (j < IPT) {
-#pragma unroll
-        for (int r = 0; r < IPT; ++r) {
-          if ((r & j) != 0) continue;
-          const bool desc = ((tid * IPT + r) & k) == 0;
-          cx(v[r], v[r + j], desc);
-        }
-      } else if (j < 32 * IPT) {
-        const int lane_mask = j / IPT;
-        const bool lower = (tid & lane_mask) == 0;  // this thread holds the smaller index
-#pragma unroll
-        for (int r = 0; r < IPT; ++r) {
-          const uint64_t o = __shfl_xor_sync(0xffffffffu, v[r], lane_mask);
-          const bool desc = ((tid * IPT + r) & k) == 0;
-          const bool keep_max = lower == desc;
-          v[r] = keep_max ? (v[r] > o ? v[r] : o) : (v[r] < o ? v[r] : o);
-        }
-      } else {
-        const int partner = tid ^ (j / IPT);
-        const bool lower = tid < partner;
-#pragma unroll
-        for (int r = 0; r < IPT; ++r) xchg[r * 128 + tid] = v[r];
-        __syncthreads();
-#pragma unroll
-        for (int r = 0; r < IPT; ++r) {
-          const uint64_t o = xchg[r * 128 + partner];
-          const bool desc = ((tid * IPT + r) & k) == 0;
-          const bool keep_max = lower == desc;
-          v[r] = keep_max ? (v[r] > o ? v[r] : o) : (v[r] < o ? v[r] : o);
-        }
-        __syncthreads();  // xchg is rewritten by the next cross-warp stage
-      }
-    }
+    for (int lj = lk - 2; lj >= 0; --lj) step(1 << lj);
   }
 }
 

@@ -93,22 +93,33 @@ __device__ __forceinline__ void load_q_async(const uint8_t* src, unsigned char* 
   }
 }
 
+// Two e4m3 codes (low byte = element 0) to a bf16x2 word (element 0 in the low half), exactly:
+// e4m3 -> f16 is exact (hardware cvt, sm_89+), f16 -> f32 -> bf16 is exact for every e4m3
+// value (3 mantissa bits, exponents within range); NaN stays NaN, -0 stays -0.
+__device__ __forceinline__ uint32_t e4m3x2_to_bf16x2(uint32_t two) {
+  uint32_t out = 0;
+#ifdef HISA_SM90
+  asm("{\n.reg .b32 h;\n.reg .b16 lo, hi, in;\n.reg .f32 flo, fhi;\n"
+      "cvt.u16.u32 in, %1;\n"
+      "cvt.rn.f16x2.e4m3x2 h, in;\n"
+      "mov.b32 {lo, hi}, h;\n"
+      "cvt.f32.f16 flo, lo;\n"
+      "cvt.f32.f16 fhi, hi;\n"
+      "cvt.rn.bf16x2.f32 %0, fhi, flo;\n}"
+      : "=r"(out)
+      : "r"(two));
+#endif
+  return out;
+}
+
 // FP8 q[t] decoded to bf16 (exact: every e4m3 value is a bf16 value) into the swizzled A tile.
 __device__ __forceinline__ void load_q_fp8_as_bf16(const uint8_t* src, unsigned char* qtile) {
   for (int i = threadIdx.x; i < kRows * 16; i += kThreads) {
     const int r = i >> 4, c = i & 15;  // bf16 chunk c holds elements 8c .. 8c+7
     const uint2 raw = *reinterpret_cast<const uint2*>(src + r * kD + c * 8);
-    uint32_t packed[4];
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const uint32_t word = e < 2 ? raw.x : raw.y;
-      const int sh = (e & 1) * 16;
-      const uint32_t lo = __float_as_uint(fp8_e4m3_decode((word >> sh) & 0xFFu)) >> 16;
-      const uint32_t hi = __float_as_uint(fp8_e4m3_decode((word >> (sh + 8)) & 0xFFu)) >> 16;
-      packed[e] = lo | (hi << 16);
-    }
-    *reinterpret_cast<uint4*>(qtile + swizzled_offset(kRows, r, c)) =
-        make_uint4(packed[0], packed[1], packed[2], packed[3]);
+    const uint4 packed = make_uint4(e4m3x2_to_bf16x2(raw.x & 0xFFFFu), e4m3x2_to_bf16x2(raw.x >> 16),
+                                    e4m3x2_to_bf16x2(raw.y & 0xFFFFu), e4m3x2_to_bf16x2(raw.y >> 16));
+    *reinterpret_cast<uint4*>(qtile + swizzled_offset(kRows, r, c)) = packed;
   }
   fence_proxy_async();
 }
