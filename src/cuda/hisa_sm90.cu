@@ -56,12 +56,15 @@ __host__ __device__ inline Carve carve(int nkeys, int nblocks, int kpad, bool sc
   c.qtile = o;  o += S::kTileBytes;
   c.stages = o;
   const size_t ring = static_cast<size_t>(S::kStages) * S::kTileBytes;
-  const size_t sort = sizeof(uint64_t) * static_cast<size_t>(kpad > 2048 ? kpad : 2048);  // aliases the ring
-  o += ring > sort ? ring : sort;
+  // The sort buffer and the select scratch are used only after the MMA loop: they alias the
+  // ring (this keeps stage 1 at 3 CTAs per SM up to S = 128K).
+  const size_t sort = sizeof(uint64_t) * static_cast<size_t>(kpad > 2048 ? kpad : 2048);
+  const size_t after = sort + sizeof(SelectScratch);
+  c.scratch = o + sort;
+  o += ring > after ? ring : after;
   c.keys = o;   o = (o + sizeof(uint32_t) * nkeys + 15) / 16 * 16;
   c.blocks = o; o = (o + sizeof(int32_t) * nblocks + 15) / 16 * 16;
   c.scale = o;  o += scales ? sizeof(float) * S::kStages * kRows : 0;  // k_scale per ring slot
-  c.scratch = o; o += sizeof(SelectScratch);
   c.total = o + 1024;  // slack to align the dynamic base
   return c;
 }
