@@ -49,7 +49,7 @@ SCORER=""
 [ $rc -ne 0 ] && { SCORER=mma; grep -E "Failure|Failed|GPU|row" "$OUT/gpu_tests.log" | head -20;
                    echo "benchmark falls back to HISA_FLAT_SCORER=mma"; }
 t0=$(date +%s)
-timeout 170 "$TESTS" --gtest_filter="$FILTER" >> "$OUT/gpu_tests.log" 2>&1
+timeout 260 "$TESTS" --gtest_filter="$FILTER" >> "$OUT/gpu_tests.log" 2>&1
 echo "gpu tests: rc=$? in $(( $(date +%s) - t0 )) s"
 grep -E "^\[ +(OK|FAILED) +\]|Failure|GPU |skipped scorer" "$OUT/gpu_tests.log" | head -60
 grep -E "^\[  (PASSED|FAILED) +\]" "$OUT/gpu_tests.log"

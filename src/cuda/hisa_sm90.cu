@@ -38,9 +38,11 @@ struct TileShape {
   static constexpr int kTileBytes = kRows * kD * E;  // 8 or 16 KB
   static constexpr int kChunks = kD * E / 16;        // 16-byte chunks per row
   static constexpr int kSteps = kD * E / 32;         // k-steps of 32 bytes (k32 FP8, k16 bf16)
-  // Ring depth 3: with ~52 KB (FP8) / ~75 KB (bf16, 128K) per CTA, 4 / 3 CTAs share an SM and
-  // hide each other's MMA, epilogue and select latencies; each keeps 2 tiles in flight.
-  static constexpr int kStages = 3;
+  // Ring depth: FP8 2 slots (one tile loading while one is multiplied), so that 5 CTAs of
+  // ~43 KB share an SM and hide each other's MMA, epilogue and select latencies (measured on
+  // the H100 against 3 slots / 4 CTAs in one run: stage 2 5.64 vs 6.27 ms at 32K, 23.1 vs
+  // 25.4 ms at 128K; bench/results/h100_2026-11-23_4d39182_ring_ab.log). bf16: 3 slots.
+  static constexpr int kStages = E == 1 ? 2 : 3;
   static constexpr int kAhead = kStages - 1;         // tiles in flight beyond the current one
 };
 
