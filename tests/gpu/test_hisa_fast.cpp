@@ -168,4 +168,20 @@ TEST(CudaHisaFast, RepeatedRunsAreIdentical) {
   EXPECT_EQ(a.idx, b.idx);  // no race: same input, same rows
 }
 
+// Small enough for compute-sanitizer (256 CTAs per stage) yet on every sm_90a code path of the
+// DSA config: stage 1, stage 2 with full 64-key tiles and a partial one, the register sort.
+TEST(CudaHisaFast, SmallDsaRunForSanitizer) {
+  SKIP_WITHOUT_GPU();
+  const Fp8Problem p = make_fp8_random(256, 4500, 171);
+  DeviceProblem dp(p.view());
+  const Config cfg = hisa_cfg(2048, 64, 64);
+  const GpuRun a = run_direct(dp, cfg, false);
+  const GpuRun b = run_direct(dp, cfg, false);
+  EXPECT_EQ(a.idx, b.idx);
+  expect_structure(p.view(), cfg, a);
+  const TolStats st = compare_sampled(p.view(), cfg, a, 32);
+  std::cout << "[hisa fast] sanitizer-sized DSA run: " << st.summary() << "\n";
+  EXPECT_EQ(st.violations, 0) << st.summary();
+}
+
 }  // namespace
