@@ -4,8 +4,9 @@
 // B), D = 128 is K. With keys on M, a thread's accumulators hold 2 keys x 16 heads, so the
 // weighted head sum is 16 in-thread FMAs per key and 2 shuffles inside the lane quad: no shared
 // memory and no CTA barrier in the epilogue. Tiles stream through a ring of shared-memory stages
-// by cp.async (rows gathered one by one, so any block size and the partial local block need
-// nothing special) while the MMA and the epilogue of the current tile run; the epilogue does
+// by cp.async (affine rows when the tile is contiguous or strided in global memory, else
+// gathered row by row, so any block size and the partial local block work) while the MMA and
+// the epilogue of the current tile run; the epilogue does
 // ReLU, x w, the head sum and x k_scale. Scores stay in shared memory as ranking keys;
 // selection and sort are hisa_rows.cuh. Nothing per candidate goes to global memory.
 //
@@ -32,6 +33,9 @@ using hisa_ops::SelectScratch;
 constexpr int kThreads = 128;  // one warpgroup
 constexpr int kRows = 64;      // heads (M) and keys per tile (N)
 constexpr int kD = 128;
+// Sort buffer entries the register sort pads to (128 threads x 16 items); it is used for
+// 1024 < kpad <= kRegSortItems (the DSA case, topk 2048).
+constexpr int kRegSortItems = 128 * 16;
 
 template <int E>  // operand bytes: 1 = FP8 e4m3, 2 = bf16
 struct TileShape {
@@ -60,7 +64,7 @@ __host__ __device__ inline Carve carve(int nkeys, int nblocks, int kpad, bool sc
   const size_t ring = static_cast<size_t>(S::kStages) * S::kTileBytes;
   // The sort buffer and the select scratch are used only after the MMA loop: they alias the
   // ring (this keeps stage 1 at 3 CTAs per SM up to S = 128K).
-  const size_t sort = sizeof(uint64_t) * static_cast<size_t>(kpad > 2048 ? kpad : 2048);
+  const size_t sort = sizeof(uint64_t) * static_cast<size_t>(kpad > kRegSortItems ? kpad : kRegSortItems);
   const size_t after = sort + sizeof(SelectScratch);
   c.scratch = o + sort;
   o += ring > after ? ring : after;
@@ -358,8 +362,8 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
                       contiguous, affine, row_ptr, side, epi);
   if constexpr (kSelect) {
     int32_t* out_row = p.out + t * p.topk;
-    if (p.kpad > 1024 && p.kpad <= 2048)  // the DSA case (topk 2048): sort in registers
-      finish_tokens<16>(g, p.topk, keys, token, sortbuf, sc, out_row);
+    if (p.kpad > kRegSortItems / 2 && p.kpad <= kRegSortItems)  // sort in registers
+      finish_tokens<kRegSortItems / 128>(g, p.topk, keys, token, sortbuf, sc, out_row);
     else
       finish_tokens<0>(g, p.topk, keys, token, sortbuf, sc, out_row);
   } else {
