@@ -24,6 +24,9 @@ struct Workload {
   std::vector<float> k_scale;    // [S] or empty
   std::vector<float> w;          // [T,H]
   std::vector<int32_t> ks, ke;   // [T] or empty
+  std::vector<float> q_scale;    // [T,H] or empty: FP8 q's per-(token, head) dequant scale (DSA
+                                 // folds it into w). Not part of the selection problem; used
+                                 // to recover true attention logits (eval's attention mass).
   std::vector<Needle> needles;
   std::string description;       // one line: kind, sizes, seed
   Problem problem() const;
@@ -51,7 +54,7 @@ struct StructuredSpec {
 Workload make_structured(const StructuredSpec& spec);
 
 // FP8 e4m3 quantisation as DSA does it: k per token with scale amax/448 (k_scale), q per
-// (token, head) with scale amax/448 folded into w. Input must be f32.
+// (token, head) with scale amax/448 folded into w (and kept in q_scale). Input must be f32.
 Workload quantize_fp8(const Workload& f32);
 // bf16 rounding of q and k (w, k_scale stay f32). Input must be f32.
 Workload to_bf16(const Workload& f32);

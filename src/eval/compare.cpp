@@ -19,7 +19,8 @@ double positive_score(const Problem& p, int64_t t, int64_t s) {
   return v > 0.0f ? static_cast<double>(v) : 0.0;
 }
 
-// Distinct valid entries of row t of `list`, ascending; each checked against the visible range.
+}  // namespace
+
 std::vector<int32_t> row_entries(const Problem& p, IndexList list, int64_t t, const char* name) {
   const Range r = range_of(p, t);
   std::vector<int32_t> v;
@@ -37,8 +38,6 @@ std::vector<int32_t> row_entries(const Problem& p, IndexList list, int64_t t, co
   v.erase(std::unique(v.begin(), v.end()), v.end());
   return v;
 }
-
-}  // namespace
 
 FlatMass::FlatMass(const Problem& p, IndexList flat, std::vector<int64_t> rows, int threads)
     : p_(p), rows_(std::move(rows)) {

@@ -16,6 +16,10 @@ struct IndexList {
   int64_t k = 0;
 };
 
+// Distinct valid (non -1) entries of row t of `list`, ascending. An entry outside the row's
+// visible range is an ArgumentError naming `name`.
+std::vector<int32_t> row_entries(const Problem& p, IndexList list, int64_t t, const char* name);
+
 // Score-mass recall (metrics.hpp row_mass_recall) of approximate lists against one flat
 // list, on the query rows `rows` only (ascending, distinct; empty means every row). The exact
 // positive scores I+ of flat's tokens are computed once, here, and shared by every recall()

@@ -88,9 +88,9 @@ void run_demo(const DemoOptions& opts, std::ostream& out, std::ostream& log) {
   MethodRunner runner(wl, topk, ro, progress);
 
   std::vector<Record> records;
-  records.push_back({L, wl.description, runner.flat().seconds, runner.flat()});
+  records.push_back({L, wl.description, runner.flat().seconds, runner.flat(), ""});
   for (const Config& cfg : demo_methods(topk))
-    records.push_back({L, wl.description, runner.flat().seconds, runner.run(cfg)});
+    records.push_back({L, wl.description, runner.flat().seconds, runner.run(cfg), ""});
 
   const std::string device =
       opts.device == Device::cuda

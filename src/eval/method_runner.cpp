@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include "eval/attention_mass.hpp"
 #include "eval/compare.hpp"
+#include "eval/cost.hpp"
 #include "eval/device_problem.hpp"
 #include "eval/format.hpp"
 #include "hisa/error.hpp"
@@ -43,9 +45,13 @@ MethodRunner::MethodRunner(const Workload& wl, int64_t topk, const RunOptions& o
   flat_idx_.resize(static_cast<std::size_t>(host_.T * topk));
   flat_.cfg = flat_cfg;
   flat_.seconds = time_once(flat_cfg, flat_idx_.data());
-  if (opts_.mass_rows >= 0)
-    flat_mass_ = std::make_unique<FlatMass>(host_, IndexList{flat_idx_.data(), topk},
-                                            spread_rows(host_.T, opts_.mass_rows), opts_.threads);
+  if (opts_.mass_rows >= 0) {
+    const std::vector<int64_t> rows = spread_rows(host_.T, opts_.mass_rows);
+    flat_mass_ = std::make_unique<FlatMass>(host_, IndexList{flat_idx_.data(), topk}, rows,
+                                            opts_.threads);
+    if (opts_.attention)
+      attention_ = std::make_unique<AttentionMass>(wl_, opts_.attn_scale, rows, opts_.threads);
+  }
   measure(flat_, flat_idx_);
   if (progress_) progress_("flat: " + fmt_seconds(flat_.seconds));
 }
@@ -70,9 +76,27 @@ double MethodRunner::time_once(const Config& cfg, int32_t* out) {
 
 void MethodRunner::measure(MethodResult& r, const std::vector<int32_t>& idx) const {
   const int64_t T = host_.T;
-  r.iou = summarize(row_iou(idx.data(), topk_, flat_idx_.data(), topk_, T));
-  r.recall = summarize(row_recall(idx.data(), topk_, flat_idx_.data(), topk_, T));
-  if (flat_mass_) r.mass = summarize(flat_mass_->recall({idx.data(), topk_}, opts_.threads));
+  r.rows.iou = row_iou(idx.data(), topk_, flat_idx_.data(), topk_, T);
+  r.rows.recall = row_recall(idx.data(), topk_, flat_idx_.data(), topk_, T);
+  r.iou = summarize(r.rows.iou);
+  r.recall = summarize(r.rows.recall);
+  if (flat_mass_) {
+    r.rows.mass = flat_mass_->recall({idx.data(), topk_}, opts_.threads);
+    r.mass = summarize(r.rows.mass);
+  }
+  if (attention_) {
+    r.rows.attn = attention_->share({idx.data(), topk_}, opts_.threads);
+    r.attn = summarize(r.rows.attn);
+  }
+  Config flat_cfg;
+  flat_cfg.topk = topk_;
+  double triples = 0, flat_triples = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    triples += scored_triples(host_, r.cfg, t);
+    flat_triples += scored_triples(host_, flat_cfg, t);
+  }
+  r.triples = T > 0 ? triples / static_cast<double>(T) : 0;
+  r.flat_triples = T > 0 ? flat_triples / static_cast<double>(T) : 0;
   r.needle_recall = needle_recall({idx.data(), topk_}, T, wl_.needles);
   r.needles_found =
       r.needle_recall < 0 ? 0 : static_cast<int64_t>(r.needle_recall * wl_.needles.size() + 0.5);

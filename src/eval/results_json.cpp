@@ -38,7 +38,8 @@ void config(JsonWriter& j, const Config& c) {
 
 }  // namespace
 
-std::string results_json(const RunInfo& info, const std::vector<Record>& records) {
+std::string results_json(const RunInfo& info, const std::vector<Record>& records,
+                         const std::vector<CaseDiagnostics>& diagnostics) {
   JsonWriter j;
   j.begin_object();
   j.key("tool").value(info.tool);
@@ -51,15 +52,24 @@ std::string results_json(const RunInfo& info, const std::vector<Record>& records
   j.key("device").value(info.device);
   j.key("threads").value(info.threads);
   j.key("reps").value(info.reps);
-  j.key("workload").begin_object();
-  j.key("kind").value(info.workload).key("dtype").value(info.dtype);
-  j.key("seed")
-      .value(static_cast<int64_t>(info.seed))
-      .key("H")
-      .value(info.H)
-      .key("D")
-      .value(info.D);
-  j.end_object();
+  if (info.inputs.empty()) {
+    j.key("workload").begin_object();
+    j.key("kind").value(info.workload).key("dtype").value(info.dtype);
+    j.key("seed")
+        .value(static_cast<int64_t>(info.seed))
+        .key("H")
+        .value(info.H)
+        .key("D")
+        .value(info.D);
+    j.end_object();
+  } else {
+    j.key("inputs").value(info.inputs);
+    j.key("attn_scale");
+    if (info.attn_scale > 0)
+      j.value(info.attn_scale);
+    else
+      j.value("1/sqrt(D)");
+  }
   j.key("topk").value(info.topk);
   j.key("query_rows");
   if (info.query_rows > 0)
@@ -71,6 +81,7 @@ std::string results_json(const RunInfo& info, const std::vector<Record>& records
   for (const Record& r : records) {
     const MethodResult& m = r.result;
     j.begin_object();
+    if (!r.case_name.empty()) j.key("case").value(r.case_name);
     j.key("L").value(r.L);
     j.key("method").value(to_string(m.cfg.method));
     config(j, m.cfg);
@@ -86,6 +97,11 @@ std::string results_json(const RunInfo& info, const std::vector<Record>& records
     summary(j, "iou", m.iou);
     summary(j, "recall", m.recall);
     summary(j, "mass_recall", m.mass);
+    summary(j, "attn_mass", m.attn);
+    j.key("cost").begin_object();
+    j.key("triples_per_query").value(m.triples);
+    j.key("vs_flat").value(m.flat_triples > 0 ? m.triples / m.flat_triples : 0.0);
+    j.end_object();
     j.key("needle_recall");
     if (m.needle_recall < 0)
       j.null();
@@ -94,6 +110,26 @@ std::string results_json(const RunInfo& info, const std::vector<Record>& records
     j.end_object();
   }
   j.end_array();
+  if (!diagnostics.empty()) {
+    j.key("block_diagnostics").begin_array();
+    for (const CaseDiagnostics& c : diagnostics) {
+      const BlockDiagnostics& d = c.diag;
+      j.begin_object();
+      j.key("case").value(c.case_name).key("B").value(d.B);
+      summary(j, "blocks_visible", summarize(d.visible));
+      summary(j, "blocks_touched", summarize(d.touched));
+      j.key("oracle_coverage").begin_array();
+      for (std::size_t i = 0; i < d.m.size(); ++i) {
+        j.begin_object();
+        j.key("m").value(d.m[i]);
+        summary(j, "coverage", summarize(d.oracle[i]));
+        j.end_object();
+      }
+      j.end_array();
+      j.end_object();
+    }
+    j.end_array();
+  }
   j.end_object();
   return j.str() + "\n";
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "eval/block_diagnostics.hpp"
 #include "eval/method_runner.hpp"
 
 namespace hisa::eval {
@@ -22,6 +23,8 @@ struct RunInfo {
   int64_t mass_rows = 0;   // rows sampled for mass recall (< 0: not measured)
   int64_t query_rows = 0;  // query rows run per L (0: all, a full prefill)
   std::string commit;      // empty: unknown
+  std::string inputs;      // `hisa eval --inputs DIR`: the directory (workload/dtype/seed unused)
+  double attn_scale = 0;   // inputs: softmax scale of the attention mass (0: 1/sqrt(D))
 };
 
 struct Record {
@@ -29,8 +32,16 @@ struct Record {
   std::string description;  // the workload's one-line description
   double flat_seconds = 0;
   MethodResult result;
+  std::string case_name;  // inputs: the case directory's name, or "all" (pooled); else empty
 };
 
-std::string results_json(const RunInfo& info, const std::vector<Record>& records);
+// Block diagnostics of one case ("all": pooled) at one B.
+struct CaseDiagnostics {
+  std::string case_name;
+  BlockDiagnostics diag;
+};
+
+std::string results_json(const RunInfo& info, const std::vector<Record>& records,
+                         const std::vector<CaseDiagnostics>& diagnostics = {});
 
 }  // namespace hisa::eval

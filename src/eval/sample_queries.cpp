@@ -32,6 +32,9 @@ Workload sample_queries(const Workload& wl, int64_t count) {
     const int64_t t = rows[j];
     std::copy_n(wl.q.begin() + t * q_row, q_row, out.q.begin() + j * q_row);
     std::copy_n(wl.w.begin() + t * wl.H, wl.H, out.w.begin() + j * wl.H);
+    if (!wl.q_scale.empty())
+      out.q_scale.insert(out.q_scale.end(), wl.q_scale.begin() + t * wl.H,
+                         wl.q_scale.begin() + (t + 1) * wl.H);
     const Range r = range_of(p, t);
     out.ks.push_back(static_cast<int32_t>(r.ks));
     out.ke.push_back(static_cast<int32_t>(r.ke));

@@ -25,7 +25,9 @@ void require_all(const std::vector<int64_t>& v, const char* flag, int64_t lo, in
     if (x < lo || x > hi) throw ArgumentError(flag, what + ", got " + std::to_string(x));
 }
 
-void validate(const SweepOptions& o) {
+}  // namespace
+
+void validate_sweep(const SweepOptions& o) {
   if (o.workload != "structured" && o.workload != "gaussian")
     throw ArgumentError("--workload", "expected structured or gaussian, got '" + o.workload + "'");
   if (o.out.empty()) throw ArgumentError("--out", "is required (the JSON results file)");
@@ -33,7 +35,8 @@ void validate(const SweepOptions& o) {
   require_all(o.L, "--L", 64, i32, "each L must be in [64, 2^31)");
   require_all(o.B, "--B", 1, i32, "each B must be >= 1");
   require_all(o.m, "--m", 2, i32, "each m must be >= 2 (first and local block are always kept)");
-  require_all(o.a, "--a", 1, kHeads, "each a must be in [1, H=64]");
+  require_all(o.a, "--a", 1, o.inputs.empty() ? kHeads : i32,
+              o.inputs.empty() ? "each a must be in [1, H=64]" : "each a must be >= 1");
   require_all(o.c, "--c", 1, i32, "each c must be >= 1");
   if (o.topk < 1 || o.topk > i32)
     throw ArgumentError("--topk", "must be >= 1, got " + std::to_string(o.topk));
@@ -41,6 +44,8 @@ void validate(const SweepOptions& o) {
   if (o.mass_rows > i32) throw ArgumentError("--mass-rows", "too large");
   if (o.rows < 0 || o.rows > i32) throw ArgumentError("--rows", "must be >= 0 (0 = all rows)");
 }
+
+namespace {
 
 Workload make_workload(const SweepOptions& o, int64_t L) {
   Workload f32;
@@ -71,6 +76,8 @@ Workload make_workload(const SweepOptions& o, int64_t L) {
   }
   return f32;
 }
+
+}  // namespace
 
 std::vector<Config> sweep_configs(const SweepOptions& o, std::ostream& log) {
   std::vector<Config> out;
@@ -105,10 +112,9 @@ std::vector<Config> sweep_configs(const SweepOptions& o, std::ostream& log) {
   return out;
 }
 
-}  // namespace
-
 void run_sweep(const SweepOptions& o, std::ostream& log) {
-  validate(o);
+  validate_sweep(o);
+  if (!o.inputs.empty()) throw ArgumentError("--inputs", "run_inputs_sweep runs case directories");
   if (o.device == Device::cuda) require_cuda_device();
   RunOptions ro;
   ro.device = o.device;
@@ -145,9 +151,9 @@ void run_sweep(const SweepOptions& o, std::ostream& log) {
     };
     MethodRunner runner(wl, o.topk, ro, progress);
     const double flat_s = runner.flat().seconds;
-    records.push_back({L, wl.description, flat_s, runner.flat()});
+    records.push_back({L, wl.description, flat_s, runner.flat(), ""});
     for (const Config& cfg : configs)
-      records.push_back({L, wl.description, flat_s, runner.run(cfg)});
+      records.push_back({L, wl.description, flat_s, runner.run(cfg), ""});
     write_file_atomic(o.out, results_json(info, records), "--out");
     log << "hisa eval: L=" << L << " done; " << records.size() << " records in " << o.out
         << std::endl;

@@ -29,6 +29,9 @@ struct SweepOptions {
   int64_t mass_rows = 256;  // rows sampled for mass recall; 0 = all; < 0 = skip
   std::string out;          // JSON path (required)
   std::string commit;       // recorded in the file when given
+  std::string inputs;       // a directory of case directories (case_inputs.hpp) instead of
+                            // synthetic workloads; L, workload, dtype and seed are then unused
+  double attn_scale = 0;    // inputs: softmax scale of the attention mass (<= 0: 1/sqrt(D))
 };
 
 // Validates every option up front (ArgumentError naming the flag), then for each L: one
@@ -37,5 +40,15 @@ struct SweepOptions {
 // `out` atomically after each L, so a long sweep keeps its finished part. Progress lines go
 // to `log`.
 void run_sweep(const SweepOptions& opts, std::ostream& log);
+
+// `hisa eval --inputs DIR`: the same method sweep on every case directory under DIR (per case
+// and pooled over all cases), plus the attention mass and block diagnostics. Prints the pooled
+// table to `table`; rewrites `out` after each case.
+void run_inputs_sweep(const SweepOptions& opts, std::ostream& log, std::ostream& table);
+
+// Internal to the two sweeps: options validation and the list of method configurations
+// (HISA per (B, m), block-sparse per B when topk % B == 0, MISA per (B, a, c)).
+void validate_sweep(const SweepOptions& o);
+std::vector<Config> sweep_configs(const SweepOptions& o, std::ostream& log);
 
 }  // namespace hisa::eval

@@ -67,6 +67,8 @@ Problem Workload::problem() const {
     throw ArgumentError("workload.k_scale", "expected empty or " + str(S) + " elements");
   if (ks.size() != ke.size() || (!ks.empty() && ks.size() != static_cast<std::size_t>(T)))
     throw ArgumentError("workload.ks", "ks and ke must both be empty or both have T elements");
+  if (!q_scale.empty() && q_scale.size() != static_cast<std::size_t>(T * H))
+    throw ArgumentError("workload.q_scale", "expected empty or " + str(T * H) + " elements");
   Problem p;
   p.dtype = dtype;
   p.T = T;
@@ -153,6 +155,7 @@ Workload quantize_fp8(const Workload& in) {
   out.k.resize(static_cast<std::size_t>(in.S * in.D));
   out.k_scale.resize(static_cast<std::size_t>(in.S));
   out.w.resize(in.w.size());
+  out.q_scale.resize(in.w.size());
   const int64_t D = in.D;
   // Keys: one scale per token (DSA's per-128-element block is the whole row for D = 128).
   eval::parallel_rows(in.S, 0, [&](int64_t s) {
@@ -163,6 +166,7 @@ Workload quantize_fp8(const Workload& in) {
   eval::parallel_rows(in.T * in.H, 0, [&](int64_t row) {
     const float scale = quantize_row(q + row * D, D, out.q.data() + row * D);
     out.w[row] = in.w[row] * scale;
+    out.q_scale[row] = in.q_scale.empty() ? scale : scale * in.q_scale[row];
   });
   out.description = in.description + " -> fp8_e4m3 (k per-token scale, q per-(t,h) scale in w)";
   return out;
@@ -193,7 +197,7 @@ Workload pack_sequences(const std::vector<Workload>& seqs) {
   out.dtype = first.dtype;
   out.H = first.H;
   out.D = first.D;
-  bool any_scale = false;
+  bool any_scale = false, any_q_scale = false;
   for (std::size_t i = 0; i < seqs.size(); ++i) {
     const Workload& s = seqs[i];
     s.problem();  // size checks
@@ -205,6 +209,7 @@ Workload pack_sequences(const std::vector<Workload>& seqs) {
     out.T += s.T;
     out.S += s.S;
     any_scale = any_scale || !s.k_scale.empty();
+    any_q_scale = any_q_scale || !s.q_scale.empty();
   }
   if (out.S > std::numeric_limits<int32_t>::max())
     throw ArgumentError("seqs", "total S=" + str(out.S) + " does not fit int32 indices");
@@ -220,6 +225,12 @@ Workload pack_sequences(const std::vector<Workload>& seqs) {
     out.q.insert(out.q.end(), s.q.begin(), s.q.end());
     out.k.insert(out.k.end(), s.k.begin(), s.k.end());
     out.w.insert(out.w.end(), s.w.begin(), s.w.end());
+    if (any_q_scale) {
+      if (s.q_scale.empty())
+        out.q_scale.insert(out.q_scale.end(), s.w.size(), 1.0f);
+      else
+        out.q_scale.insert(out.q_scale.end(), s.q_scale.begin(), s.q_scale.end());
+    }
     if (any_scale) {
       if (s.k_scale.empty())
         out.k_scale.insert(out.k_scale.end(), static_cast<std::size_t>(s.S), 1.0f);

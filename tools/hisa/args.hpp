@@ -51,6 +51,19 @@ class Args {
     if (pos == 0 || pos != s.size()) throw ArgumentError(f, "expects an integer, got '" + s + "'");
     return v;
   }
+  double real(const std::string& f, double def) const {
+    if (!has(f)) return def;
+    const std::string& s = values_.at(f);
+    std::size_t pos = 0;
+    double v = 0;
+    try {
+      v = std::stod(s, &pos);
+    } catch (...) {
+      pos = 0;
+    }
+    if (pos == 0 || pos != s.size()) throw ArgumentError(f, "expects a number, got '" + s + "'");
+    return v;
+  }
   // Comma-separated integers, e.g. "--L 8192,32768".
   std::vector<int64_t> integers(const std::string& f, const std::vector<int64_t>& def) const {
     if (!has(f)) return def;

@@ -17,13 +17,21 @@ constexpr const char* kEvalUsage =
                  [--B 32,64] [--m 16,32,64] [--a 4,8,16] [--c 1,4] [--topk N]
                  [--dtype fp8|bf16|f32] [--device cpu|cuda] [--seed N] [--threads N]
                  [--reps N] [--rows N] [--mass-rows N] [--commit SHA]
+       hisa eval --inputs DIR --out FILE [--attn-scale X] [the method and run options above]
 
 Fidelity sweep against flat (the exact DSA indexer) on synthetic workloads of H=64, D=128,
 one causal prefill (T = S = L) per L. For every L: flat, HISA for every (B, m), block-sparse
 for every B (when topk % B == 0), MISA for every (a, c, B) (c = 1: plain MISA). Writes one
 JSON record per (L, method, config): time, speed-up vs flat, IoU mean/p1/p5/min, recall,
-score-mass recall, needle recall (docs/fidelity.md). The file is rewritten atomically after
-each L.
+score-mass recall, needle recall, scored triples per query (docs/fidelity.md). The file is
+rewritten atomically after each L.
+
+With --inputs, the sweep runs on real inputs instead: every case directory under DIR (DIR
+itself if it holds q.npy, else each subdirectory that does; files q.npy k.npy w.npy and
+optional k_scale.npy, ks.npy + ke.npy, q_scale.npy, as `hisa select` reads them). Per case
+and pooled over all cases it adds the softmax attention mass each selection covers and the
+block diagnostics of flat's picks (blocks touched, oracle coverage of the best m blocks), and
+prints the pooled table. MISA configurations with a >= H are skipped (they equal flat).
 
   --out FILE         JSON results file (required)
   --workload W       structured (default; topic segments, recalled passages, 16 needles)
@@ -46,6 +54,9 @@ each L.
   --mass-rows N      query rows sampled (evenly) for score-mass recall; 0 = all rows,
                      -1 = skip (default 256: mass recall needs exact per-token scores)
   --commit SHA       recorded in the results file
+  --inputs DIR       case directories of real inputs (see above); --workload, --L, --dtype
+                     and --seed do not apply
+  --attn-scale X     softmax scale of the attention mass (default 1/sqrt(D))
 )";
 
 DType parse_dtype(const std::string& s) {
@@ -72,7 +83,8 @@ int cmd_eval(const std::vector<std::string>& argv) {
   const Args args(
       argv,
       {"--out", "--workload", "--L", "--B", "--m", "--a", "--c", "--topk", "--dtype", "--device",
-       "--seed", "--threads", "--reps", "--rows", "--mass-rows", "--commit"},
+       "--seed", "--threads", "--reps", "--rows", "--mass-rows", "--commit", "--inputs",
+       "--attn-scale"},
       {});
   eval::SweepOptions o;
   o.out = args.required("--out");
@@ -97,7 +109,21 @@ int cmd_eval(const std::vector<std::string>& argv) {
   o.rows = args.integer("--rows", o.rows);
   o.mass_rows = args.integer("--mass-rows", o.mass_rows);
   o.commit = args.str("--commit", "");
-  eval::run_sweep(o, std::cerr);
+  o.inputs = args.str("--inputs", "");
+  if (args.has("--inputs") && o.inputs.empty()) throw ArgumentError("--inputs", "is empty");
+  o.attn_scale = args.real("--attn-scale", 0.0);
+  if (args.has("--attn-scale") && !(o.attn_scale > 0))
+    throw ArgumentError("--attn-scale", "must be > 0");
+  if (o.inputs.empty()) {
+    if (args.has("--attn-scale"))
+      throw ArgumentError("--attn-scale", "applies to --inputs only");
+    eval::run_sweep(o, std::cerr);
+    return 0;
+  }
+  for (const char* flag : {"--workload", "--L", "--dtype", "--seed"})
+    if (args.has(flag))
+      throw ArgumentError(flag, "does not apply with --inputs (the case files set the inputs)");
+  eval::run_inputs_sweep(o, std::cerr, std::cout);
   return 0;
 }
 

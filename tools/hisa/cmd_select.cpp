@@ -13,7 +13,7 @@
 #include "hisa/error.hpp"
 #include "hisa/npy.hpp"
 #include "hisa/select.hpp"
-#include "npy_problem.hpp"
+#include "io/npy_problem.hpp"
 
 namespace hisa::cli {
 namespace {
@@ -129,7 +129,7 @@ int cmd_select(const std::vector<std::string>& argv) {
     throw ArgumentError("--threads", "must be in [0, 65536] (0 = all cores), got " + std::to_string(threads));
   opts.threads = static_cast<int>(threads);
 
-  NpyProblemPaths paths;
+  io::NpyProblemPaths paths;
   paths.q = a.required("--q");
   paths.k = a.required("--k");
   paths.w = a.required("--w");
@@ -140,7 +140,7 @@ int cmd_select(const std::vector<std::string>& argv) {
   check_output_path(out);
   note_unused_flags(a, cfg.method);
 
-  const NpyProblem inputs(paths);
+  const io::NpyProblem inputs(paths);
   const Problem p = inputs.problem();
   validate_shapes(p, cfg);  // before sizing the output by T * topk
 
