@@ -5,5 +5,6 @@
 #include "hisa/metrics.hpp"
 #include "hisa/numeric.hpp"
 #include "hisa/select.hpp"
+#include "hisa/spec.hpp"
 #include "hisa/types.hpp"
 #include "hisa/workload.hpp"

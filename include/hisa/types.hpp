@@ -14,11 +14,20 @@ enum class DType : int { f32 = 0, bf16 = 1, fp8_e4m3 = 2 };
 // Where the Problem's pointers live, and which backend runs.
 enum class Device : int { cpu = 0, cuda = 1 };
 
-enum class Method : int { flat = 0, hisa = 1, block = 2, misa = 3 };
+// flat (exact DSA), hisa (hierarchical), block (block-sparse baseline), misa (routed heads),
+// proj (projected-key candidates + exact re-rank), hisa_misa (HISA's block filter, MISA's
+// routed heads over the kept tokens, exact re-rank). docs/semantics.md defines each.
+enum class Method : int { flat = 0, hisa = 1, block = 2, misa = 3, proj = 4, hisa_misa = 5 };
+
+// HISA's stage-1 block summary (SPEC.md "HISA variants"; docs/semantics.md): the mean pooled
+// key, Quest's channel-wise bound, or emax (mean + sqrt(2 ln B) * the channel-wise spread: an
+// estimate of the block's best token score).
+enum class BlockSummary : int { mean = 0, bound = 1, emax = 2 };
 
 const char* to_string(DType d);
 const char* to_string(Device d);
 const char* to_string(Method m);
+const char* to_string(BlockSummary b);
 std::size_t dtype_size(DType d);  // bytes per element of q/k: 4, 2, 1
 
 // Views of the prefill inputs (SPEC.md "Inputs"). All arrays are dense, row-major (C order).
@@ -46,10 +55,13 @@ struct Problem {
 struct Config {
   Method method = Method::flat;
   int64_t topk = 2048;
-  int64_t block_size = 64;  // B: HISA, block-sparse, MISA router statistics
-  int64_t blocks = 64;      // m: kept blocks for HISA (block-sparse uses topk / B)
-  int64_t heads = 8;        // a: active heads for MISA
-  int64_t candidates = 1;   // c: hierarchical-MISA factor (1 = plain MISA)
+  int64_t block_size = 64;  // B: HISA, block-sparse, hisa_misa; MISA router statistics
+  int64_t blocks = 64;      // m: kept blocks for HISA and hisa_misa (block-sparse: topk / B)
+  int64_t heads = 8;        // a: active (routed) heads for MISA and hisa_misa
+  int64_t candidates = 1;   // c: candidates c*topk re-ranked exactly (misa: 1 = plain MISA;
+                            // proj, hisa_misa)
+  BlockSummary block_summary = BlockSummary::mean;  // stage 1 of hisa, block, hisa_misa
+  int64_t proj_dim = 16;    // d': dimensions of proj's reduced key space (1..D)
 };
 
 // Execution options. None of them changes the result.

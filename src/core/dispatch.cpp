@@ -1,10 +1,26 @@
 // The one dispatcher: validates, then routes to the CPU or CUDA backend.
+#include <string>
+
 #include "cpu/cpu_backend.hpp"
 #include "cuda/cuda_backend.hpp"
 #include "hisa/error.hpp"
 #include "hisa/select.hpp"
 
 namespace hisa {
+namespace {
+
+// Methods and knobs that exist only in the CPU reference so far (GPU kernels follow once a
+// method earns its place on the fidelity-cost front, docs/fidelity.md).
+void require_cuda_support(const Config& cfg) {
+  if (cfg.method == Method::proj || cfg.method == Method::hisa_misa)
+    throw BackendError(std::string("method ") + to_string(cfg.method) +
+                       ": not implemented on CUDA (use the CPU backend, --device cpu)");
+  if (cfg.block_summary != BlockSummary::mean)
+    throw BackendError(std::string("block_summary ") + to_string(cfg.block_summary) +
+                       ": not implemented on CUDA (use the CPU backend, --device cpu)");
+}
+
+}  // namespace
 
 bool cuda_compiled() {
 #ifdef HISA_WITH_CUDA
@@ -18,7 +34,9 @@ int cuda_device_count() { return cuda_compiled() ? cuda::device_count() : 0; }
 
 std::size_t workspace_bytes(const Problem& p, const Config& cfg, Device device) {
   validate_shapes(p, cfg);
-  return device == Device::cuda ? cuda::workspace_bytes(p, cfg) : 0;
+  if (device != Device::cuda) return 0;
+  require_cuda_support(cfg);
+  return cuda::workspace_bytes(p, cfg);
 }
 
 void select(const Problem& p, const Config& cfg, int32_t* out, const Options& opts) {
@@ -36,6 +54,7 @@ void select(const Problem& p, const Config& cfg, int32_t* out, const Options& op
         "--device cuda: this build of hisa has no CUDA backend (rebuild with nvcc on PATH)");
   if (cuda::device_count() == 0)
     throw BackendError("--device cuda: no CUDA-capable GPU is visible to this process");
+  require_cuda_support(cfg);
   if (p.memory == Device::cpu) {
     validate_host_values(p, opts);
     cuda::select_host_staged(p, cfg, out, opts);

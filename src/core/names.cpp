@@ -18,6 +18,16 @@ const char* to_string(Method m) {
     case Method::hisa: return "hisa";
     case Method::block: return "block";
     case Method::misa: return "misa";
+    case Method::proj: return "proj";
+    case Method::hisa_misa: return "hisa-misa";
+  }
+  return "?";
+}
+const char* to_string(BlockSummary b) {
+  switch (b) {
+    case BlockSummary::mean: return "mean";
+    case BlockSummary::bound: return "bound";
+    case BlockSummary::emax: return "emax";
   }
   return "?";
 }

@@ -96,8 +96,23 @@ void validate_shapes(const Problem& p, const Config& cfg) {
               "a must be in [1, H=" + str(p.H) + "], got " + str(cfg.heads));
       require(cfg.candidates >= 1, "candidates", "c must be >= 1, got " + str(cfg.candidates));
       break;
+    case Method::proj:
+      require(cfg.proj_dim >= 1 && cfg.proj_dim <= p.D, "proj_dim",
+              "d' must be in [1, D=" + str(p.D) + "], got " + str(cfg.proj_dim));
+      require(cfg.candidates >= 1, "candidates", "c must be >= 1, got " + str(cfg.candidates));
+      break;
+    case Method::hisa_misa:
+      require(cfg.blocks >= 2, "blocks", "m must be >= 2 (first and local block are always kept), got " +
+                                             str(cfg.blocks));
+      require(cfg.heads >= 1 && cfg.heads <= p.H, "heads",
+              "a must be in [1, H=" + str(p.H) + "], got " + str(cfg.heads));
+      require(cfg.candidates >= 1, "candidates", "c must be >= 1, got " + str(cfg.candidates));
+      break;
     default: throw ArgumentError("method", "unknown method");
   }
+  require(cfg.block_summary == BlockSummary::mean || cfg.block_summary == BlockSummary::bound ||
+              cfg.block_summary == BlockSummary::emax,
+          "block_summary", "must be mean, bound or emax");
 }
 
 void validate_host_values(const Problem& p, const Options& opts) {

@@ -12,7 +12,7 @@ namespace hisa::cpu {
 
 void select(const Problem& p, const Config& cfg, int32_t* out, const Options& opts) {
   if (p.T == 0) return;
-  const Context ctx{p, cfg, pack_keys(p, opts.threads)};
+  Context ctx{p, cfg, pack_keys(p, opts.threads), {}};
 
   // Queries sorted by (ks, t): a tile never mixes sequences and a worker's pooled-key cache
   // (keyed by ks) is reused by the next tiles it takes.
@@ -33,6 +33,19 @@ void select(const Problem& p, const Config& cfg, int32_t* out, const Options& op
   const int64_t tiles = static_cast<int64_t>(tile_begin.size());
   tile_begin.push_back(p.T);
 
+  // proj: the reduced key space of every sequence (queries sharing ks), from its keys
+  // [ks, largest ke of its queries), in ascending ks.
+  if (cfg.method == Method::proj) {
+    for (int64_t i = 0; i < tiles; ++i) {
+      const int64_t ks = range_of(p, order[tile_begin[i]]).ks;
+      if (!ctx.projections.empty() && ctx.projections.back().ks == ks) continue;
+      int64_t kend = ks;
+      for (int64_t j = tile_begin[i]; j < p.T && range_of(p, order[j]).ks == ks; ++j)
+        kend = std::max(kend, range_of(p, order[j]).ke);
+      ctx.projections.push_back(make_projection(p, ks, kend, cfg.proj_dim, opts.threads));
+    }
+  }
+
   const int workers = worker_count(opts.threads, tiles);
   std::vector<Workspace> spaces(workers);
   parallel_for(tiles, workers, [&](int64_t tile, int worker) {
@@ -44,6 +57,8 @@ void select(const Problem& p, const Config& cfg, int32_t* out, const Options& op
       case Method::hisa: hisa_row(ctx, ws, ts[0], cfg.blocks, out); break;
       case Method::block: hisa_row(ctx, ws, ts[0], cfg.topk / cfg.block_size, out); break;
       case Method::misa: misa_row(ctx, ws, ts[0], out); break;
+      case Method::proj: proj_row(ctx, ws, ts[0], out); break;
+      case Method::hisa_misa: hisa_misa_row(ctx, ws, ts[0], out); break;
     }
   });
 }

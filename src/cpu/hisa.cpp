@@ -1,5 +1,5 @@
-// HISA (and block-sparse, m = topk / B): score pooled blocks, keep block 0, the local block
-// and the m-2 best middle blocks, then score only the kept blocks' tokens and keep the top k.
+// HISA (and block-sparse, m = topk / B): score the blocks, keep block 0, the local block and
+// the m-2 best middle blocks, then score only the kept blocks' tokens and keep the top k.
 #include <algorithm>
 
 #include "cpu/methods.hpp"
@@ -20,24 +20,12 @@ void hisa_row(const Context& ctx, Workspace& ws, int64_t t, int64_t m, int32_t* 
   }
   load_queries(p, &t, 1, ws);
   const QueryRows q{ws.rows.data(), p.w + t * p.H, p.H};
-
-  // Block scores J(t, j) for the middle blocks 1..nb-2 (all full: only nb-1 can be partial).
-  ws.pooled.ensure(p, B, r.ks, nb - 1);
-  ws.scores.resize(std::max<int64_t>(ws.scores.size(), std::max(nb, B)));
-  const RangeJob block_job{q, 1, nb - 1, ws.scores.data()};
-  score_ranges(PanelSource{ws.pooled.panel(0), p.D, nullptr}, &block_job, 1, ws);
-  ws.ranked.resize(nb - 2);
-  for (int64_t j = 1; j < nb - 1; ++j) ws.ranked[j - 1] = rank_key(ws.scores[j - 1], j);
-  keep_top(ws.ranked, m - 2, /*ranked=*/false);
+  kept_blocks(ctx, ws, q, r, nb, m);
 
   // Candidates: the tokens of the kept blocks (only the local block can be cut by ke), scored
   // straight from the packed key panels (no gather); ascending j for locality.
-  ws.ids.clear();
-  ws.ids.push_back(0);
-  for (uint64_t key : ws.ranked) ws.ids.push_back(index_of(key));
-  ws.ids.push_back(static_cast<int32_t>(nb - 1));
-  std::sort(ws.ids.begin(), ws.ids.end());
   const PanelSource keys = key_panels(ctx);
+  ws.scores.resize(std::max<int64_t>(ws.scores.size(), B));
   ws.ranked.clear();
   for (int32_t j : ws.ids) {
     const int64_t first = r.ks + j * B, last = std::min(r.ke, first + B);

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
+#include "cpu/block_stats.hpp"
 #include "cpu/keys.hpp"
+#include "cpu/projection.hpp"
 #include "hisa/types.hpp"
 
 namespace hisa::cpu {
@@ -14,7 +17,8 @@ namespace hisa::cpu {
 struct Context {
   const Problem& p;
   const Config& cfg;
-  KeyPanels keys;  // every key, decoded and packed once
+  KeyPanels keys;                       // every key, decoded and packed once
+  std::vector<Projection> projections;  // proj: one per sequence start, ascending ks
 };
 
 // Per-worker scratch, reused from query to query: O(S + tile * H * D) floats plus the pooled
@@ -27,11 +31,16 @@ struct Workspace {
   std::vector<float> dots;            // [H][kLanes]
   std::vector<float> scores;          // score buffers of the tile
   std::vector<float> router;          // MISA router sums [H]
+  std::vector<float> head_values;     // per-head values of one block (block_scores)
+  std::vector<float> qp;              // projected queries [H][d'] (proj)
+  std::vector<const float*> qp_rows;
   std::vector<uint64_t> ranked;       // rank keys (score.hpp)
   std::vector<int32_t> tokens;        // candidate tokens
   std::vector<int32_t> ids;           // kept block ids (HISA), active head ids (MISA)
+  std::vector<std::pair<int64_t, int64_t>> runs;  // candidate token runs [first, last)
   std::vector<float> panel, panel_scale, panel_rows;  // one gathered panel, its scratch
   PooledKeys pooled;
+  BlockStats stats;                   // spread statistics for bound / emax summaries
 };
 
 // The rows (heads, ascending) and weights that make up one query's score.
@@ -41,13 +50,18 @@ struct QueryRows {
   int64_t n;
 };
 
-// Panels to score against: the packed keys (with their scales) or pooled keys (scale 1).
+// Panels to score against: the packed keys (with their scales), pooled keys or projected keys
+// (scale 1). `first` is the index of the first panel held (the projected keys of a sequence
+// start at its own panel).
 struct PanelSource {
   const float* data;
   int64_t D;
   const float* scale;  // padded per-panel scales or null
-  const float* panel(int64_t pi) const { return data + pi * D * kLanes; }
-  const float* panel_scale(int64_t pi) const { return scale ? scale + pi * kLanes : nullptr; }
+  int64_t first = 0;
+  const float* panel(int64_t pi) const { return data + (pi - first) * D * kLanes; }
+  const float* panel_scale(int64_t pi) const {
+    return scale ? scale + (pi - first) * kLanes : nullptr;
+  }
 };
 
 inline PanelSource key_panels(const Context& ctx) {
@@ -71,6 +85,21 @@ void score_tokens(const Problem& p, const QueryRows& q, const int32_t* idx, int6
 // Decodes queries ts[0..n) into ws.q / ws.rows (rows of query i start at ws.rows[i * H]).
 void load_queries(const Problem& p, const int64_t* ts, int64_t n, Workspace& ws);
 
+// Stage 1: out[j - first] = J(t, j) for the full blocks j in [first, last) of the sequence
+// starting at ks, by cfg.block_summary (docs/semantics.md "Block summaries").
+void block_scores(const Context& ctx, Workspace& ws, const QueryRows& q, int64_t ks,
+                  int64_t first, int64_t last, float* out);
+// HISA's kept blocks of a query with nb > m visible blocks (SPEC.md HISA 4): block 0, block
+// nb-1 and the m-2 best of 1..nb-2, into ws.ids ascending.
+void kept_blocks(const Context& ctx, Workspace& ws, const QueryRows& q, const Range& r,
+                 int64_t nb, int64_t m);
+// MISA's router (SPEC.md MISA 1): the active heads of query t (queries loaded in ws.rows),
+// ascending, into ws.active_rows / ws.active_w; all heads when nfull == 0.
+void route(const Context& ctx, Workspace& ws, int64_t t, const Range& r, int64_t nfull);
+// The exact re-rank shared by the candidate methods: scores ws.tokens (n of them) by the full
+// score I of query t and writes the top topk, ranked.
+void rerank_tokens(const Context& ctx, Workspace& ws, int64_t t, int32_t* out);
+
 // Row writers: each fills out[t * topk .. (t+1) * topk) for its queries.
 // flat_rows takes a tile of at most kFlatTile queries (they share each key panel from L1).
 constexpr int64_t kFlatTile = 4;
@@ -79,5 +108,7 @@ void flat_rows(const Context& ctx, Workspace& ws, const int64_t* ts, int64_t n, 
 // exceed topk, so "top topk of the candidates" outputs all of them, ranked).
 void hisa_row(const Context& ctx, Workspace& ws, int64_t t, int64_t m, int32_t* out);
 void misa_row(const Context& ctx, Workspace& ws, int64_t t, int32_t* out);
+void proj_row(const Context& ctx, Workspace& ws, int64_t t, int32_t* out);
+void hisa_misa_row(const Context& ctx, Workspace& ws, int64_t t, int32_t* out);
 
 }  // namespace hisa::cpu

@@ -10,7 +10,6 @@
 #include "cpu/topk.hpp"
 
 namespace hisa::cpu {
-namespace {
 
 // Active heads of query t in ascending order, into ws.active_rows / ws.active_w.
 // r(t,h) = |w[t,h]| * sum_{j < nfull} relu(dot(q[t,h], kbar_j)); the top a by (r, h).
@@ -44,7 +43,17 @@ void route(const Context& ctx, Workspace& ws, int64_t t, const Range& r, int64_t
   }
 }
 
-}  // namespace
+void rerank_tokens(const Context& ctx, Workspace& ws, int64_t t, int32_t* out) {
+  const Problem& p = ctx.p;
+  const int64_t nc = static_cast<int64_t>(ws.tokens.size()), topk = ctx.cfg.topk;
+  const QueryRows full{ws.rows.data(), p.w + t * p.H, p.H};
+  ws.scores.resize(std::max<int64_t>(ws.scores.size(), nc));
+  score_tokens(p, full, ws.tokens.data(), nc, ws, ws.scores.data());
+  ws.ranked.resize(nc);
+  for (int64_t i = 0; i < nc; ++i) ws.ranked[i] = rank_key(ws.scores[i], ws.tokens[i]);
+  keep_top(ws.ranked, topk);
+  write_ranked(ws.ranked, out + t * topk, topk);
+}
 
 void misa_row(const Context& ctx, Workspace& ws, int64_t t, int32_t* out) {
   const Problem& p = ctx.p;
@@ -77,12 +86,7 @@ void misa_row(const Context& ctx, Workspace& ws, int64_t t, int32_t* out) {
   // Exact re-rank of the candidates by the full score I.
   ws.tokens.resize(ws.ranked.size());
   for (std::size_t i = 0; i < ws.ranked.size(); ++i) ws.tokens[i] = index_of(ws.ranked[i]);
-  const int64_t nc = static_cast<int64_t>(ws.tokens.size());
-  const QueryRows full{ws.rows.data(), p.w + t * p.H, p.H};
-  score_tokens(p, full, ws.tokens.data(), nc, ws, ws.scores.data());
-  for (int64_t i = 0; i < nc; ++i) ws.ranked[i] = rank_key(ws.scores[i], ws.tokens[i]);
-  keep_top(ws.ranked, topk);
-  write_ranked(ws.ranked, out + t * topk, topk);
+  rerank_tokens(ctx, ws, t, out);
 }
 
 }  // namespace hisa::cpu

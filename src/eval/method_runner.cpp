@@ -15,13 +15,22 @@
 namespace hisa::eval {
 std::string config_label(const Config& cfg) {
   const std::string B = "B=" + std::to_string(cfg.block_size);
+  const std::string summary = cfg.block_summary == BlockSummary::mean
+                                  ? std::string()
+                                  : std::string(" ") + to_string(cfg.block_summary);
   switch (cfg.method) {
     case Method::flat:
       return "-";
     case Method::hisa:
-      return B + " m=" + std::to_string(cfg.blocks);
+      return B + " m=" + std::to_string(cfg.blocks) + summary;
     case Method::block:
-      return B + " (m=" + std::to_string(cfg.block_size > 0 ? cfg.topk / cfg.block_size : 0) + ")";
+      return B + " (m=" + std::to_string(cfg.block_size > 0 ? cfg.topk / cfg.block_size : 0) + ")" +
+             summary;
+    case Method::proj:
+      return "d=" + std::to_string(cfg.proj_dim) + " c=" + std::to_string(cfg.candidates);
+    case Method::hisa_misa:
+      return B + " m=" + std::to_string(cfg.blocks) + " a=" + std::to_string(cfg.heads) +
+             " c=" + std::to_string(cfg.candidates) + summary;
     case Method::misa:
       return "a=" + std::to_string(cfg.heads) +
              (cfg.candidates > 1 ? " c=" + std::to_string(cfg.candidates) : std::string()) + " " +

@@ -25,12 +25,21 @@ void config(JsonWriter& j, const Config& c) {
       break;
     case Method::hisa:
       j.key("B").value(c.block_size).key("m").value(c.blocks);
+      j.key("summary").value(to_string(c.block_summary));
       break;
     case Method::block:
       j.key("B").value(c.block_size).key("m").value(c.topk / c.block_size);
+      j.key("summary").value(to_string(c.block_summary));
       break;
     case Method::misa:
       j.key("a").value(c.heads).key("c").value(c.candidates).key("B").value(c.block_size);
+      break;
+    case Method::proj:
+      j.key("d").value(c.proj_dim).key("c").value(c.candidates);
+      break;
+    case Method::hisa_misa:
+      j.key("B").value(c.block_size).key("m").value(c.blocks).key("a").value(c.heads);
+      j.key("c").value(c.candidates).key("summary").value(to_string(c.block_summary));
       break;
   }
   j.end_object();

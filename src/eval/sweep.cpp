@@ -11,6 +11,7 @@
 #include "eval/results_json.hpp"
 #include "eval/sample_queries.hpp"
 #include "hisa/error.hpp"
+#include "hisa/spec.hpp"
 #include "hisa/workload.hpp"
 
 namespace hisa::eval {
@@ -43,6 +44,8 @@ void validate_sweep(const SweepOptions& o) {
   if (o.threads < 0) throw ArgumentError("--threads", "must be >= 0");
   if (o.mass_rows > i32) throw ArgumentError("--mass-rows", "too large");
   if (o.rows < 0 || o.rows > i32) throw ArgumentError("--rows", "must be >= 0 (0 = all rows)");
+  if (o.summaries.empty()) throw ArgumentError("--summary", "needs at least one value");
+  for (const std::string& spec : o.methods) parse_method_spec(spec, "--methods");
 }
 
 namespace {
@@ -81,19 +84,32 @@ Workload make_workload(const SweepOptions& o, int64_t L) {
 
 std::vector<Config> sweep_configs(const SweepOptions& o, std::ostream& log) {
   std::vector<Config> out;
-  for (int64_t B : o.B) {
-    for (int64_t m : o.m) {
-      Config c;
-      c.method = Method::hisa;
-      c.block_size = B;
-      c.blocks = m;
-      out.push_back(c);
+  if (!o.methods.empty()) {
+    for (const std::string& spec : o.methods) {
+      Config c = parse_method_spec(spec, "--methods");
+      c.topk = o.topk;
+      if (c.method != Method::flat) out.push_back(c);
     }
+    return out;
+  }
+  for (int64_t B : o.B) {
+    for (BlockSummary summary : o.summaries)
+      for (int64_t m : o.m) {
+        Config c;
+        c.method = Method::hisa;
+        c.block_size = B;
+        c.blocks = m;
+        c.block_summary = summary;
+        out.push_back(c);
+      }
     if (o.topk % B == 0 && o.topk / B >= 2) {
-      Config c;
-      c.method = Method::block;
-      c.block_size = B;
-      out.push_back(c);
+      for (BlockSummary summary : o.summaries) {
+        Config c;
+        c.method = Method::block;
+        c.block_size = B;
+        c.block_summary = summary;
+        out.push_back(c);
+      }
     } else {
       log << "hisa eval: block-sparse skipped for B=" << B
           << " (needs topk % B == 0 and topk/B >= 2)\n";

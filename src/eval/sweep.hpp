@@ -18,6 +18,9 @@ struct SweepOptions {
   std::vector<int64_t> m = {16, 32, 64};
   std::vector<int64_t> a = {4, 8, 16};
   std::vector<int64_t> c = {1, 4};
+  std::vector<BlockSummary> summaries = {BlockSummary::mean};  // HISA and block-sparse
+  std::vector<std::string> methods;  // method specs (spec.hpp); non-empty: run exactly these
+                                     // (after flat) instead of the B/m/a/c cross product
   int64_t topk = 2048;
   DType dtype = DType::fp8_e4m3;
   Device device = Device::cpu;

@@ -200,6 +200,81 @@ class Reference {
     return acc;
   }
 
+  // Dequantised key element k_scale[s] * k[s, d] (f32), as pooling uses it.
+  float key_value(int64_t s, int64_t d) const {
+    return tp_.k_scale.empty() ? k_[s * tp_.D + d] : tp_.k_scale[s] * k_[s * tp_.D + d];
+  }
+
+  // J(t, j) by the block summary (docs/semantics.md "Block summaries"), block j aligned to ks.
+  float block_score(int64_t t, int64_t ks, int64_t B, int64_t j, hisa::BlockSummary summary) const {
+    const std::vector<float> kbar = pooled(ks, B, j);
+    if (summary == hisa::BlockSummary::mean) return head_sum(t, all_heads(), kbar.data(), nullptr);
+    std::vector<float> x(tp_.H);
+    if (summary == hisa::BlockSummary::bound) {
+      std::vector<float> lo(tp_.D), hi(tp_.D);
+      for (int64_t d = 0; d < tp_.D; ++d) {
+        lo[d] = hi[d] = key_value(ks + j * B, d);
+        for (int64_t s = ks + j * B + 1; s < ks + (j + 1) * B; ++s) {
+          lo[d] = std::min(lo[d], key_value(s, d));
+          hi[d] = std::max(hi[d], key_value(s, d));
+        }
+      }
+      for (int64_t h = 0; h < tp_.H; ++h) {
+        const float* qr = &q_[(t * tp_.H + h) * tp_.D];
+        float u = 0.0f;
+        for (int64_t d = 0; d < tp_.D; ++d) u = u + std::max(qr[d] * lo[d], qr[d] * hi[d]);
+        x[h] = u;
+      }
+    } else {  // emax: mean + sqrt(2 ln B) * sqrt(sum_d q_d^2 var_d)
+      std::vector<float> var(tp_.D, 0.0f);
+      for (int64_t d = 0; d < tp_.D; ++d) {
+        for (int64_t s = ks + j * B; s < ks + (j + 1) * B; ++s) {
+          const float diff = key_value(s, d) - kbar[d];
+          var[d] = var[d] + diff * diff;
+        }
+        var[d] = var[d] / static_cast<float>(B);
+      }
+      const float gamma = static_cast<float>(std::sqrt(2.0 * std::log(static_cast<double>(B))));
+      for (int64_t h = 0; h < tp_.H; ++h) {
+        const float* qr = &q_[(t * tp_.H + h) * tp_.D];
+        float s2 = 0.0f;
+        for (int64_t d = 0; d < tp_.D; ++d) s2 = std::fma(qr[d] * qr[d], var[d], s2);
+        x[h] = dot(t, h, kbar.data()) + gamma * std::sqrt(s2);
+      }
+    }
+    float sc = 0.0f;
+    for (int64_t h = 0; h < tp_.H; ++h) sc = std::fma(tp_.w[t * tp_.H + h], relu(x[h]), sc);
+    return sc;
+  }
+
+  // HISA's kept blocks (nb > m): 0, nb-1 and the m-2 best middle blocks.
+  std::vector<int64_t> kept_blocks(int64_t t, const Config& cfg, int64_t m) const {
+    const int64_t a = ks(t), B = cfg.block_size, nb = (ke(t) - a + B - 1) / B;
+    std::vector<Scored> blocks;
+    for (int64_t j = 1; j <= nb - 2; ++j)
+      blocks.push_back({block_score(t, a, B, j, cfg.block_summary), j});
+    std::vector<int64_t> kept = {0, nb - 1};
+    for (const Scored& x : ref_top(blocks, m - 2)) kept.push_back(x.index);
+    return kept;
+  }
+
+  // MISA's active heads (ascending) over the first nfull blocks; all heads when nfull == 0.
+  std::vector<int64_t> routed_heads(int64_t t, int64_t B, int64_t nfull, int64_t a_heads) const {
+    std::vector<int64_t> active = all_heads();
+    if (nfull <= 0) return active;
+    std::vector<float> racc(tp_.H, 0.0f);
+    for (int64_t j = 0; j < nfull; ++j) {
+      const std::vector<float> kbar = pooled(ks(t), B, j);
+      for (int64_t h = 0; h < tp_.H; ++h) racc[h] = racc[h] + relu(dot(t, h, kbar.data()));
+    }
+    std::vector<Scored> heads;
+    for (int64_t h = 0; h < tp_.H; ++h) heads.push_back({std::fabs(tp_.w[t * tp_.H + h]) * racc[h], h});
+    active.clear();
+    for (const Scored& x : ref_top(heads, a_heads)) active.push_back(x.index);
+    std::sort(active.begin(), active.end());
+    return active;
+  }
+
   // Tokens `cands` ranked by the full score, best `keep`.
   std::vector<int64_t> rank_tokens(int64_t t, const std::vector<int64_t>& cands, int64_t keep) const {
     std::vector<Scored> items;
@@ -219,32 +294,34 @@ class Reference {
     if (cfg.method == Method::hisa || cfg.method == Method::block) {
       const int64_t m = cfg.method == Method::hisa ? cfg.blocks : cfg.topk / B;
       if (nb <= m) return rank_tokens(t, visible, cfg.topk);
-      std::vector<Scored> blocks;
-      for (int64_t j = 1; j <= nb - 2; ++j)
-        blocks.push_back({head_sum(t, all_heads(), pooled(a, B, j).data(), nullptr), j});
-      std::vector<int64_t> kept = {0, nb - 1};
-      for (const Scored& x : ref_top(blocks, m - 2)) kept.push_back(x.index);
       std::vector<int64_t> cands;
-      for (int64_t j : kept)
+      for (int64_t j : kept_blocks(t, cfg, m))
         for (int64_t s = a + j * B; s < std::min(b, a + (j + 1) * B); ++s) cands.push_back(s);
       return rank_tokens(t, cands, cfg.topk);
     }
 
-    // MISA
-    std::vector<int64_t> active = all_heads();
-    if (nb - 1 > 0) {
-      std::vector<float> racc(tp_.H, 0.0f);
-      for (int64_t j = 0; j < nb - 1; ++j) {
-        const std::vector<float> kbar = pooled(a, B, j);
-        for (int64_t h = 0; h < tp_.H; ++h) racc[h] = racc[h] + relu(dot(t, h, kbar.data()));
+    if (cfg.method == Method::hisa_misa) {
+      std::vector<int64_t> cands;
+      if (nb <= cfg.blocks) {
+        cands = visible;
+      } else {
+        std::vector<int64_t> kept = kept_blocks(t, cfg, cfg.blocks);
+        std::sort(kept.begin(), kept.end());
+        for (int64_t j : kept)
+          for (int64_t s = a + j * B; s < std::min(b, a + (j + 1) * B); ++s) cands.push_back(s);
       }
-      std::vector<Scored> heads;
-      for (int64_t h = 0; h < tp_.H; ++h)
-        heads.push_back({std::fabs(tp_.w[t * tp_.H + h]) * racc[h], h});
-      active.clear();
-      for (const Scored& x : ref_top(heads, cfg.heads)) active.push_back(x.index);
-      std::sort(active.begin(), active.end());
+      const int64_t nc = static_cast<int64_t>(cands.size());
+      if (cfg.candidates * cfg.topk >= nc) return rank_tokens(t, cands, cfg.topk);
+      const std::vector<int64_t> active = routed_heads(t, B, nb - 1, cfg.heads);
+      std::vector<Scored> routed;
+      for (int64_t s : cands) routed.push_back({score(t, s, active), s});
+      std::vector<int64_t> best;
+      for (const Scored& x : ref_top(routed, cfg.candidates * cfg.topk)) best.push_back(x.index);
+      return rank_tokens(t, best, cfg.topk);
     }
+
+    // MISA
+    const std::vector<int64_t> active = routed_heads(t, B, nb - 1, cfg.heads);
     std::vector<Scored> routed;
     for (int64_t s = a; s < b; ++s) routed.push_back({score(t, s, active), s});
     std::vector<int64_t> cands;

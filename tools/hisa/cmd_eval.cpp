@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "eval/sweep.hpp"
 #include "hisa/error.hpp"
+#include "hisa/spec.hpp"
 
 namespace hisa::cli {
 namespace {
@@ -18,6 +19,7 @@ constexpr const char* kEvalUsage =
                  [--dtype fp8|bf16|f32] [--device cpu|cuda] [--seed N] [--threads N]
                  [--reps N] [--rows N] [--mass-rows N] [--commit SHA]
        hisa eval --inputs DIR --out FILE [--attn-scale X] [the method and run options above]
+       either form: [--summary mean,bound,emax] [--methods 'SPEC;SPEC;...']
 
 Fidelity sweep against flat (the exact DSA indexer) on synthetic workloads of H=64, D=128,
 one causal prefill (T = S = L) per L. For every L: flat, HISA for every (B, m), block-sparse
@@ -54,6 +56,11 @@ prints the pooled table. MISA configurations with a >= H are skipped (they equal
   --mass-rows N      query rows sampled (evenly) for score-mass recall; 0 = all rows,
                      -1 = skip (default 256: mass recall needs exact per-token scores)
   --commit SHA       recorded in the results file
+  --summary list     HISA / block-sparse block summaries: mean (default), bound, emax
+                     (docs/semantics.md "Block summaries")
+  --methods specs    exactly these methods (after flat) instead of the --B/--m/--a/--c
+                     cross product, ';'-separated specs such as 'hisa:B=64,m=16,summary=emax;
+                     misa:a=8,c=4;proj:d=16,c=4;hisa-misa:B=64,m=64,a=1,c=4;block:B=64'
   --inputs DIR       case directories of real inputs (see above); --workload, --L, --dtype
                      and --seed do not apply
   --attn-scale X     softmax scale of the attention mass (default 1/sqrt(D))
@@ -64,6 +71,17 @@ DType parse_dtype(const std::string& s) {
   if (s == "bf16") return DType::bf16;
   if (s == "f32") return DType::f32;
   throw ArgumentError("--dtype", "expected fp8, bf16 or f32, got '" + s + "'");
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out(1);
+  for (char ch : s) {
+    if (ch == sep)
+      out.emplace_back();
+    else if (ch != ' ')
+      out.back() += ch;
+  }
+  return out;
 }
 
 Device parse_device(const std::string& s) {
@@ -84,7 +102,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
       argv,
       {"--out", "--workload", "--L", "--B", "--m", "--a", "--c", "--topk", "--dtype", "--device",
        "--seed", "--threads", "--reps", "--rows", "--mass-rows", "--commit", "--inputs",
-       "--attn-scale"},
+       "--attn-scale", "--summary", "--methods"},
       {});
   eval::SweepOptions o;
   o.out = args.required("--out");
@@ -109,6 +127,15 @@ int cmd_eval(const std::vector<std::string>& argv) {
   o.rows = args.integer("--rows", o.rows);
   o.mass_rows = args.integer("--mass-rows", o.mass_rows);
   o.commit = args.str("--commit", "");
+  if (args.has("--summary")) {
+    o.summaries.clear();
+    for (const std::string& name : split(args.str("--summary"), ','))
+      o.summaries.push_back(parse_block_summary(name, "--summary"));
+  }
+  if (args.has("--methods"))
+    for (const std::string& spec : split(args.str("--methods"), ';'))
+      if (!spec.empty()) o.methods.push_back(spec);
+  if (args.has("--methods") && o.methods.empty()) throw ArgumentError("--methods", "is empty");
   o.inputs = args.str("--inputs", "");
   if (args.has("--inputs") && o.inputs.empty()) throw ArgumentError("--inputs", "is empty");
   o.attn_scale = args.real("--attn-scale", 0.0);

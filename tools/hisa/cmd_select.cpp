@@ -13,14 +13,16 @@
 #include "hisa/error.hpp"
 #include "hisa/npy.hpp"
 #include "hisa/select.hpp"
+#include "hisa/spec.hpp"
 #include "io/npy_problem.hpp"
 
 namespace hisa::cli {
 namespace {
 
-constexpr const char* kSelectUsage = R"(usage: hisa select --method flat|hisa|block|misa --q Q.npy --k K.npy --w W.npy
-                   [--k-scale S.npy] [--ks KS.npy --ke KE.npy] [--topk N] [--block-size B]
-                   [--blocks M] [--heads A] [--candidates C] [--device cpu|cuda]
+constexpr const char* kSelectUsage = R"(usage: hisa select --method flat|hisa|block|misa|proj|hisa-misa --q Q.npy --k K.npy
+                   --w W.npy [--k-scale S.npy] [--ks KS.npy --ke KE.npy] [--topk N]
+                   [--block-size B] [--blocks M] [--block-summary mean|bound|emax]
+                   [--heads A] [--candidates C] [--proj-dim D'] [--device cpu|cuda]
                    [--threads N] [--allow-nonfinite] --out IDX.npy
 
 Selects the top-k keys of every query and writes idx, int32 [T, topk]: absolute rows of k,
@@ -35,12 +37,19 @@ inputs (.npy; the dtype of q picks the arithmetic, k must have the same dtype):
                      Default: one causal sequence, ks = 0, ke = S - T + t + 1 (needs T <= S)
 method:
   --method M         flat (exact), hisa (block pre-filter, then exact top-k),
-                     block (block-sparse baseline), misa (routed heads)
+                     block (block-sparse baseline), misa (routed heads),
+                     proj (every token scored in a d'-dim key space, then C*topk re-ranked),
+                     hisa-misa (hisa's blocks, misa's heads over their tokens, re-rank)
+                     (docs/semantics.md defines each)
   --topk N           indices per query (default 2048)
-  --block-size B     tokens per block for hisa, block and the misa router (default 64)
-  --blocks M         hisa: blocks kept per query, >= 2 (default 64)
-  --heads A          misa: active heads, 1..H (default 8)
-  --candidates C     misa: keep C*topk by routed score, then re-rank by the full score (default 1)
+  --block-size B     tokens per block for hisa, block, hisa-misa and the misa router (default 64)
+  --blocks M         hisa, hisa-misa: blocks kept per query, >= 2 (default 64)
+  --block-summary S  hisa, block, hisa-misa: block summary of stage 1: mean (default), bound
+                     (Quest's channel-wise min/max) or emax (mean + sqrt(2 ln B) * spread)
+  --heads A          misa, hisa-misa: active heads, 1..H (default 8)
+  --candidates C     misa, proj, hisa-misa: keep C*topk by the cheap score, then re-rank by the
+                     full score (default 1)
+  --proj-dim D'      proj: dimensions of the reduced key space, 1..D (default 16)
 execution (the CPU result does not depend on --threads):
   --device cpu|cuda  backend (default cpu)
   --threads N        CPU worker threads, 0 = all cores (default 0)
@@ -50,11 +59,11 @@ output:
 )";
 
 Method parse_method(const std::string& s) {
-  if (s == "flat") return Method::flat;
-  if (s == "hisa") return Method::hisa;
-  if (s == "block") return Method::block;
-  if (s == "misa") return Method::misa;
-  throw ArgumentError("--method", "expected flat, hisa, block or misa, got '" + s + "'");
+  for (Method m : {Method::flat, Method::hisa, Method::block, Method::misa, Method::proj,
+                   Method::hisa_misa})
+    if (s == to_string(m)) return m;
+  throw ArgumentError("--method",
+                      "expected flat, hisa, block, misa, proj or hisa-misa, got '" + s + "'");
 }
 
 Device parse_device(const std::string& s) {
@@ -70,10 +79,12 @@ void note_unused_flags(const Args& a, Method m) {
     bool used;
   };
   const Unused flags[] = {
-      {"--block-size", m != Method::flat},
-      {"--blocks", m == Method::hisa},
-      {"--heads", m == Method::misa},
-      {"--candidates", m == Method::misa},
+      {"--block-size", m != Method::flat && m != Method::proj},
+      {"--blocks", m == Method::hisa || m == Method::hisa_misa},
+      {"--block-summary", m == Method::hisa || m == Method::block || m == Method::hisa_misa},
+      {"--heads", m == Method::misa || m == Method::hisa_misa},
+      {"--candidates", m == Method::misa || m == Method::proj || m == Method::hisa_misa},
+      {"--proj-dim", m == Method::proj},
   };
   for (const Unused& f : flags)
     if (a.has(f.flag) && !f.used)
@@ -110,7 +121,7 @@ int cmd_select(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--method", "--q", "--k", "--w", "--k-scale", "--ks", "--ke", "--topk",
                 "--block-size", "--blocks", "--heads", "--candidates", "--device", "--threads",
-                "--out"},
+                "--out", "--block-summary", "--proj-dim"},
                {"--allow-nonfinite"});
 
   Config cfg;
@@ -120,6 +131,9 @@ int cmd_select(const std::vector<std::string>& argv) {
   cfg.blocks = a.integer("--blocks", cfg.blocks);
   cfg.heads = a.integer("--heads", cfg.heads);
   cfg.candidates = a.integer("--candidates", cfg.candidates);
+  cfg.proj_dim = a.integer("--proj-dim", cfg.proj_dim);
+  if (a.has("--block-summary"))
+    cfg.block_summary = parse_block_summary(a.str("--block-summary"), "--block-summary");
 
   Options opts;
   opts.device = parse_device(a.str("--device", "cpu"));

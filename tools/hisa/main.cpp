@@ -35,7 +35,8 @@ Exit status: 0 success; 2 bad input or unavailable backend (the message names th
 std::string flag_name(const std::string& argument) {
   static const std::set<std::string> kApiArguments = {
       "q",    "k",          "w",      "k_scale", "ks",         "ke",  "topk",
-      "block_size", "blocks", "heads", "candidates", "out", "device", "method", "threads"};
+      "block_size", "blocks", "heads", "candidates", "out", "device", "method", "threads",
+      "block_summary", "proj_dim"};
   if (!kApiArguments.count(argument)) return argument;
   std::string flag = "--" + argument;
   for (char& c : flag)

@@ -1,0 +1,49 @@
+// proj: a token-level candidate generator cheaper than flat. Every visible token is scored in
+// the sequence's d'-dimensional key space (projection.hpp) with all heads, the best c*topk by
+// that reduced score are re-ranked by the exact score I, and the top topk kept.
+#include <algorithm>
+
+#include "cpu/methods.hpp"
+#include "cpu/score.hpp"
+#include "cpu/topk.hpp"
+
+namespace hisa::cpu {
+
+void proj_row(const Context& ctx, Workspace& ws, int64_t t, int32_t* out) {
+  const Problem& p = ctx.p;
+  const int64_t topk = ctx.cfg.topk, c = ctx.cfg.candidates;
+  const Range r = range_of(p, t);
+  const int64_t n = r.n();
+  // c*topk >= n keeps every token before the exact re-rank: the answer is flat's.
+  if (c >= (n + topk - 1) / topk) {
+    flat_rows(ctx, ws, &t, 1, out);
+    return;
+  }
+  const auto it = std::lower_bound(
+      ctx.projections.begin(), ctx.projections.end(), r.ks,
+      [](const Projection& pr, int64_t ks) { return pr.ks < ks; });
+  const Projection& proj = *it;  // select() made one for every sequence start
+  load_queries(p, &t, 1, ws);
+  const int64_t dim = proj.dim;
+  ws.qp.resize(p.H * dim);
+  ws.qp_rows.resize(p.H);
+  for (int64_t h = 0; h < p.H; ++h) {
+    project_row(proj, ws.rows[h], ws.qp.data() + h * dim);
+    ws.qp_rows[h] = ws.qp.data() + h * dim;
+  }
+
+  // Reduced scores of every visible token; keep the best c*topk (unordered).
+  ws.scores.resize(std::max<int64_t>(ws.scores.size(), n));
+  const QueryRows reduced{ws.qp_rows.data(), p.w + t * p.H, p.H};
+  const RangeJob job{reduced, r.ks, r.ke, ws.scores.data()};
+  score_ranges(PanelSource{proj.keys.data(), dim, nullptr, proj.first_panel}, &job, 1, ws);
+  ws.ranked.resize(n);
+  for (int64_t s = r.ks; s < r.ke; ++s) ws.ranked[s - r.ks] = rank_key(ws.scores[s - r.ks], s);
+  keep_top(ws.ranked, c * topk, /*ranked=*/false);
+
+  ws.tokens.resize(ws.ranked.size());
+  for (std::size_t i = 0; i < ws.ranked.size(); ++i) ws.tokens[i] = index_of(ws.ranked[i]);
+  rerank_tokens(ctx, ws, t, out);
+}
+
+}  // namespace hisa::cpu
