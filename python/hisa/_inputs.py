@@ -29,7 +29,12 @@ METHODS = {
     "hisa": _C.Method.hisa,
     "block": _C.Method.block,
     "misa": _C.Method.misa,
+    "proj": _C.Method.proj,
+    "hisa_misa": _C.Method.hisa_misa,
 }
+
+SUMMARIES = {"mean": _C.BlockSummary.mean, "bound": _C.BlockSummary.bound,
+             "emax": _C.BlockSummary.emax}
 
 
 def is_torch(x):
@@ -254,9 +259,13 @@ class Inputs:
         return self.problem.T
 
 
-def make_config(method, topk=2048, block_size=64, num_blocks=64, heads=8, candidates=1):
+def make_config(method, topk=2048, block_size=64, num_blocks=64, heads=8, candidates=1,
+                block_summary="mean", proj_dim=16):
     if method not in METHODS:
         raise argument_error("method", f"expected one of {sorted(METHODS)}, got {method!r}")
+    if block_summary not in SUMMARIES:
+        raise argument_error("block_summary",
+                             f"expected one of {sorted(SUMMARIES)}, got {block_summary!r}")
     c = _C.Config()
     c.method = METHODS[method]
     c.topk = integer(topk, "topk")
@@ -264,6 +273,8 @@ def make_config(method, topk=2048, block_size=64, num_blocks=64, heads=8, candid
     c.blocks = integer(num_blocks, "num_blocks")
     c.heads = integer(heads, "heads")
     c.candidates = integer(candidates, "candidates")
+    c.block_summary = SUMMARIES[block_summary]
+    c.proj_dim = integer(proj_dim, "proj_dim")
     return c
 
 

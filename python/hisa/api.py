@@ -27,7 +27,7 @@ Keyword options shared by every function:
                    (eager only; by default the workspace comes from torch's caching allocator)
 """
 
-from . import _inputs
+from . import _C, _inputs
 from ._inputs import is_torch, split_kv, torch
 from ._run import run, workspace_bytes as _workspace_bytes
 
@@ -77,23 +77,26 @@ def flat_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *,
 
 
 def hisa_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *, topk=2048,
-              block_size=64, num_blocks=64, allow_nonfinite=False, check_values=None,
-              backend=None, threads=0, out=None, workspace=None):
-    """HISA: score mean-pooled blocks of `block_size` (B) keys, keep the first, the local and the
+              block_size=64, num_blocks=64, block_summary="mean", allow_nonfinite=False,
+              check_values=None, backend=None, threads=0, out=None, workspace=None):
+    """HISA: score pooled blocks of `block_size` (B) keys, keep the first, the local and the
     best other blocks, `num_blocks` (m) in all, then the exact top `topk` of their tokens.
-    m * B >= the visible length gives exactly flat_topk."""
+    m * B >= the visible length gives exactly flat_topk. `block_summary`: how a block is scored
+    in the first stage: 'mean' (the pooled key), 'bound' (Quest's channel-wise min/max bound) or
+    'emax' (mean + sqrt(2 ln B) * channel-wise spread; docs/semantics.md)."""
     return _select("hisa", q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
-                   dict(topk=topk, block_size=block_size, num_blocks=num_blocks),
+                   dict(topk=topk, block_size=block_size, num_blocks=num_blocks,
+                        block_summary=block_summary),
                    allow_nonfinite, check_values, backend, threads, out, workspace)
 
 
 def block_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *, topk=2048,
-               block_size=64, allow_nonfinite=False, check_values=None, backend=None, threads=0,
-               out=None, workspace=None):
+               block_size=64, block_summary="mean", allow_nonfinite=False, check_values=None,
+               backend=None, threads=0, out=None, workspace=None):
     """Block-sparse baseline: the topk / block_size best blocks (as HISA), all their tokens."""
     return _select("block", q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
-                   dict(topk=topk, block_size=block_size), allow_nonfinite, check_values,
-                   backend, threads, out, workspace)
+                   dict(topk=topk, block_size=block_size, block_summary=block_summary),
+                   allow_nonfinite, check_values, backend, threads, out, workspace)
 
 
 def misa_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *, topk=2048,
@@ -107,12 +110,61 @@ def misa_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *,
                    allow_nonfinite, check_values, backend, threads, out, workspace)
 
 
+def proj_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *, topk=2048,
+              proj_dim=16, candidates=4, allow_nonfinite=False, check_values=None, backend=None,
+              threads=0, out=None, workspace=None):
+    """Projected-key candidates: every visible token scored with all heads in the sequence's
+    `proj_dim` (d') leading key directions (eigenvectors of its keys' second moment), the best
+    `candidates` * topk re-ranked by the exact score. CPU only for now."""
+    return _select("proj", q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
+                   dict(topk=topk, proj_dim=proj_dim, candidates=candidates), allow_nonfinite,
+                   check_values, backend, threads, out, workspace)
+
+
+def hisa_misa_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *,
+                   topk=2048, block_size=64, num_blocks=64, heads=8, candidates=4,
+                   block_summary="mean", allow_nonfinite=False, check_values=None, backend=None,
+                   threads=0, out=None, workspace=None):
+    """HISA's block filter (`num_blocks` of `block_size`), then MISA's `heads` routed heads score
+    the kept tokens, the best `candidates` * topk re-ranked by the exact score. CPU only for now."""
+    return _select("hisa_misa", q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
+                   dict(topk=topk, block_size=block_size, num_blocks=num_blocks, heads=heads,
+                        candidates=candidates, block_summary=block_summary),
+                   allow_nonfinite, check_values, backend, threads, out, workspace)
+
+
+def spec_knobs(spec):
+    """(function name, keyword knobs) of a method spec such as 'hisa:B=64,m=16,summary=emax',
+    'misa:a=8,c=4', 'proj:d=16,c=4', 'hisa-misa:B=64,m=64,a=1,c=4', 'block:B=64' or 'flat'
+    (the same specs as `hisa eval --methods`; knobs not given keep the C++ defaults)."""
+    c = _C.parse_method_spec(spec)
+    name = {v: k for k, v in _inputs.METHODS.items()}[c.method]
+    summary = {v: k for k, v in _inputs.SUMMARIES.items()}[c.block_summary]
+    knobs = {"flat": {}, "hisa": dict(block_size=c.block_size, num_blocks=c.blocks,
+                                      block_summary=summary),
+             "block": dict(block_size=c.block_size, block_summary=summary),
+             "misa": dict(block_size=c.block_size, heads=c.heads, candidates=c.candidates),
+             "proj": dict(proj_dim=c.proj_dim, candidates=c.candidates),
+             "hisa_misa": dict(block_size=c.block_size, num_blocks=c.blocks, heads=c.heads,
+                               candidates=c.candidates, block_summary=summary)}[name]
+    return name, knobs
+
+
+def spec_topk(spec, q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *,
+              topk=2048, **options):
+    """The selection named by a method spec (see spec_knobs), e.g.
+    hisa.spec_topk('hisa:B=64,m=16', q, (k, k_scale), weights, topk=512)."""
+    name, knobs = spec_knobs(spec)
+    return globals()[f"{name}_topk"](q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
+                                     topk=topk, **knobs, **options)
+
+
 def workspace_bytes(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *,
                     method="hisa", topk=2048, block_size=64, num_blocks=64, heads=8,
-                    candidates=1, device=None):
+                    candidates=1, block_summary="mean", proj_dim=16, device=None):
     """Bytes of CUDA workspace one call needs for these shapes and knobs (0 on the CPU).
     Allocate once as torch.empty(n, dtype=torch.uint8, device=...) and pass `workspace=`."""
     knobs = dict(topk=topk, block_size=block_size, num_blocks=num_blocks, heads=heads,
-                 candidates=candidates)
+                 candidates=candidates, block_summary=block_summary, proj_dim=proj_dim)
     return _workspace_bytes(method, q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
                             knobs, device)

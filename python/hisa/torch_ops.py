@@ -1,9 +1,13 @@
 """torch.library custom ops in the namespace ``hisa``:
 
     torch.ops.hisa.flat_topk(q, k, k_scale, weights, ks, ke, topk=2048, ...)
-    torch.ops.hisa.hisa_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, num_blocks=64, ...)
-    torch.ops.hisa.block_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, ...)
+    torch.ops.hisa.hisa_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, num_blocks=64,
+                             block_summary="mean", ...)
+    torch.ops.hisa.block_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, block_summary="mean", ...)
     torch.ops.hisa.misa_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, heads=8, candidates=1, ...)
+    torch.ops.hisa.proj_topk(q, k, k_scale, weights, ks, ke, topk=2048, proj_dim=16, candidates=4, ...)
+    torch.ops.hisa.hisa_misa_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, num_blocks=64,
+                                  heads=8, candidates=4, block_summary="mean", ...)
 
 Each returns a new int32 [T, topk] tensor on q's device. They are functional (no mutation), have
 fake (meta) implementations for torch.compile, and on CUDA run on the current stream with a
@@ -44,29 +48,33 @@ def _(q, k, k_scale, weights, ks, ke, topk=2048, allow_nonfinite=False, check_va
 @torch.library.custom_op("hisa::hisa_topk", mutates_args=())
 def hisa_topk(q: Tensor, k: Tensor, k_scale: Optional[Tensor], weights: Tensor, ks: Optional[Tensor],
               ke: Optional[Tensor], topk: int = 2048, block_size: int = 64, num_blocks: int = 64,
-              allow_nonfinite: bool = False, check_values: bool = False) -> Tensor:
+              block_summary: str = "mean", allow_nonfinite: bool = False,
+              check_values: bool = False) -> Tensor:
     return run("hisa", q, _kv(k, k_scale), weights, ks, ke,
-               dict(topk=topk, block_size=block_size, num_blocks=num_blocks),
+               dict(topk=topk, block_size=block_size, num_blocks=num_blocks,
+                    block_summary=block_summary),
                allow_nonfinite=allow_nonfinite, check_values=check_values)
 
 
 @hisa_topk.register_fake
 def _(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, num_blocks=64,
-      allow_nonfinite=False, check_values=False):
+      block_summary="mean", allow_nonfinite=False, check_values=False):
     return _fake(q, topk)
 
 
 @torch.library.custom_op("hisa::block_topk", mutates_args=())
 def block_topk(q: Tensor, k: Tensor, k_scale: Optional[Tensor], weights: Tensor, ks: Optional[Tensor],
                ke: Optional[Tensor], topk: int = 2048, block_size: int = 64,
-               allow_nonfinite: bool = False, check_values: bool = False) -> Tensor:
-    return run("block", q, _kv(k, k_scale), weights, ks, ke, dict(topk=topk, block_size=block_size),
+               block_summary: str = "mean", allow_nonfinite: bool = False,
+               check_values: bool = False) -> Tensor:
+    return run("block", q, _kv(k, k_scale), weights, ks, ke,
+               dict(topk=topk, block_size=block_size, block_summary=block_summary),
                allow_nonfinite=allow_nonfinite, check_values=check_values)
 
 
 @block_topk.register_fake
-def _(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, allow_nonfinite=False,
-      check_values=False):
+def _(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, block_summary="mean",
+      allow_nonfinite=False, check_values=False):
     return _fake(q, topk)
 
 
@@ -85,4 +93,38 @@ def _(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, heads=8, candida
     return _fake(q, topk)
 
 
-OPS = {"flat": flat_topk, "hisa": hisa_topk, "block": block_topk, "misa": misa_topk}
+@torch.library.custom_op("hisa::proj_topk", mutates_args=())
+def proj_topk(q: Tensor, k: Tensor, k_scale: Optional[Tensor], weights: Tensor, ks: Optional[Tensor],
+              ke: Optional[Tensor], topk: int = 2048, proj_dim: int = 16, candidates: int = 4,
+              allow_nonfinite: bool = False, check_values: bool = False) -> Tensor:
+    return run("proj", q, _kv(k, k_scale), weights, ks, ke,
+               dict(topk=topk, proj_dim=proj_dim, candidates=candidates),
+               allow_nonfinite=allow_nonfinite, check_values=check_values)
+
+
+@proj_topk.register_fake
+def _(q, k, k_scale, weights, ks, ke, topk=2048, proj_dim=16, candidates=4,
+      allow_nonfinite=False, check_values=False):
+    return _fake(q, topk)
+
+
+@torch.library.custom_op("hisa::hisa_misa_topk", mutates_args=())
+def hisa_misa_topk(q: Tensor, k: Tensor, k_scale: Optional[Tensor], weights: Tensor,
+                   ks: Optional[Tensor], ke: Optional[Tensor], topk: int = 2048,
+                   block_size: int = 64, num_blocks: int = 64, heads: int = 8, candidates: int = 4,
+                   block_summary: str = "mean", allow_nonfinite: bool = False,
+                   check_values: bool = False) -> Tensor:
+    return run("hisa_misa", q, _kv(k, k_scale), weights, ks, ke,
+               dict(topk=topk, block_size=block_size, num_blocks=num_blocks, heads=heads,
+                    candidates=candidates, block_summary=block_summary),
+               allow_nonfinite=allow_nonfinite, check_values=check_values)
+
+
+@hisa_misa_topk.register_fake
+def _(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, num_blocks=64, heads=8,
+      candidates=4, block_summary="mean", allow_nonfinite=False, check_values=False):
+    return _fake(q, topk)
+
+
+OPS = {"flat": flat_topk, "hisa": hisa_topk, "block": block_topk, "misa": misa_topk,
+       "proj": proj_topk, "hisa_misa": hisa_misa_topk}

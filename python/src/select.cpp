@@ -4,9 +4,13 @@
 // rather than the DLPack protocol matters for torch CUDA tensors: __dlpack__ makes the legacy
 // default stream wait on the producer stream, which is illegal while a CUDA graph is captured.
 #include <cstdint>
+#include <string>
+
+#include <nanobind/stl/string.h>
 
 #include "bindings.hpp"
 #include "hisa/select.hpp"
+#include "hisa/spec.hpp"
 #include "hisa/types.hpp"
 
 namespace hisa::py {
@@ -37,7 +41,13 @@ void bind_enums(nb::module_& m) {
       .value("flat", Method::flat)
       .value("hisa", Method::hisa)
       .value("block", Method::block)
-      .value("misa", Method::misa);
+      .value("misa", Method::misa)
+      .value("proj", Method::proj)
+      .value("hisa_misa", Method::hisa_misa);
+  nb::enum_<BlockSummary>(m, "BlockSummary")
+      .value("mean", BlockSummary::mean)
+      .value("bound", BlockSummary::bound)
+      .value("emax", BlockSummary::emax);
 }
 
 void bind_structs(nb::module_& m) {
@@ -63,7 +73,10 @@ void bind_structs(nb::module_& m) {
       .def_rw("block_size", &Config::block_size)
       .def_rw("blocks", &Config::blocks)
       .def_rw("heads", &Config::heads)
-      .def_rw("candidates", &Config::candidates);
+      .def_rw("candidates", &Config::candidates)
+      .def_rw("block_summary", &Config::block_summary)
+      .def_rw("proj_dim", &Config::proj_dim)
+      .def("__repr__", [](const Config& c) { return "Config(" + to_spec(c) + ", topk=" + std::to_string(c.topk) + ")"; });
 
   nb::class_<Options>(m, "Options", "Execution options (hisa/types.hpp).")
       .def(nb::init<>())
@@ -98,6 +111,11 @@ void bind_select(nb::module_& m) {
       nb::arg("problem"), nb::arg("config"), nb::arg("device"),
       "Device workspace bytes the backend needs for this problem and config.");
   m.def("validate_shapes", &validate_shapes, nb::arg("problem"), nb::arg("config"));
+  m.def(
+      "parse_method_spec",
+      [](const std::string& spec) { return parse_method_spec(spec, "spec"); }, nb::arg("spec"),
+      "Config from a method spec such as 'hisa:B=64,m=16,summary=emax' (hisa/spec.hpp).");
+  m.def("to_spec", &to_spec, nb::arg("config"));
 }
 
 }  // namespace hisa::py

@@ -48,18 +48,39 @@ def pooled(k, k_scale, ks, B, j):
     return (k[rows] * k_scale[rows, None]).mean(axis=0)
 
 
-def kept_blocks(q_t, w_t, k, k_scale, ks, n, B, m):
+def block_score(q_t, w_t, k, k_scale, ks, B, j, summary):
+    """J(t, j): mean pooled key, or Quest's bound sum_d max(q_d lo_d, q_d hi_d) per head."""
+    if summary == "mean":
+        return float(np.sum(w_t * np.maximum(q_t @ pooled(k, k_scale, ks, B, j), 0.0)))
+    assert summary == "bound", summary
+    rows = k[ks + j * B: ks + (j + 1) * B] * k_scale[ks + j * B: ks + (j + 1) * B, None]
+    lo, hi = rows.min(axis=0), rows.max(axis=0)
+    bound = np.maximum(q_t * lo, q_t * hi).sum(axis=1)
+    return float(np.sum(w_t * np.maximum(bound, 0.0)))
+
+
+def kept_blocks(q_t, w_t, k, k_scale, ks, n, B, m, summary="mean"):
     nb = -(-n // B)
     if nb <= m:
         return list(range(nb))
     middle = np.arange(1, nb - 1)
-    J = [float(np.sum(w_t * np.maximum(q_t @ pooled(k, k_scale, ks, B, j), 0.0))) for j in middle]
+    J = [block_score(q_t, w_t, k, k_scale, ks, B, j, summary) for j in middle]
     best = rank(middle, J, m - 2)
     return [0, *best.tolist(), nb - 1]
 
 
+def routed_heads(q_t, w_t, k, k_scale, ks, n, B, heads):
+    nb = -(-n // B)
+    H = q_t.shape[0]
+    if nb - 1 == 0:
+        return list(range(H))
+    kbar = np.stack([pooled(k, k_scale, ks, B, j) for j in range(nb - 1)])
+    r = [abs(w_t[h]) * np.maximum(kbar @ q_t[h], 0.0).sum() for h in range(H)]
+    return rank(np.arange(H), r, heads).tolist()
+
+
 def select(method, q, k, w, k_scale=None, ks=None, ke=None, *, dtype="f32", topk=2048,
-           block_size=64, num_blocks=64, heads=8, candidates=1):
+           block_size=64, num_blocks=64, heads=8, candidates=1, block_summary="mean"):
     """idx [T, topk] int32 per SPEC.md."""
     q, k = decode(q, dtype), decode(k, dtype)
     w = w.astype(np.float64)
@@ -78,17 +99,19 @@ def select(method, q, k, w, k_scale=None, ks=None, ke=None, *, dtype="f32", topk
             picked = rank(visible, I[visible], topk)
         elif method in ("hisa", "block"):
             m = num_blocks if method == "hisa" else topk // B
-            blocks = kept_blocks(q[t], w[t], k, scale, a, n, B, m)
+            blocks = kept_blocks(q[t], w[t], k, scale, a, n, B, m, block_summary)
             cand = np.concatenate([np.arange(a + j * B, min(b, a + (j + 1) * B)) for j in blocks])
             picked = rank(cand, I[cand], topk)
+        elif method == "hisa_misa":
+            blocks = sorted(kept_blocks(q[t], w[t], k, scale, a, n, B, num_blocks, block_summary))
+            cand = np.concatenate([np.arange(a + j * B, min(b, a + (j + 1) * B)) for j in blocks])
+            if candidates * topk < len(cand):
+                active = routed_heads(q[t], w[t], k, scale, a, n, B, heads)
+                IA = token_scores(q[t], k, scale, w[t], heads=active)
+                cand = rank(cand, IA[cand], candidates * topk)
+            picked = rank(cand, I[cand], topk)
         elif method == "misa":
-            nb = -(-n // B)
-            if nb - 1 == 0:
-                active = list(range(H))
-            else:
-                kbar = np.stack([pooled(k, scale, a, B, j) for j in range(nb - 1)])
-                r = [abs(w[t, h]) * np.maximum(kbar @ q[t, h], 0.0).sum() for h in range(H)]
-                active = rank(np.arange(H), r, heads).tolist()
+            active = routed_heads(q[t], w[t], k, scale, a, n, B, heads)
             IA = token_scores(q[t], k, scale, w[t], heads=active)
             cand = rank(visible, IA[visible], candidates * topk)
             picked = rank(cand, I[cand], topk)

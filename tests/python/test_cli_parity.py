@@ -16,7 +16,8 @@ pytestmark = pytest.mark.skipif(not CLI, reason="HISA_CLI (path of the hisa CLI)
 
 KNOBS = dict(topk=64, block_size=16, num_blocks=6, heads=3, candidates=2)
 FLAGS = {"topk": "--topk", "block_size": "--block-size", "num_blocks": "--blocks",
-         "heads": "--heads", "candidates": "--candidates"}
+         "heads": "--heads", "candidates": "--candidates", "block_summary": "--block-summary",
+         "proj_dim": "--proj-dim"}
 
 
 def workload(kind):
@@ -55,6 +56,25 @@ def test_same_indices_as_the_cli(tmp_path, method, kind):
     want = run_cli(tmp_path, wl, method, knobs)
     got = getattr(hisa, f"{method}_topk")(*wl.args(), **knobs)
     assert want.dtype == np.int32
+    np.testing.assert_array_equal(got, want)
+
+
+VARIANTS = {
+    "hisa": dict(topk=64, block_size=16, num_blocks=6, block_summary="emax"),
+    "block": dict(topk=64, block_size=16, block_summary="bound"),
+    "proj": dict(topk=64, proj_dim=8, candidates=3),
+    "hisa_misa": dict(topk=64, block_size=16, num_blocks=12, heads=2, candidates=2,
+                      block_summary="emax"),
+}
+
+
+@pytest.mark.parametrize("kind", ["fp8", "packed"])
+@pytest.mark.parametrize("method", sorted(VARIANTS))
+def test_variants_same_indices_as_the_cli(tmp_path, method, kind):
+    wl = workload(kind)
+    knobs = VARIANTS[method]
+    want = run_cli(tmp_path, wl, method.replace("_", "-"), knobs)
+    got = getattr(hisa, f"{method}_topk")(*wl.args(), **knobs)
     np.testing.assert_array_equal(got, want)
 
 
