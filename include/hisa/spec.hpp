@@ -9,9 +9,9 @@
 
 namespace hisa {
 
-// Knobs per method: hisa B m summary; block B summary; misa B a c; proj d c;
+// Knobs per method: hisa B m summary Q; block B summary; misa B a c; proj d c;
 // hisa-misa B m a c summary; flat none. B = block_size, m = blocks, a = heads,
-// c = candidates, d = proj_dim, summary = mean|bound|emax. A malformed spec, an unknown method
+// c = candidates, d = proj_dim, summary = mean|bound|emax, Q = shared_candidates. A malformed spec, an unknown method
 // or a knob the method does not take is an ArgumentError naming `argument`. Values are checked
 // for range by validate_shapes (they depend on the problem), not here.
 Config parse_method_spec(const std::string& spec, const std::string& argument = "spec");

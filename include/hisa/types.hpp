@@ -62,6 +62,9 @@ struct Config {
                             // proj, hisa_misa)
   BlockSummary block_summary = BlockSummary::mean;  // stage 1 of hisa, block, hisa_misa
   int64_t proj_dim = 16;    // d': dimensions of proj's reduced key space (1..D)
+  int64_t shared_candidates = 1;  // Q: hisa only; each query of a tile of Q consecutive query
+                                  // rows selects from the union of the tile's kept blocks
+                                  // (SPEC.md "HISA variants"); 1 = plain HISA
 };
 
 // Execution options. None of them changes the result.

@@ -260,7 +260,7 @@ class Inputs:
 
 
 def make_config(method, topk=2048, block_size=64, num_blocks=64, heads=8, candidates=1,
-                block_summary="mean", proj_dim=16):
+                block_summary="mean", proj_dim=16, shared_candidates=1):
     if method not in METHODS:
         raise argument_error("method", f"expected one of {sorted(METHODS)}, got {method!r}")
     if block_summary not in SUMMARIES:
@@ -275,6 +275,7 @@ def make_config(method, topk=2048, block_size=64, num_blocks=64, heads=8, candid
     c.candidates = integer(candidates, "candidates")
     c.block_summary = SUMMARIES[block_summary]
     c.proj_dim = integer(proj_dim, "proj_dim")
+    c.shared_candidates = integer(shared_candidates, "shared_candidates")
     return c
 
 

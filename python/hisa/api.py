@@ -77,16 +77,19 @@ def flat_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *,
 
 
 def hisa_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *, topk=2048,
-              block_size=64, num_blocks=64, block_summary="mean", allow_nonfinite=False,
-              check_values=None, backend=None, threads=0, out=None, workspace=None):
+              block_size=64, num_blocks=64, block_summary="mean", shared_candidates=1,
+              allow_nonfinite=False, check_values=None, backend=None, threads=0, out=None,
+              workspace=None):
     """HISA: score pooled blocks of `block_size` (B) keys, keep the first, the local and the
     best other blocks, `num_blocks` (m) in all, then the exact top `topk` of their tokens.
     m * B >= the visible length gives exactly flat_topk. `block_summary`: how a block is scored
     in the first stage: 'mean' (the pooled key), 'bound' (Quest's channel-wise min/max bound) or
-    'emax' (mean + sqrt(2 ln B) * channel-wise spread; docs/semantics.md)."""
+    'emax' (mean + sqrt(2 ln B) * channel-wise spread; docs/semantics.md).
+    `shared_candidates` Q > 1: each query of a tile of Q consecutive query rows (per sequence)
+    selects from the union of the tile's kept blocks (fidelity can only rise; CPU only for now)."""
     return _select("hisa", q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
                    dict(topk=topk, block_size=block_size, num_blocks=num_blocks,
-                        block_summary=block_summary),
+                        block_summary=block_summary, shared_candidates=shared_candidates),
                    allow_nonfinite, check_values, backend, threads, out, workspace)
 
 
@@ -141,7 +144,8 @@ def spec_knobs(spec):
     name = {v: k for k, v in _inputs.METHODS.items()}[c.method]
     summary = {v: k for k, v in _inputs.SUMMARIES.items()}[c.block_summary]
     knobs = {"flat": {}, "hisa": dict(block_size=c.block_size, num_blocks=c.blocks,
-                                      block_summary=summary),
+                                      block_summary=summary,
+                                      shared_candidates=c.shared_candidates),
              "block": dict(block_size=c.block_size, block_summary=summary),
              "misa": dict(block_size=c.block_size, heads=c.heads, candidates=c.candidates),
              "proj": dict(proj_dim=c.proj_dim, candidates=c.candidates),
@@ -161,10 +165,12 @@ def spec_topk(spec, q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=No
 
 def workspace_bytes(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *,
                     method="hisa", topk=2048, block_size=64, num_blocks=64, heads=8,
-                    candidates=1, block_summary="mean", proj_dim=16, device=None):
+                    candidates=1, block_summary="mean", proj_dim=16, shared_candidates=1,
+                    device=None):
     """Bytes of CUDA workspace one call needs for these shapes and knobs (0 on the CPU).
     Allocate once as torch.empty(n, dtype=torch.uint8, device=...) and pass `workspace=`."""
     knobs = dict(topk=topk, block_size=block_size, num_blocks=num_blocks, heads=heads,
-                 candidates=candidates, block_summary=block_summary, proj_dim=proj_dim)
+                 candidates=candidates, block_summary=block_summary, proj_dim=proj_dim,
+                 shared_candidates=shared_candidates)
     return _workspace_bytes(method, q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
                             knobs, device)

@@ -2,7 +2,7 @@
 
     torch.ops.hisa.flat_topk(q, k, k_scale, weights, ks, ke, topk=2048, ...)
     torch.ops.hisa.hisa_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, num_blocks=64,
-                             block_summary="mean", ...)
+                             block_summary="mean", shared_candidates=1, ...)
     torch.ops.hisa.block_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, block_summary="mean", ...)
     torch.ops.hisa.misa_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, heads=8, candidates=1, ...)
     torch.ops.hisa.proj_topk(q, k, k_scale, weights, ks, ke, topk=2048, proj_dim=16, candidates=4, ...)
@@ -48,17 +48,17 @@ def _(q, k, k_scale, weights, ks, ke, topk=2048, allow_nonfinite=False, check_va
 @torch.library.custom_op("hisa::hisa_topk", mutates_args=())
 def hisa_topk(q: Tensor, k: Tensor, k_scale: Optional[Tensor], weights: Tensor, ks: Optional[Tensor],
               ke: Optional[Tensor], topk: int = 2048, block_size: int = 64, num_blocks: int = 64,
-              block_summary: str = "mean", allow_nonfinite: bool = False,
-              check_values: bool = False) -> Tensor:
+              block_summary: str = "mean", shared_candidates: int = 1,
+              allow_nonfinite: bool = False, check_values: bool = False) -> Tensor:
     return run("hisa", q, _kv(k, k_scale), weights, ks, ke,
                dict(topk=topk, block_size=block_size, num_blocks=num_blocks,
-                    block_summary=block_summary),
+                    block_summary=block_summary, shared_candidates=shared_candidates),
                allow_nonfinite=allow_nonfinite, check_values=check_values)
 
 
 @hisa_topk.register_fake
 def _(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, num_blocks=64,
-      block_summary="mean", allow_nonfinite=False, check_values=False):
+      block_summary="mean", shared_candidates=1, allow_nonfinite=False, check_values=False):
     return _fake(q, topk)
 
 

@@ -76,6 +76,7 @@ void bind_structs(nb::module_& m) {
       .def_rw("candidates", &Config::candidates)
       .def_rw("block_summary", &Config::block_summary)
       .def_rw("proj_dim", &Config::proj_dim)
+      .def_rw("shared_candidates", &Config::shared_candidates)
       .def("__repr__", [](const Config& c) { return "Config(" + to_spec(c) + ", topk=" + std::to_string(c.topk) + ")"; });
 
   nb::class_<Options>(m, "Options", "Execution options (hisa/types.hpp).")

@@ -20,7 +20,7 @@ struct MethodKnobs {
 
 constexpr MethodKnobs kMethods[] = {
     {"flat", Method::flat, ""},
-    {"hisa", Method::hisa, "B m summary"},
+    {"hisa", Method::hisa, "B m summary Q"},
     {"block", Method::block, "B summary"},
     {"misa", Method::misa, "B a c"},
     {"proj", Method::proj, "d c"},
@@ -96,6 +96,8 @@ Config parse_method_spec(const std::string& spec, const std::string& argument) {
       cfg.candidates = parse_int(value, knob, argument);
     else if (knob == "d")
       cfg.proj_dim = parse_int(value, knob, argument);
+    else if (knob == "Q")
+      cfg.shared_candidates = parse_int(value, knob, argument);
     at = comma + 1;
   }
   return cfg;
@@ -107,7 +109,8 @@ std::string to_spec(const Config& cfg) {
   const std::vector<std::pair<const char*, std::string>> values = {
       {"d", std::to_string(cfg.proj_dim)}, {"B", std::to_string(cfg.block_size)},
       {"m", std::to_string(cfg.blocks)},   {"a", std::to_string(cfg.heads)},
-      {"c", std::to_string(cfg.candidates)}, {"summary", to_string(cfg.block_summary)}};
+      {"c", std::to_string(cfg.candidates)}, {"summary", to_string(cfg.block_summary)},
+      {"Q", std::to_string(cfg.shared_candidates)}};
   char sep = ':';
   for (const auto& [knob, value] : values)
     if (takes(m, knob)) {

@@ -110,6 +110,10 @@ void validate_shapes(const Problem& p, const Config& cfg) {
       break;
     default: throw ArgumentError("method", "unknown method");
   }
+  require(cfg.shared_candidates >= 1, "shared_candidates",
+          "Q must be >= 1, got " + str(cfg.shared_candidates));
+  require(cfg.shared_candidates == 1 || cfg.method == Method::hisa, "shared_candidates",
+          "Q > 1 applies to method hisa only (got method " + std::string(to_string(cfg.method)) + ")");
   require(cfg.block_summary == BlockSummary::mean || cfg.block_summary == BlockSummary::bound ||
               cfg.block_summary == BlockSummary::emax,
           "block_summary", "must be mean, bound or emax");

@@ -22,13 +22,20 @@ void select(const Problem& p, const Config& cfg, int32_t* out, const Options& op
     std::stable_sort(order.begin(), order.end(),
                      [&p](int64_t a, int64_t b) { return p.ks[a] < p.ks[b]; });
 
-  // Tiles: [begin, end) into `order`. flat tiles hold up to kFlatTile queries of one ks.
+  // Tiles: [begin, end) into `order`. flat tiles hold up to kFlatTile queries of one ks;
+  // hisa with shared_candidates = Q > 1 cuts each sequence into the tiles of SPEC.md (rows
+  // [iQ, (i+1)Q) counted from the sequence's first query row).
+  const int64_t Q = cfg.method == Method::hisa ? cfg.shared_candidates : 1;
   const int64_t tile_max = cfg.method == Method::flat ? kFlatTile : 1;
   std::vector<int64_t> tile_begin;
+  int64_t seq_first = 0;  // first query row of the current sequence
   for (int64_t i = 0; i < p.T; ++i) {
     const bool same_seq = i > 0 && range_of(p, order[i]).ks == range_of(p, order[i - 1]).ks;
-    if (tile_begin.empty() || !same_seq || i - tile_begin.back() >= tile_max)
-      tile_begin.push_back(i);
+    if (!same_seq) seq_first = order[i];
+    const bool new_tile =
+        Q > 1 ? !same_seq || (order[i] - seq_first) / Q != (order[i - 1] - seq_first) / Q
+              : !same_seq || i - tile_begin.back() >= tile_max;
+    if (tile_begin.empty() || new_tile) tile_begin.push_back(i);
   }
   const int64_t tiles = static_cast<int64_t>(tile_begin.size());
   tile_begin.push_back(p.T);
@@ -54,8 +61,8 @@ void select(const Problem& p, const Config& cfg, int32_t* out, const Options& op
     const int64_t n = tile_begin[tile + 1] - tile_begin[tile];
     switch (cfg.method) {
       case Method::flat: flat_rows(ctx, ws, ts, n, out); break;
-      case Method::hisa: hisa_row(ctx, ws, ts[0], cfg.blocks, out); break;
-      case Method::block: hisa_row(ctx, ws, ts[0], cfg.topk / cfg.block_size, out); break;
+      case Method::hisa: hisa_rows(ctx, ws, ts, n, cfg.blocks, out); break;
+      case Method::block: hisa_rows(ctx, ws, ts, n, cfg.topk / cfg.block_size, out); break;
       case Method::misa: misa_row(ctx, ws, ts[0], out); break;
       case Method::proj: proj_row(ctx, ws, ts[0], out); break;
       case Method::hisa_misa: hisa_misa_row(ctx, ws, ts[0], out); break;

@@ -38,6 +38,7 @@ struct Workspace {
   std::vector<int32_t> tokens;        // candidate tokens
   std::vector<int32_t> ids;           // kept block ids (HISA), active head ids (MISA)
   std::vector<std::pair<int64_t, int64_t>> runs;  // candidate token runs [first, last)
+  std::vector<int32_t> union_ids;     // kept blocks of a shared_candidates tile
   std::vector<float> panel, panel_scale, panel_rows;  // one gathered panel, its scratch
   PooledKeys pooled;
   BlockStats stats;                   // spread statistics for bound / emax summaries
@@ -105,8 +106,10 @@ void rerank_tokens(const Context& ctx, Workspace& ws, int64_t t, int32_t* out);
 constexpr int64_t kFlatTile = 4;
 void flat_rows(const Context& ctx, Workspace& ws, const int64_t* ts, int64_t n, int32_t* out);
 // HISA with m kept blocks; block-sparse is this with m = topk / B (its candidates never
-// exceed topk, so "top topk of the candidates" outputs all of them, ranked).
-void hisa_row(const Context& ctx, Workspace& ws, int64_t t, int64_t m, int32_t* out);
+// exceed topk, so "top topk of the candidates" outputs all of them, ranked). A tile of n > 1
+// queries (one shared_candidates tile, same ks) selects from the union of their kept blocks.
+void hisa_rows(const Context& ctx, Workspace& ws, const int64_t* ts, int64_t n, int64_t m,
+               int32_t* out);
 void misa_row(const Context& ctx, Workspace& ws, int64_t t, int32_t* out);
 void proj_row(const Context& ctx, Workspace& ws, int64_t t, int32_t* out);
 void hisa_misa_row(const Context& ctx, Workspace& ws, int64_t t, int32_t* out);

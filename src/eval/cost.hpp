@@ -10,7 +10,9 @@
 
 namespace hisa::eval {
 
-// Triples scored for query t of `p` by the method `cfg` (flat: n * H).
+// Triples scored for query t of `p` by the method `cfg` (flat: n * H). HISA with
+// shared_candidates counts the query's own candidates: the union of its tile is scored once per
+// tile as dense tiles (the GPU's way), so its extra tokens cost no more key loads per tile.
 double scored_triples(const Problem& p, const Config& cfg, int64_t t);
 
 }  // namespace hisa::eval

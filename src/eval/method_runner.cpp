@@ -22,7 +22,8 @@ std::string config_label(const Config& cfg) {
     case Method::flat:
       return "-";
     case Method::hisa:
-      return B + " m=" + std::to_string(cfg.blocks) + summary;
+      return B + " m=" + std::to_string(cfg.blocks) + summary +
+             (cfg.shared_candidates > 1 ? " Q=" + std::to_string(cfg.shared_candidates) : "");
     case Method::block:
       return B + " (m=" + std::to_string(cfg.block_size > 0 ? cfg.topk / cfg.block_size : 0) + ")" +
              summary;

@@ -25,7 +25,7 @@ void config(JsonWriter& j, const Config& c) {
       break;
     case Method::hisa:
       j.key("B").value(c.block_size).key("m").value(c.blocks);
-      j.key("summary").value(to_string(c.block_summary));
+      j.key("summary").value(to_string(c.block_summary)).key("Q").value(c.shared_candidates);
       break;
     case Method::block:
       j.key("B").value(c.block_size).key("m").value(c.topk / c.block_size);

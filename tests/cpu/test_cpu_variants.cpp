@@ -217,6 +217,54 @@ TEST(CpuVariants, BadKnobsAreNamed) {
   expect_named(c, "block_summary");
 }
 
+TEST(CpuVariants, SharedCandidatesSelectFromTheTilesUnion) {
+  for (DType dt : {DType::f32, DType::fp8_e4m3}) {
+    const TestProblem tp = structured_problem(dt, 45, 300, 4, 16, 30, 41);
+    const Reference ref(tp);
+    for (int64_t Q : {2, 4, 16}) {
+      Config cfg = make_config(Method::hisa, 16, 8, 4);
+      cfg.shared_candidates = Q;
+      const std::vector<int32_t> got = run_select(tp, cfg);
+      const std::vector<int32_t> own = run_select(tp, make_config(Method::hisa, 16, 8, 4));
+      const std::vector<int32_t> flat = run_select(tp, make_config(Method::flat, 16));
+      const std::vector<double> r_got = hisa::row_recall(got.data(), 16, flat.data(), 16, tp.T);
+      const std::vector<double> r_own = hisa::row_recall(own.data(), 16, flat.data(), 16, tp.T);
+      for (int64_t t = 0; t < tp.T; ++t) {
+        // Brute force: the kept blocks of every query of t's tile, within t's range.
+        const int64_t tile = t / Q;
+        std::vector<int64_t> blocks;
+        for (int64_t u = tile * Q; u < std::min(tp.T, (tile + 1) * Q); ++u) {
+          const int64_t nb = (ref.ke(u) - ref.ks(u) + 7) / 8;
+          if (ref.ke(u) - ref.ks(u) <= 16 || nb <= 4) {
+            for (int64_t j = 0; j < nb; ++j) blocks.push_back(j);
+          } else {
+            for (int64_t j : ref.kept_blocks(u, cfg, 4)) blocks.push_back(j);
+          }
+        }
+        std::sort(blocks.begin(), blocks.end());
+        blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+        std::vector<int64_t> cands;
+        for (int64_t j : blocks)
+          for (int64_t s = ref.ks(t) + j * 8; s < std::min(ref.ke(t), ref.ks(t) + (j + 1) * 8); ++s)
+            cands.push_back(s);
+        const std::vector<int64_t> want = ref.rank_tokens(t, cands, 16);
+        for (int64_t i = 0; i < 16; ++i)
+          ASSERT_EQ(got[t * 16 + i], i < static_cast<int64_t>(want.size()) ? want[i] : -1)
+              << "Q=" << Q << " t=" << t << " slot " << i;
+        EXPECT_GE(r_got[t], r_own[t]) << "a superset of its own candidates";
+      }
+    }
+  }
+  // Packed: tiles restart at each sequence's first query row.
+  const TestProblem packed = packed_problem(DType::f32, {37, 50}, 3, 8, 2);
+  Config cfg = make_config(Method::hisa, 8, 8, 3);
+  cfg.shared_candidates = 8;
+  const std::vector<int32_t> got = run_select(packed, cfg);
+  EXPECT_EQ(got, run_select(packed, cfg, 1));  // any thread count
+  cfg.method = Method::block;
+  EXPECT_THROW(run_select(packed, cfg), hisa::ArgumentError);  // hisa only
+}
+
 TEST(MethodSpec, ParsesAndRoundTrips) {
   const Config h = hisa::parse_method_spec("hisa:B=128,m=32,summary=emax");
   EXPECT_EQ(h.method, Method::hisa);
@@ -227,7 +275,7 @@ TEST(MethodSpec, ParsesAndRoundTrips) {
   EXPECT_EQ(p.proj_dim, 24);
   EXPECT_EQ(p.candidates, 4);
   EXPECT_EQ(hisa::parse_method_spec("flat").method, Method::flat);
-  for (const char* spec : {"hisa:B=64,m=16,summary=mean", "block:B=32,summary=bound",
+  for (const char* spec : {"hisa:B=64,m=16,summary=mean,Q=1", "block:B=32,summary=bound",
                            "misa:B=64,a=8,c=4", "proj:d=16,c=2", "hisa-misa:B=64,m=64,a=1,c=4,summary=emax",
                            "flat"})
     EXPECT_EQ(hisa::to_spec(hisa::parse_method_spec(spec)), spec);

@@ -62,6 +62,18 @@ def test_spec_topk_is_the_named_call(rng):
     assert hisa.spec_knobs("proj:d=8") == ("proj", dict(proj_dim=8, candidates=1))
 
 
+def test_shared_candidates_only_add_candidates(rng):
+    wl = hisa.make_structured(T=96, S=600, H=4, D=32, topics=5, segment=40, needles=2, seed=8)
+    flat = hisa.flat_topk(*wl.args(), topk=48)
+    own = hisa.hisa_topk(*wl.args(), topk=48, block_size=16, num_blocks=5)
+    shared = hisa.hisa_topk(*wl.args(), topk=48, block_size=16, num_blocks=5, shared_candidates=16)
+    assert (hisa.recall(shared, flat) >= hisa.recall(own, flat)).all()
+    assert hisa.recall(shared, flat).mean() > hisa.recall(own, flat).mean()
+    np.testing.assert_array_equal(hisa.spec_topk("hisa:B=16,m=5,Q=16", *wl.args(), topk=48), shared)
+    with pytest.raises(ValueError, match="shared_candidates"):
+        hisa.hisa_topk(*wl.args(), topk=48, shared_candidates=0)
+
+
 def test_bad_knobs_name_the_argument(rng):
     p = exact_problem(rng, **SMALL)
     args = (p["q"], kv_of(p), p["w"])

@@ -22,7 +22,8 @@ namespace {
 constexpr const char* kSelectUsage = R"(usage: hisa select --method flat|hisa|block|misa|proj|hisa-misa --q Q.npy --k K.npy
                    --w W.npy [--k-scale S.npy] [--ks KS.npy --ke KE.npy] [--topk N]
                    [--block-size B] [--blocks M] [--block-summary mean|bound|emax]
-                   [--heads A] [--candidates C] [--proj-dim D'] [--device cpu|cuda]
+                   [--shared-candidates Q] [--heads A] [--candidates C] [--proj-dim D']
+                   [--device cpu|cuda]
                    [--threads N] [--allow-nonfinite] --out IDX.npy
 
 Selects the top-k keys of every query and writes idx, int32 [T, topk]: absolute rows of k,
@@ -46,6 +47,9 @@ method:
   --blocks M         hisa, hisa-misa: blocks kept per query, >= 2 (default 64)
   --block-summary S  hisa, block, hisa-misa: block summary of stage 1: mean (default), bound
                      (Quest's channel-wise min/max) or emax (mean + sqrt(2 ln B) * spread)
+  --shared-candidates Q
+                     hisa: each query of a tile of Q consecutive query rows selects from the
+                     union of the tile's kept blocks (default 1 = plain HISA)
   --heads A          misa, hisa-misa: active heads, 1..H (default 8)
   --candidates C     misa, proj, hisa-misa: keep C*topk by the cheap score, then re-rank by the
                      full score (default 1)
@@ -85,6 +89,7 @@ void note_unused_flags(const Args& a, Method m) {
       {"--heads", m == Method::misa || m == Method::hisa_misa},
       {"--candidates", m == Method::misa || m == Method::proj || m == Method::hisa_misa},
       {"--proj-dim", m == Method::proj},
+      {"--shared-candidates", m == Method::hisa},
   };
   for (const Unused& f : flags)
     if (a.has(f.flag) && !f.used)
@@ -121,7 +126,7 @@ int cmd_select(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--method", "--q", "--k", "--w", "--k-scale", "--ks", "--ke", "--topk",
                 "--block-size", "--blocks", "--heads", "--candidates", "--device", "--threads",
-                "--out", "--block-summary", "--proj-dim"},
+                "--out", "--block-summary", "--proj-dim", "--shared-candidates"},
                {"--allow-nonfinite"});
 
   Config cfg;
@@ -132,6 +137,7 @@ int cmd_select(const std::vector<std::string>& argv) {
   cfg.heads = a.integer("--heads", cfg.heads);
   cfg.candidates = a.integer("--candidates", cfg.candidates);
   cfg.proj_dim = a.integer("--proj-dim", cfg.proj_dim);
+  cfg.shared_candidates = a.integer("--shared-candidates", cfg.shared_candidates);
   if (a.has("--block-summary"))
     cfg.block_summary = parse_block_summary(a.str("--block-summary"), "--block-summary");
 

@@ -36,7 +36,7 @@ std::string flag_name(const std::string& argument) {
   static const std::set<std::string> kApiArguments = {
       "q",    "k",          "w",      "k_scale", "ks",         "ke",  "topk",
       "block_size", "blocks", "heads", "candidates", "out", "device", "method", "threads",
-      "block_summary", "proj_dim"};
+      "block_summary", "proj_dim", "shared_candidates"};
   if (!kApiArguments.count(argument)) return argument;
   std::string flag = "--" + argument;
   for (char& c : flag)
