@@ -65,7 +65,7 @@ __device__ inline void write_gathered(const MisaRouterParams& p, int r, int64_t 
   const int64_t row_bytes = static_cast<int64_t>(p.D) * E;
   const uint8_t* q = static_cast<const uint8_t*>(p.q);
   uint8_t* qa = static_cast<uint8_t*>(p.qa) + static_cast<int64_t>(r) * p.A * row_bytes;
-  const bool vec = row_bytes % 16 == 0;
+  const bool vec = row_bytes % 16 == 0 && reinterpret_cast<uintptr_t>(q) % 16 == 0;
   if (vec) {
     const int per_row = static_cast<int>(row_bytes / 16);
     for (int i = threadIdx.x; i < p.A * per_row; i += blockDim.x) {
