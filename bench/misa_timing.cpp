@@ -71,6 +71,9 @@ struct Row {
 // Median stage times of `reps` runs of misa_select (after one warm-up).
 Stages time_misa(const hisa::Problem& p, const hisa::Config& cfg, void* ws, int32_t* out,
                  int reps, int logits) {
+  hisa::cuda::MisaTuning plan_tune;  // the chunk count depends on the logits type
+  plan_tune.logits = logits;
+  hisa::cuda::misa_set_tuning(plan_tune);
   const int64_t chunks = hisa::cuda::misa_chunks(p, cfg);
   std::vector<cudaEvent_t> ev(2 + 4 * std::max<int64_t>(chunks, 1));
   for (auto& e : ev) CK(cudaEventCreate(&e));
