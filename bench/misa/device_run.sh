@@ -7,7 +7,7 @@
 # compute-sanitizer. Logs and JSON in $OUT (at most 7 files); the tables are printed last.
 #
 #   bench/misa/device_run.sh <commit> [all|tests|bench|sanitize|full] [L list]
-# all = tests + bench + pytest; full = tests + bench (+ a top-k lane-merge A/B) + sanitizer.
+# all = tests + bench + pytest; final = all + sanitizer; full = tests + bench + sanitizer.
 # Needs googletest sources in .deps/googletest (the device has no libgtest).
 set -uo pipefail
 COMMIT="${1:-unknown}"
@@ -32,7 +32,7 @@ HISA="$BUILD/hisa"
 
 FAST_OK=1
 has() { case " $* " in *" $WHAT "*) return 0;; esac; return 1; }
-if has all tests full; then
+if has all tests full final; then
   t0=$(date +%s)
   timeout 60 "$T" --gtest_filter='CudaMisaFast.SanitizerSized' > "$OUT/gpu_tests.log" 2>&1
   rc=$?; echo "smoke (sm_90a MISA, sanitizer-sized): rc=$rc"
@@ -43,16 +43,11 @@ if has all tests full; then
   grep -E "Failure|violations \(first|Expected|Which is" "$OUT/gpu_tests.log" | cut -c1-300 | head -20
 fi
 
-if has all bench full && [ $FAST_OK -eq 1 ]; then
+if has all bench full final && [ $FAST_OK -eq 1 ]; then
   t0=$(date +%s)
   timeout 100 "$BUILD/misa_timing" --L 65536,131072 --reps 3 --json "$OUT/misa_timing.json" \
     --commit "$COMMIT" > "$OUT/bench.log" 2>&1
   echo "misa_timing: rc=$? in $(( $(date +%s) - t0 )) s"
-  if has full; then  # the routed top-k without the histogram lane merging, same data
-    HISA_TOPK_MERGE=0 timeout 60 "$BUILD/misa_timing" --L 131072 --c 1,4 --router-B 1024 --reps 3 \
-      --json "$OUT/misa_timing_nomerge.json" --commit "$COMMIT-nomerge" >> "$OUT/bench.log" 2>&1
-    echo "misa_timing without lane merging: rc=$?"
-  fi
   t0=$(date +%s)
   timeout 200 "$HISA" bench prefill --L "$LS" --m 64 --methods flat,hisa,misa --a 8 --c 1,4 \
     --misa-B 1024 --fidelity-L 32768,131072 --repeats 3 --json "$OUT/prefill.json" \
@@ -60,12 +55,12 @@ if has all bench full && [ $FAST_OK -eq 1 ]; then
   echo "bench prefill: rc=$? in $(( $(date +%s) - t0 )) s"
 fi
 
-if has all tests full; then
+if has all tests full final; then
   t0=$(date +%s)
   timeout 100 "$T" --gtest_filter='CudaBackend.*:CudaFlat.PackedBatches:CudaFlat.TopkLargerThanEveryRange:CudaHisaPortable.*:CudaHisa.*:CudaHisaFast.PackedBatch:CudaHisaFast.RepeatedRunsAreIdentical:CudaHisaFast.SmallDsaRunForSanitizer' >> "$OUT/gpu_tests.log" 2>&1
   echo "regression tests (backend, flat, HISA): rc=$? in $(( $(date +%s) - t0 )) s"
   grep -E "^\[  (PASSED|FAILED) +\]" "$OUT/gpu_tests.log"
-  if [ "$PY" = ON ] && has all tests; then
+  if [ "$PY" = ON ] && has all tests final; then
     so=$(find "$BUILD" -name '_C*.so' | head -1)
     mkdir -p /tmp/py/hisa && cp python/hisa/*.py /tmp/py/hisa/ && cp "$so" /tmp/py/hisa/
     t0=$(date +%s)
@@ -76,7 +71,7 @@ if has all tests full; then
   fi
 fi
 
-if has sanitize full; then
+if has sanitize full final; then
   for tool in memcheck racecheck synccheck; do
     t0=$(date +%s)
     echo "==== $tool" >> "$OUT/sanitize.log"

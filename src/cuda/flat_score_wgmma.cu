@@ -17,9 +17,9 @@
 //
 // The same kernel scores MISA's routed heads (misa_select.cu): its N side then holds kG = 64/kA
 // queries of kA gathered heads each (e.g. 8 queries x 8 heads), each column with its own
-// weight, and a work item is a pair of such query groups (2 kG queries). The epilogue sums the
-// kA heads of each query (in-thread, then a reduce-scatter over the lane quad) and stores f32 or
-// f16 scores (store_group). Flat is kA = 64.
+// weight, and a work item is a pair of such query groups (2 kG queries). The router lays the
+// heads out so that the epilogue sums each query's heads in-thread (store_group) and stores f32
+// or f16 scores. Flat is kA = 64.
 //
 // Arithmetic: FP8 products are exact; the tensor core accumulates the K = 128 sum in its own
 // order and precision, the head sum is an f32 fma chain in a different order than the CPU.
@@ -262,11 +262,13 @@ __device__ __forceinline__ void reduce_heads(const float (&acc)[32], const float
 }
 
 
-// MISA epilogue (kA < 64): the 64 columns of the accumulator are kG = 64 / kA queries of kA
-// heads each (column n = 8i + 2(lane%4) + e belongs to query n / kA). Sums w * relu(acc) per
-// (query, key row) in-thread, then a reduce-scatter over the lane quad (two shuffle rounds,
-// each lane keeping half of what is left: 3M/4 shuffles for M = 2 kG sums instead of 2M), and
-// stores this lane's M/4 finished sums, x k_scale, to the rows of its queries. `w` points at
+// MISA epilogue (kA < 64): the 64 columns of the accumulator hold kG = 64 / kA queries of kA
+// gathered heads each, laid out by the router (misa_router_common.cuh, slot_row) so that a
+// query's heads sit with as few lane quads as possible: column n = 8i + 2(lane % 4) + e, and
+// kA = 8: lane quad c owns query c (column groups i < 4) and query c + 4 (i >= 4);
+// kA = 16: lane quad c owns query c (all 8 groups);
+// kA = 32: lanes quads 2j and 2j + 1 share query j (one shuffle).
+// So w * relu(acc) is summed in-thread per (query, key row) and stored x k_scale. `w` points at
 // the group's 64 weights in shared memory; rows at or past `rows` (chunk padding) and keys at
 // or past S are not stored; columns outside a query's [ks, ke) are written but never read.
 template <int kA, typename OutT>
@@ -274,47 +276,49 @@ __device__ __forceinline__ void store_group(const float (&acc)[32], const float*
                                             int64_t row_first, int64_t rows, OutT* logits,
                                             int64_t ld, int32_t s0, int32_t S, float scale0,
                                             float scale1) {
-  constexpr int kG = kHeads / kA, kM = 2 * kG, kIPerQuery = kA / 8;
-  static_assert(kA >= 8 && kA <= 32, "MISA groups hold 8, 16 or 32 heads per query");
-  const bool b0 = (quad & 1) != 0, b1 = (quad & 2) != 0;
-  // Round 1 (lanes l, l^1): query g pairs with query g + kG/2, whose columns are 32 further
-  // (column groups i and i + 4). Lane b0 = 1 keeps the upper query. y[2g + r]: key row r.
-  float y[kM / 2];
+  static_assert(kA == 8 || kA == 16 || kA == 32, "MISA groups hold 8, 16 or 32 heads per query");
+  constexpr int kQ = kA == 8 ? 2 : 1;  // queries per thread
+  constexpr int kI = 8 / kQ;           // column groups per query and thread
+  float sum[kQ][2];
 #pragma unroll
-  for (int g = 0; g < kG / 2; ++g) {
-    float lo0 = 0.0f, lo1 = 0.0f, hi0 = 0.0f, hi1 = 0.0f;
+  for (int q = 0; q < kQ; ++q) {
+    float a0 = 0.0f, a1 = 0.0f, b0 = 0.0f, b1 = 0.0f;  // two chains per key row
 #pragma unroll
-    for (int j = 0; j < kIPerQuery; ++j) {
-      const int i = g * kIPerQuery + j;
-      const float2 wl = *reinterpret_cast<const float2*>(w + 8 * i + 2 * quad);
-      const float2 wh = *reinterpret_cast<const float2*>(w + 8 * (i + 4) + 2 * quad);
-      lo0 = fmaf(relu_keep_nan(acc[4 * i + 0]), wl.x, lo0);
-      lo0 = fmaf(relu_keep_nan(acc[4 * i + 1]), wl.y, lo0);
-      lo1 = fmaf(relu_keep_nan(acc[4 * i + 2]), wl.x, lo1);
-      lo1 = fmaf(relu_keep_nan(acc[4 * i + 3]), wl.y, lo1);
-      hi0 = fmaf(relu_keep_nan(acc[4 * i + 16]), wh.x, hi0);
-      hi0 = fmaf(relu_keep_nan(acc[4 * i + 17]), wh.y, hi0);
-      hi1 = fmaf(relu_keep_nan(acc[4 * i + 18]), wh.x, hi1);
-      hi1 = fmaf(relu_keep_nan(acc[4 * i + 19]), wh.y, hi1);
+    for (int ii = 0; ii < kI; ++ii) {
+      const int i = q * kI + ii;
+      const float2 wi = *reinterpret_cast<const float2*>(w + 8 * i + 2 * quad);
+      a0 = fmaf(relu_keep_nan(acc[4 * i + 0]), wi.x, a0);
+      a1 = fmaf(relu_keep_nan(acc[4 * i + 1]), wi.y, a1);
+      b0 = fmaf(relu_keep_nan(acc[4 * i + 2]), wi.x, b0);
+      b1 = fmaf(relu_keep_nan(acc[4 * i + 3]), wi.y, b1);
     }
-    y[2 * g] = (b0 ? hi0 : lo0) + __shfl_xor_sync(0xFFFFFFFFu, b0 ? lo0 : hi0, 1);
-    y[2 * g + 1] = (b0 ? hi1 : lo1) + __shfl_xor_sync(0xFFFFFFFFu, b0 ? lo1 : hi1, 1);
+    sum[q][0] = a0 + a1;
+    sum[q][1] = b0 + b1;
   }
-  // Round 2 (lanes l, l^2) halves again; sum index idx = 2 * query + key row.
-#pragma unroll
-  for (int m = 0; m < kM / 4; ++m) {
-    const float keep = b1 ? y[kM / 4 + m] : y[m], send = b1 ? y[m] : y[kM / 4 + m];
-    const float z = keep + __shfl_xor_sync(0xFFFFFFFFu, send, 2);
-    const int idx = (b0 ? kM / 2 : 0) + (b1 ? kM / 4 : 0) + m;
-    const int64_t row = row_first + (idx >> 1);
-    const int32_t s = s0 + 8 * (idx & 1);
+  auto store = [&](int64_t row, int32_t s, float v) {
     if (row < rows && s < S) {
-      const float v = z * ((idx & 1) ? scale1 : scale0);
       if constexpr (sizeof(OutT) == 2)
         logits[row * ld + s] = __float2half_rn(v);
       else
         logits[row * ld + s] = v;
     }
+  };
+  if constexpr (kA == 8) {
+#pragma unroll
+    for (int q = 0; q < 2; ++q) {
+      store(row_first + quad + 4 * q, s0, sum[q][0] * scale0);
+      store(row_first + quad + 4 * q, s0 + 8, sum[q][1] * scale1);
+    }
+  } else if constexpr (kA == 16) {
+    store(row_first + quad, s0, sum[0][0] * scale0);
+    store(row_first + quad, s0 + 8, sum[0][1] * scale1);
+  } else {
+    const float r0 = sum[0][0] + __shfl_xor_sync(0xFFFFFFFFu, sum[0][0], 1);
+    const float r1 = sum[0][1] + __shfl_xor_sync(0xFFFFFFFFu, sum[0][1], 1);
+    if ((quad & 1) == 0)
+      store(row_first + (quad >> 1), s0, r0 * scale0);
+    else
+      store(row_first + (quad >> 1), s0 + 8, r1 * scale1);
   }
 }
 

@@ -27,6 +27,9 @@ struct MisaRouterParams {
   int C = 2048;                 // c * topk: rows with n <= C (or n <= B) need no routing
   int a = 8;                    // active heads
   int A = 8;                    // head slots per query in the gathered layout (A >= a)
+  int G = 1;                    // queries per 64-row group of the sm_90a scorer (64 / A), whose
+                                // rows are interleaved (misa_router_common.cuh, slot_row); 1:
+                                // plain rows [r][slot]
   const void* pooled = nullptr; // [S, D]: row p = mean of keys [p, p + B) (bf16 sm90, f32 portable)
   const float* kmax = nullptr;  // f16 logits: max_s k_scale[s] * |k[s]|_2 (device scalar), else null
   // Outputs (chunk rows): the active heads' q rows, ascending h, then zero rows up to A;

@@ -54,6 +54,20 @@ __device__ inline float f16_row_scale(float bound, float wmax) {
   return ldexpf(1.0f, e);
 }
 
+// Row of the gathered layout holding (chunk row r, head slot i). Plain: r * A + i. Grouped
+// (the sm_90a scorer, A = 64 / G in {8, 16, 32}): the G queries of a group share 64 rows, the
+// N side of one wgmma tile, whose accumulator column n = 8k + 2c + e sits with lane quad c
+// (k < 8, e < 2). Slots are placed so that each query's heads land in as few lane quads as
+// possible and its head sum needs no shuffle (A = 8: query j owns quad j % 4, column groups
+// 4 (j / 4) .. +3; A = 16: query j owns quad j; A = 32: query j owns quads 2j, 2j + 1).
+__host__ __device__ inline int slot_row(int r, int i, int A, int G) {
+  if (G <= 1) return r * A + i;
+  const int j = r % G, group_base = (r - j) * A;
+  if (A == 8) return group_base + 8 * (4 * (j >> 2) + (i >> 1)) + 2 * (j & 3) + (i & 1);
+  const int c = j * (A / 16) + (i >> 4);
+  return group_base + 8 * ((i >> 1) & 7) + 2 * c + (i & 1);
+}
+
 // Writes chunk row r: qa[r] = q[t, heads[i]] for i < ncopy, zeros up to A; wa[r] = w[t,
 // heads[i]] * scale (0 on padding, and everywhere when `zero_weights`: unrouted rows, whose
 // routed scores are never used); p.heads[r] = heads, or -1 when `ids_valid` is false.
@@ -64,7 +78,7 @@ __device__ inline void write_gathered(const MisaRouterParams& p, int r, int64_t 
                                       bool ids_valid, bool zero_weights) {
   const int64_t row_bytes = static_cast<int64_t>(p.D) * E;
   const uint8_t* q = static_cast<const uint8_t*>(p.q);
-  uint8_t* qa = static_cast<uint8_t*>(p.qa) + static_cast<int64_t>(r) * p.A * row_bytes;
+  uint8_t* qa = static_cast<uint8_t*>(p.qa);  // row (r, slot) at slot_row(r, slot, A, G)
   const bool vec = row_bytes % 16 == 0 && reinterpret_cast<uintptr_t>(q) % 16 == 0;
   if (vec) {
     const int per_row = static_cast<int>(row_bytes / 16);
@@ -73,19 +87,20 @@ __device__ inline void write_gathered(const MisaRouterParams& p, int r, int64_t 
       uint4 v = make_uint4(0, 0, 0, 0);
       if (slot < ncopy)
         v = *reinterpret_cast<const uint4*>(q + (t * p.H + heads[slot]) * row_bytes + 16 * c);
-      reinterpret_cast<uint4*>(qa + slot * row_bytes)[c] = v;
+      reinterpret_cast<uint4*>(qa + slot_row(r, slot, p.A, p.G) * row_bytes)[c] = v;
     }
   } else {
     for (int64_t i = threadIdx.x; i < p.A * row_bytes; i += blockDim.x) {
       const int slot = static_cast<int>(i / row_bytes);
       const int64_t b = i % row_bytes;
-      qa[i] = slot < ncopy ? q[(t * p.H + heads[slot]) * row_bytes + b] : uint8_t{0};
+      qa[slot_row(r, slot, p.A, p.G) * row_bytes + b] =
+          slot < ncopy ? q[(t * p.H + heads[slot]) * row_bytes + b] : uint8_t{0};
     }
   }
   for (int i = threadIdx.x; i < p.A; i += blockDim.x) {
     float v = 0.0f;
     if (i < p.a && !zero_weights) v = p.w[t * p.H + heads[i]] * scale;
-    p.wa[static_cast<int64_t>(r) * p.A + i] = v;
+    p.wa[slot_row(r, i, p.A, p.G)] = v;
   }
   for (int i = threadIdx.x; i < p.a; i += blockDim.x)
     p.heads[static_cast<int64_t>(r) * p.a + i] = ids_valid ? heads[i] : -1;

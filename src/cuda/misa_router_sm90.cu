@@ -120,23 +120,22 @@ __global__ void __launch_bounds__(kThreads) misa_router_sm90_kernel(MisaRouterPa
   // f16 logits: the row's power-of-two scale from the Cauchy-Schwarz bound of its routed scores.
   float scale = 1.0f;
   if (p.kmax != nullptr) {
+    // One warp per active head (lanes over d): sum_{h in A} |w_h| |q_h| and max |w_h|.
     float bound = 0.0f, wmax = 0.0f;
-    if (threadIdx.x < p.a) {
-      const int h = heads[threadIdx.x];
+    for (int i = warp; i < p.a; i += kThreads / 32) {
+      const int h = heads[i];
       const uint8_t* qh = static_cast<const uint8_t*>(p.q) + (t * kRows + h) * kD * E;
       float s2 = 0.0f;
-      for (int d = 0; d < kD; ++d) {
+      for (int d = lane; d < kD; d += 32) {
         const float v = E == 1 ? fp8_e4m3_decode(qh[d])
                                : bf16_decode(reinterpret_cast<const uint16_t*>(qh)[d]);
         s2 = fmaf(v, v, s2);
       }
-      wmax = fabsf(p.w[t * kRows + h]);
-      bound = wmax * sqrtf(s2);
-    }
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-      bound += __shfl_xor_sync(0xFFFFFFFFu, bound, o);
-      wmax = fmaxf(wmax, __shfl_xor_sync(0xFFFFFFFFu, wmax, o));
+      for (int o = 16; o > 0; o >>= 1) s2 += __shfl_xor_sync(0xFFFFFFFFu, s2, o);
+      const float wh = fabsf(p.w[t * kRows + h]);
+      bound += wh * sqrtf(s2);
+      wmax = fmaxf(wmax, wh);
     }
     if (lane == 0) {
       red[warp] = bound;

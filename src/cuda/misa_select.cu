@@ -249,6 +249,7 @@ void misa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
   rp.C = static_cast<int>(plan.C);
   rp.a = static_cast<int>(cfg.heads);
   rp.A = plan.A;
+  rp.G = plan.wgmma_scores && plan.A <= 32 ? static_cast<int>(p.H / plan.A) : 1;
   rp.pooled = pooled;
   rp.kmax = kmax;
   rp.qa = base + plan.qa;

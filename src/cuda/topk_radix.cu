@@ -2,8 +2,6 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -164,10 +162,7 @@ __device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* o
     out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(keys[j] & 0xFFFFFFFFu) : -1;
 }
 
-// kMerge: lanes of a warp whose keys fall in the same histogram bin are merged first
-// (__match_any_sync), one shared atomic per distinct bin instead of one per key: the scores of
-// a row crowd into few bins, so plain atomics serialise on one address.
-template <bool kVec, typename TE, bool kMerge>
+template <bool kVec, typename TE>
 __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a, int cap) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
@@ -215,15 +210,8 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
       for (int i = tid; i < kBins; i += kThreads) hist[i] = 0;
       __syncthreads();
       auto add = [&](uint64_t key) {
-        if constexpr (kMerge) {
-          const uint32_t bin = matches(key, hi, prefix) ? static_cast<uint32_t>((key >> shift) & mask)
-                                                        : 0xFFFFFFFFu;
-          const uint32_t peers = __match_any_sync(__activemask(), bin);
-          if (bin != 0xFFFFFFFFu && (threadIdx.x & 31) == __ffs(peers) - 1)
-            atomicAdd(&hist[bin], static_cast<uint32_t>(__popc(peers)));
-        } else if (matches(key, hi, prefix)) {
+        if (matches(key, hi, prefix))
           atomicAdd(&hist[static_cast<uint32_t>((key >> shift) & mask)], 1u);
-        }
       };
       if (in_smem) {
         const uint32_t c = sh.cand_count;
@@ -272,12 +260,6 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
   sort_and_write(outbuf, sh.out_count, k, out, a.sorted);
 }
 
-// HISA_TOPK_MERGE=0 turns the lane merging of the histogram passes off (A/B timing only).
-bool merge_lanes() {
-  const char* v = std::getenv("HISA_TOPK_MERGE");
-  return v == nullptr || std::strcmp(v, "0") != 0;
-}
-
 int64_t next_pow2(int64_t v) {
   int64_t p = 1;
   while (p < v) p <<= 1;
@@ -306,20 +288,22 @@ void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
   const std::string ctx = "radix_topk rows=" + std::to_string(a.rows) +
                           " cols=" + std::to_string(a.cols) + " k=" + std::to_string(a.k) +
                           " smem=" + std::to_string(smem);
-  const bool merge = merge_lanes();
-  auto launch = [&](auto kernel) {
-    HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             static_cast<int>(smem)),
-                        ctx);
-    kernel<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, static_cast<int>(cap));
-  };
-  if (f16) {
-    if (vec) merge ? launch(radix_topk_kernel<true, uint16_t, true>) : launch(radix_topk_kernel<true, uint16_t, false>);
-    else merge ? launch(radix_topk_kernel<false, uint16_t, true>) : launch(radix_topk_kernel<false, uint16_t, false>);
-  } else {
-    if (vec) merge ? launch(radix_topk_kernel<true, float, true>) : launch(radix_topk_kernel<true, float, false>);
-    else merge ? launch(radix_topk_kernel<false, float, true>) : launch(radix_topk_kernel<false, float, false>);
-  }
+  const void* fn = f16 ? (vec ? reinterpret_cast<const void*>(&radix_topk_kernel<true, uint16_t>)
+                              : reinterpret_cast<const void*>(&radix_topk_kernel<false, uint16_t>))
+                       : (vec ? reinterpret_cast<const void*>(&radix_topk_kernel<true, float>)
+                              : reinterpret_cast<const void*>(&radix_topk_kernel<false, float>));
+  HISA_CUDA_CHECK_CTX(
+      cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
+      ctx);
+  const dim3 grid(static_cast<unsigned>(a.rows));
+  if (f16 && vec)
+    radix_topk_kernel<true, uint16_t><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
+  else if (f16)
+    radix_topk_kernel<false, uint16_t><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
+  else if (vec)
+    radix_topk_kernel<true, float><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
+  else
+    radix_topk_kernel<false, float><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
   HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
 }
 
