@@ -5,7 +5,7 @@
 // Workspace layout (each part 256-byte aligned, WorkspaceCarver):
 //   [ks, ke default ranges: 2 x T int32, only when the caller passed none]
 //   [value-check results: kNumChecks uint64]
-//   [the method's own workspace: flat_workspace_bytes / hisa_workspace_bytes]
+//   [the method's own workspace: flat_ / hisa_ / misa_workspace_bytes]
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,7 +37,7 @@ std::size_t method_workspace_bytes(const Problem& p, const Config& cfg) {
     case Method::flat: return flat_workspace_bytes(p, cfg);
     case Method::hisa:
     case Method::block: return hisa_workspace_bytes(p, cfg);
-    case Method::misa: return 0;
+    case Method::misa: return misa_workspace_bytes(p, cfg);
   }
   return 0;
 }
@@ -244,8 +244,6 @@ std::size_t workspace_bytes(const Problem& p, const Config& cfg) {
 }
 
 void select_device(const Problem& p, const Config& cfg, int32_t* out, const Options& opts) {
-  if (cfg.method == Method::misa)
-    throw BackendError("method misa: not implemented on CUDA (use the CPU backend, --device cpu)");
   if (p.T == 0) return;
   const auto st = static_cast<cudaStream_t>(opts.stream);
   const std::size_t need = workspace_bytes(p, cfg);
@@ -268,13 +266,11 @@ void select_device(const Problem& p, const Config& cfg, int32_t* out, const Opti
     case Method::flat: flat_select(dp, cfg, out, L.method, st); break;
     case Method::hisa:
     case Method::block: hisa_select(dp, cfg, out, L.method, st); break;
-    case Method::misa: break;
+    case Method::misa: misa_select(dp, cfg, out, L.method, st); break;
   }
 }
 
 void select_host_staged(const Problem& p, const Config& cfg, int32_t* out, const Options& opts) {
-  if (cfg.method == Method::misa)
-    throw BackendError("method misa: not implemented on CUDA (use the CPU backend, --device cpu)");
   if (p.T == 0) return;
   const auto st = static_cast<cudaStream_t>(opts.stream);
   const std::size_t es = dtype_size(p.dtype);

@@ -15,18 +15,26 @@
 // Two CTAs (2 x 288 threads, ~97 KiB shared) share an SM, so four warpgroups interleave their
 // tensor-core work and their CUDA-core epilogues.
 //
+// The same kernel scores MISA's routed heads (misa_select.cu): its N side then holds kG = 64/kA
+// queries of kA gathered heads each (e.g. 8 queries x 8 heads), each column with its own
+// weight, and a work item is a pair of such query groups (2 kG queries). The router lays the
+// heads out so that the epilogue sums each query's heads in-thread (store_group) and stores f32
+// or f16 scores. Flat is kA = 64.
+//
 // Arithmetic: FP8 products are exact; the tensor core accumulates the K = 128 sum in its own
 // order and precision, the head sum is an f32 fma chain in a different order than the CPU.
 // Results agree with the CPU backend within rounding (tests/gpu/test_flat*.cpp states the
 // tolerance), not bitwise.
 #include <cuda.h>
 #include <cudaTypedefs.h>
+#include <cuda_fp16.h>
 
 #include <mutex>
 #include <string>
 
 #include "cuda/common.cuh"
 #include "cuda/flat_score.cuh"
+#include "cuda/misa_group_epilogue.cuh"
 #include "hisa/error.hpp"
 
 namespace hisa::cuda {
@@ -65,15 +73,16 @@ constexpr int kSmemAlloc = kSmemBytes + 1024;  // slack to align the base to 102
 struct WgArgs {
   const float* k_scale;
   const float* w;
-  int64_t T;
+  int64_t T;               // rows of q / w (flat: the problem's T; MISA: the padded chunk)
   const int32_t* ks;
   const int32_t* ke;
   const int32_t* offsets;  // [npairs + 1] exclusive prefix of items per pair
   const int2* ranges;      // [npairs] union range of the pair
   int64_t t0, rows, S;
   int32_t npairs;
-  float* logits;
+  void* logits;            // float (flat, MISA f32) or __half (MISA f16) rows
   int64_t ld;
+  int32_t pair_rows;       // queries per work item: 2 (flat) or 2 * 64 / kA (MISA)
 };
 
 // ---- plan: items per query pair ------------------------------------------------------------
@@ -92,8 +101,8 @@ __global__ void __launch_bounds__(kPlanThreads) plan_kernel(WgArgs a, int32_t* o
     int32_t nseg = 0;
     if (p < a.npairs) {
       int32_t lo = INT32_MAX, hi = 0;
-      for (int i = 0; i < 2; ++i) {
-        const int64_t r = 2 * static_cast<int64_t>(p) + i;
+      for (int i = 0; i < a.pair_rows; ++i) {
+        const int64_t r = static_cast<int64_t>(a.pair_rows) * p + i;
         if (r >= a.rows) break;
         int32_t l, h;
         clamped_range(a.ks, a.ke, a.t0 + r, a.S, l, h);
@@ -253,6 +262,7 @@ __device__ __forceinline__ void reduce_heads(const float (&acc)[32], const float
   s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, 2);
 }
 
+
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 // Work item `item` of the chunk: its query pair (the last pair whose first item is <= item)
@@ -270,6 +280,9 @@ __device__ __forceinline__ ItemInfo locate_item(const WgArgs& a, int64_t item) {
   return ItemInfo{lo, kv_start, (kv_end - kv_start + kBlockKV - 1) / kBlockKV, 0};
 }
 
+// kA: heads per query in the N tile (64: flat; 8, 16, 32: MISA's routed heads, kG = 64 / kA
+// queries per tile). OutT: the logits element (float, or __half for MISA's f16 logits).
+template <int kA, typename OutT>
 __global__ void __launch_bounds__(kThreads, 2)
     flat_score_wgmma_kernel(const __grid_constant__ CUtensorMap tmap_q,
                             const __grid_constant__ CUtensorMap tmap_k, WgArgs a) {
@@ -312,13 +325,14 @@ __global__ void __launch_bounds__(kThreads, 2)
         mbar_wait(q_empty(st), ((q_iter / kQStages) & 1) ^ 1);
         const ItemInfo it = locate_item(a, item);
         const int32_t kv_start = it.kv_start, blocks = it.kv_blocks;
-        const int64_t t = a.t0 + 2 * static_cast<int64_t>(it.pair);
-        // The pair's weights are contiguous; the second row may not exist (odd T).
-        const uint32_t w_bytes = t + 1 < a.T ? kWBytes : kWBytes / 2;
+        // The item's first query row; its 128 (query, head) rows of q and w are contiguous.
+        const int64_t t = a.t0 + static_cast<int64_t>(a.pair_rows) * it.pair;
+        // The weights of rows past T are not loaded (flat with odd T: the second query).
+        const int64_t left = (a.T - t) * kA;
+        const uint32_t w_bytes = left >= 2 * kHeads ? kWBytes : static_cast<uint32_t>(left * 4);
         mbar_arrive_expect_tx(q_full(st), kQBytes + w_bytes);
-        tma_load_2d(q_smem + st * kQBytes, &tmap_q, 0, static_cast<int32_t>(t * kHeads),
-                    q_full(st));
-        bulk_load(w_smem + st * kWBytes, a.w + t * kHeads, w_bytes, q_full(st));
+        tma_load_2d(q_smem + st * kQBytes, &tmap_q, 0, static_cast<int32_t>(t * kA), q_full(st));
+        bulk_load(w_smem + st * kWBytes, a.w + t * kA, w_bytes, q_full(st));
         for (int32_t b = 0; b < blocks; ++b, ++kv_iter) {
           const int ks = kv_iter % kKVStages;
           mbar_wait(kv_empty(ks), ((kv_iter / kKVStages) & 1) ^ 1);
@@ -342,15 +356,19 @@ __global__ void __launch_bounds__(kThreads, 2)
     const int st = q_iter % kQStages;
     mbar_wait(q_full(st), (q_iter / kQStages) & 1);
     const ItemInfo it = locate_item(a, item);
-    const int64_t ra = 2 * static_cast<int64_t>(it.pair), rb = ra + 1;
+    constexpr int kG = kHeads / kA;  // queries per group (one N tile)
+    const int64_t ra = static_cast<int64_t>(a.pair_rows) * it.pair, rb = ra + kG;
     const bool has_b = rb < a.rows;
-    int32_t lo_a, hi_a, lo_b = 0, hi_b = 0;
-    clamped_range(a.ks, a.ke, a.t0 + ra, a.S, lo_a, hi_a);
-    if (has_b) clamped_range(a.ks, a.ke, a.t0 + rb, a.S, lo_b, hi_b);
+    int32_t lo_a = 0, hi_a = 0, lo_b = 0, hi_b = 0;
+    if constexpr (kA == kHeads) {
+      clamped_range(a.ks, a.ke, a.t0 + ra, a.S, lo_a, hi_a);
+      if (has_b) clamped_range(a.ks, a.ke, a.t0 + rb, a.S, lo_b, hi_b);
+    }
     const float* w_a = reinterpret_cast<const float*>(smem + kSmemW + st * kWBytes) + 2 * quad;
     const float* w_b = w_a + kHeads;
-    float* out_a = a.logits + ra * a.ld;
-    float* out_b = a.logits + rb * a.ld;
+    OutT* logits = static_cast<OutT*>(a.logits);
+    OutT* out_a = logits + ra * a.ld;
+    OutT* out_b = logits + rb * a.ld;
     const uint32_t q_a = q_smem + st * kQBytes, q_b = q_a + kHeads * kDim;
 
     for (int32_t b = 0; b < it.kv_blocks; ++b, ++kv_iter) {
@@ -371,21 +389,32 @@ __global__ void __launch_bounds__(kThreads, 2)
         if (s0 < a.S) scale0 = __ldg(a.k_scale + s0);
         if (s1 < a.S) scale1 = __ldg(a.k_scale + s1);
       }
-      float i0, i1;
       wgmma_wait<1>();
       fence_operands(acc_a);
-      reduce_heads(acc_a, w_a, i0, i1);
-      if (quad == 0 && s0 >= lo_a && s0 < hi_a) out_a[s0] = i0 * scale0;
-      if (quad == 1 && s1 >= lo_a && s1 < hi_a) out_a[s1] = i1 * scale1;
+      if constexpr (kA == kHeads) {
+        float i0, i1;
+        reduce_heads(acc_a, w_a, i0, i1);
+        if (quad == 0 && s0 >= lo_a && s0 < hi_a) out_a[s0] = i0 * scale0;
+        if (quad == 1 && s1 >= lo_a && s1 < hi_a) out_a[s1] = i1 * scale1;
+      } else {
+        store_group<kA>(acc_a, w_a - 2 * quad, quad, ra, a.rows, logits, a.ld, s0,
+                        static_cast<int32_t>(a.S), scale0, scale1);
+      }
 
       wgmma_wait<0>();
       fence_operands(acc_b);
       __syncwarp();
       if (lane == 0) mbar_arrive(kv_empty(ks));
       if (!has_b) continue;  // its weights were not loaded; its row is outside the chunk
-      reduce_heads(acc_b, w_b, i0, i1);
-      if (quad == 0 && s0 >= lo_b && s0 < hi_b) out_b[s0] = i0 * scale0;
-      if (quad == 1 && s1 >= lo_b && s1 < hi_b) out_b[s1] = i1 * scale1;
+      if constexpr (kA == kHeads) {
+        float i0, i1;
+        reduce_heads(acc_b, w_b, i0, i1);
+        if (quad == 0 && s0 >= lo_b && s0 < hi_b) out_b[s0] = i0 * scale0;
+        if (quad == 1 && s1 >= lo_b && s1 < hi_b) out_b[s1] = i1 * scale1;
+      } else {
+        store_group<kA>(acc_b, w_b - 2 * quad, quad, rb, a.rows, logits, a.ld, s0,
+                        static_cast<int32_t>(a.S), scale0, scale1);
+      }
     }
     __syncwarp();
     if (lane == 0) mbar_arrive(q_empty(st));
@@ -434,7 +463,7 @@ bool wgmma_binary_loaded() {
   static std::once_flag once;
   std::call_once(once, [] {
     cudaFuncAttributes attr{};
-    if (cudaFuncGetAttributes(&attr, flat_score_wgmma_kernel) == cudaSuccess)
+    if (cudaFuncGetAttributes(&attr, flat_score_wgmma_kernel<kHeads, float>) == cudaSuccess)
       version = attr.binaryVersion;
     (void)cudaGetLastError();
   });
@@ -478,18 +507,75 @@ void wgmma_score_rows(const ScoreRowsArgs& a, cudaStream_t st) {
   int32_t* offsets = c.take<int32_t>(npairs + 1);
   int2* ranges = c.take<int2>(npairs);
   WgArgs k{p.k_scale, p.w,     p.T,  a.ks,   a.ke,  offsets, ranges, a.t0, a.rows, p.S,
-           static_cast<int32_t>(npairs), a.logits, a.ld};
+           static_cast<int32_t>(npairs), a.logits, a.ld, 2};
   plan_kernel<<<1, kPlanThreads, 0, st>>>(k, offsets, ranges);
   HISA_CUDA_CHECK_LAUNCH("flat wgmma plan_kernel", ctx);
 
   const CUtensorMap map_q = rows_map(p.q, p.T * kHeads, ctx);
   const CUtensorMap map_k = rows_map(p.k, p.S, ctx);
-  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(flat_score_wgmma_kernel,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemAlloc),
+  auto* kernel = &flat_score_wgmma_kernel<kHeads, float>;
+  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           kSmemAlloc),
                       ctx);
   const int sms = current_device_properties().multiProcessorCount;
-  flat_score_wgmma_kernel<<<2 * sms, kThreads, kSmemAlloc, st>>>(map_q, map_k, k);
+  kernel<<<2 * sms, kThreads, kSmemAlloc, st>>>(map_q, map_k, k);
   HISA_CUDA_CHECK_LAUNCH("flat_score_wgmma_kernel", ctx);
+}
+
+bool wgmma_routed_supported() {
+  const cudaDeviceProp& prop = current_device_properties();
+  return prop.major == 9 && prop.minor == 0 && wgmma_binary_loaded() &&
+         tensor_map_encoder() != nullptr;
+}
+
+namespace {
+template <int kA, typename OutT>
+void launch_routed(const CUtensorMap& map_q, const CUtensorMap& map_k, const WgArgs& k,
+                   cudaStream_t st, const std::string& ctx) {
+  auto* kernel = &flat_score_wgmma_kernel<kA, OutT>;
+  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           kSmemAlloc),
+                      ctx);
+  const int sms = current_device_properties().multiProcessorCount;
+  kernel<<<2 * sms, kThreads, kSmemAlloc, st>>>(map_q, map_k, k);
+  HISA_CUDA_CHECK_LAUNCH("flat_score_wgmma_kernel (routed heads)", ctx);
+}
+}  // namespace
+
+void wgmma_score_routed(const RoutedScoreArgs& a, cudaStream_t st) {
+  if (a.rows <= 0 || a.S <= 0) return;
+  const int kA = a.heads_per_query;
+  if (kA != 8 && kA != 16 && kA != 32)
+    throw BackendError("MISA routed scorer: heads per query must be 8, 16 or 32, got " +
+                       std::to_string(kA));
+  const int pair_rows = 2 * (kHeads / kA);
+  const int64_t npairs = ceil_div(a.rows, pair_rows);
+  if (a.rows_pad % pair_rows != 0 || a.rows_pad < a.rows)
+    throw BackendError("MISA routed scorer: padded rows must be a multiple of " +
+                       std::to_string(pair_rows));
+  if (a.rows_pad * kA >= INT32_MAX || a.S >= INT32_MAX - kSegKeys ||
+      npairs * ceil_div(a.S, kSegKeys) >= INT32_MAX)
+    throw BackendError("MISA routed scorer: chunk too large (" + std::to_string(a.rows) +
+                       " rows x S=" + std::to_string(a.S) + ")");
+  const std::string ctx = "MISA routed scorer rows=" + std::to_string(a.rows) +
+                          " S=" + std::to_string(a.S) + " heads/query=" + std::to_string(kA);
+  WorkspaceCarver c(a.scratch);  // npairs <= ceil(rows / 2): fits wgmma_scratch_bytes(rows)
+  int32_t* offsets = c.take<int32_t>(npairs + 1);
+  int2* ranges = c.take<int2>(npairs);
+  WgArgs k{a.k_scale, a.w, a.rows_pad, a.ks, a.ke, offsets, ranges, 0, a.rows, a.S,
+           static_cast<int32_t>(npairs), a.logits, a.ld, pair_rows};
+  plan_kernel<<<1, kPlanThreads, 0, st>>>(k, offsets, ranges);
+  HISA_CUDA_CHECK_LAUNCH("MISA routed plan_kernel", ctx);
+  const CUtensorMap map_q = rows_map(a.q, a.rows_pad * kA, ctx);
+  const CUtensorMap map_k = rows_map(a.k, a.S, ctx);
+  switch (kA * 2 + (a.f16 ? 1 : 0)) {
+    case 16: launch_routed<8, float>(map_q, map_k, k, st, ctx); break;
+    case 17: launch_routed<8, __half>(map_q, map_k, k, st, ctx); break;
+    case 32: launch_routed<16, float>(map_q, map_k, k, st, ctx); break;
+    case 33: launch_routed<16, __half>(map_q, map_k, k, st, ctx); break;
+    case 64: launch_routed<32, float>(map_q, map_k, k, st, ctx); break;
+    default: launch_routed<32, __half>(map_q, map_k, k, st, ctx); break;
+  }
 }
 
 }  // namespace hisa::cuda

@@ -32,6 +32,10 @@ struct HisaParams {
   int cmax = 0;                 // most candidates of any row: max(min(m*B, S), min(topk, S))
   int kpad = 1;                 // next_pow2(min(topk, cmax)): the sort buffer
   int nbmax = 0;                // ceil(S / B): most blocks of any row
+  // MISA re-scoring (misa_select.cu): stage 2 takes candidate lists instead of kept blocks.
+  // Row r of the chunk scores kept[r * m + i], i < m (m = c * topk tokens chosen by the routed
+  // score), or its whole range when that is at most max(B, m) tokens (misa_row_geometry).
+  bool lists = false;
 };
 
 // The shape of query t's work (SPEC.md): blocks align to ks; when every block is kept (nb <= m)
@@ -57,6 +61,23 @@ __host__ __device__ inline RowGeometry row_geometry(int ks, int ke, int B, int m
   return g;
 }
 
+// MISA's re-scoring geometry (C = c * topk candidates by the routed score, B = router block):
+// a row that sees at most C tokens keeps them all, and a row with no full block before its
+// local one (n <= B) routes to every head, so both take their whole range (flat's answer,
+// SPEC.md); every other row holds exactly C candidates in its list. all_blocks = whole range.
+__host__ __device__ inline RowGeometry misa_row_geometry(int ks, int ke, int B, int C, int topk) {
+  RowGeometry g;
+  g.ks = ks;
+  g.ke = ke;
+  g.n = ke - ks;
+  g.nb = 0;
+  g.all_blocks = g.n <= C || g.n <= B;
+  g.nk = 0;
+  g.cvalid = g.all_blocks ? g.n : C;
+  g.K = g.cvalid < topk ? g.cvalid : topk;
+  return g;
+}
+
 #if defined(__CUDACC__)
 // Query t's geometry with its range clamped into [0, S] and ks <= ke, so that a caller who
 // skipped the value checks can get a wrong row but never an access outside k.
@@ -65,6 +86,12 @@ __device__ inline RowGeometry row_of(const HisaParams& p, int64_t t) {
   a = a < 0 ? 0 : (a > p.S ? p.S : a);
   b = b < a ? a : (b > p.S ? p.S : b);
   return row_geometry(a, b, p.B, p.m, p.topk);
+}
+__device__ inline RowGeometry misa_row_of(const HisaParams& p, int64_t t) {
+  int a = p.ks[t], b = p.ke[t];
+  a = a < 0 ? 0 : (a > p.S ? p.S : a);
+  b = b < a ? a : (b > p.S ? p.S : b);
+  return misa_row_geometry(a, b, p.B, p.m, p.topk);
 }
 #endif
 
@@ -81,14 +108,14 @@ void launch_pool_keys(const HisaParams& p, const uint32_t* used, void* pooled, b
 std::size_t portable_blocks_smem(const HisaParams& p);
 std::size_t portable_tokens_smem(const HisaParams& p);
 void launch_portable_blocks(const HisaParams& p, cudaStream_t st);  // stage 1: kept blocks
-void launch_portable_tokens(const HisaParams& p, cudaStream_t st);  // stage 2: idx rows
+void launch_portable_tokens(const HisaParams& p, cudaStream_t st);  // stage 2 (p.lists: MISA)
 
 // hisa_sm90.cu: wgmma tensor cores, sm_90a only, H == 64, D == 128, FP8 or bf16 ------------
 bool sm90_supported(const HisaParams& p);
 std::size_t sm90_blocks_smem(const HisaParams& p);
 std::size_t sm90_tokens_smem(const HisaParams& p);
 void launch_sm90_blocks(const HisaParams& p, cudaStream_t st);
-void launch_sm90_tokens(const HisaParams& p, cudaStream_t st);
+void launch_sm90_tokens(const HisaParams& p, cudaStream_t st);  // p.lists: MISA re-scoring
 
 // hisa_select.cu: test hook. When true, hisa_select always takes the portable kernels (the
 // tests run both paths on one GPU). Not thread-safe; tests only.

@@ -129,11 +129,13 @@ __global__ void __launch_bounds__(kThreads) portable_blocks_kernel(HisaParams p)
   finish_blocks(g, p.m, jkeys, p.kept + static_cast<int64_t>(blockIdx.x) * p.m, sc);
 }
 
-// Stage 2: idx row of query t0 + blockIdx.x.
+// Stage 2: idx row of query t0 + blockIdx.x. kList: MISA's re-scoring of candidate lists
+// (hisa_launch.cuh, misa_row_geometry) instead of kept blocks.
+template <bool kList>
 __global__ void __launch_bounds__(kThreads) portable_tokens_kernel(HisaParams p) {
   extern __shared__ __align__(16) unsigned char smem[];
   const int64_t t = p.t0 + blockIdx.x;
-  const RowGeometry g = row_of(p, t);
+  const RowGeometry g = kList ? misa_row_of(p, t) : row_of(p, t);
   const Carve c = carve(p.H, p.D, p.cmax, p.m, p.kpad);
   auto& sc = *reinterpret_cast<SelectScratch*>(smem + c.scratch);
   uint64_t* sortbuf = reinterpret_cast<uint64_t*>(smem + c.sortbuf);
@@ -151,9 +153,13 @@ __global__ void __launch_bounds__(kThreads) portable_tokens_kernel(HisaParams p)
   load_query(p, t, qf, wv);
   __syncthreads();
   auto token = [&](int pos) -> int32_t {
-    const int i = pos / p.B;
-    const int j = g.all_blocks ? i : blocks[i];
-    return g.ks + j * p.B + pos % p.B;
+    if constexpr (kList) {
+      return g.all_blocks ? g.ks + pos : blocks[pos];
+    } else {
+      const int i = pos / p.B;
+      const int j = g.all_blocks ? i : blocks[i];
+      return g.ks + j * p.B + pos % p.B;
+    }
   };
 
   for (int c0 = 0; c0 < g.cvalid; c0 += kTile) {
@@ -205,8 +211,13 @@ void launch_portable_blocks(const HisaParams& p, cudaStream_t st) {
 void launch_portable_tokens(const HisaParams& p, cudaStream_t st) {
   if (p.T == 0) return;
   const size_t bytes = portable_tokens_smem(p);
-  set_smem(reinterpret_cast<const void*>(&portable_tokens_kernel), bytes);
-  portable_tokens_kernel<<<p.T, kThreads, bytes, st>>>(p);
+  if (p.lists) {
+    set_smem(reinterpret_cast<const void*>(&portable_tokens_kernel<true>), bytes);
+    portable_tokens_kernel<true><<<p.T, kThreads, bytes, st>>>(p);
+  } else {
+    set_smem(reinterpret_cast<const void*>(&portable_tokens_kernel<false>), bytes);
+    portable_tokens_kernel<false><<<p.T, kThreads, bytes, st>>>(p);
+  }
   HISA_CUDA_CHECK_LAUNCH("portable_tokens_kernel", shape_context(p));
 }
 

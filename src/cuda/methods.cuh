@@ -20,4 +20,8 @@ void flat_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
 std::size_t hisa_workspace_bytes(const Problem& p, const Config& cfg);
 void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cudaStream_t st);
 
+// MISA, plain and hierarchical (cfg.method == misa): src/cuda/misa_*.cu
+std::size_t misa_workspace_bytes(const Problem& p, const Config& cfg);
+void misa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cudaStream_t st);
+
 }  // namespace hisa::cuda

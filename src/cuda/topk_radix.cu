@@ -1,4 +1,6 @@
 // Radix-select top-k per row (see topk_radix.cuh for the contract and the algorithm).
+#include <cuda_fp16.h>
+
 #include <algorithm>
 #include <string>
 
@@ -35,37 +37,51 @@ __device__ __forceinline__ bool matches(uint64_t key, int hi, uint64_t prefix) {
 }
 
 // Calls f(score, column) for every column of [begin, end) of `row`, spread over the CTA.
-// kVec: the row base is 16-byte aligned, so the aligned middle is read as float4, four loads
-// in flight per thread (the passes are bandwidth-bound).
-template <bool kVec, typename F>
-__device__ __forceinline__ void for_each_score(const float* row, int begin, int end, F&& f) {
+// TE is float or uint16_t (IEEE half bits, decoded exactly to f32). kVec: the row base is
+// 16-byte aligned, so the aligned middle is read as 16-byte vectors, four loads in flight per
+// thread (the passes are bandwidth-bound).
+__device__ __forceinline__ float score_of(float v) { return v; }
+__device__ __forceinline__ float score_of(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+
+template <bool kVec, typename TE, typename F>
+__device__ __forceinline__ void for_each_score(const TE* row, int begin, int end, F&& f) {
   if constexpr (kVec) {
-    const int a = min((begin + 3) & ~3, end);
-    const int b = max(end & ~3, a);
-    for (int i = begin + static_cast<int>(threadIdx.x); i < a; i += kThreads) f(row[i], i);
-    const float4* v = reinterpret_cast<const float4*>(row + a);
-    const int nv = (b - a) >> 2;
+    constexpr int kPer = 16 / sizeof(TE);  // elements per 16-byte vector
+    const int a = min((begin + kPer - 1) & ~(kPer - 1), end);
+    const int b = max(end & ~(kPer - 1), a);
+    for (int i = begin + static_cast<int>(threadIdx.x); i < a; i += kThreads) f(score_of(row[i]), i);
+    const uint4* v = reinterpret_cast<const uint4*>(row + a);
+    const int nv = (b - a) / kPer;
     int j = threadIdx.x;
-    auto emit = [&](const float4& x, int i) {
-      f(x.x, i);
-      f(x.y, i + 1);
-      f(x.z, i + 2);
-      f(x.w, i + 3);
+    auto emit = [&](const uint4& x, int i) {
+      if constexpr (sizeof(TE) == 4) {
+        f(__uint_as_float(x.x), i);
+        f(__uint_as_float(x.y), i + 1);
+        f(__uint_as_float(x.z), i + 2);
+        f(__uint_as_float(x.w), i + 3);
+      } else {
+        const uint32_t words[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          f(score_of(static_cast<uint16_t>(words[e] & 0xFFFFu)), i + 2 * e);
+          f(score_of(static_cast<uint16_t>(words[e] >> 16)), i + 2 * e + 1);
+        }
+      }
     };
     for (; j + 3 * kThreads < nv; j += 4 * kThreads) {
-      const float4 x0 = __ldcg(v + j);
-      const float4 x1 = __ldcg(v + j + kThreads);
-      const float4 x2 = __ldcg(v + j + 2 * kThreads);
-      const float4 x3 = __ldcg(v + j + 3 * kThreads);
-      emit(x0, a + 4 * j);
-      emit(x1, a + 4 * (j + kThreads));
-      emit(x2, a + 4 * (j + 2 * kThreads));
-      emit(x3, a + 4 * (j + 3 * kThreads));
+      const uint4 x0 = __ldcg(v + j);
+      const uint4 x1 = __ldcg(v + j + kThreads);
+      const uint4 x2 = __ldcg(v + j + 2 * kThreads);
+      const uint4 x3 = __ldcg(v + j + 3 * kThreads);
+      emit(x0, a + kPer * j);
+      emit(x1, a + kPer * (j + kThreads));
+      emit(x2, a + kPer * (j + 2 * kThreads));
+      emit(x3, a + kPer * (j + 3 * kThreads));
     }
-    for (; j < nv; j += kThreads) emit(__ldcg(v + j), a + 4 * j);
-    for (int i = b + static_cast<int>(threadIdx.x); i < end; i += kThreads) f(row[i], i);
+    for (; j < nv; j += kThreads) emit(__ldcg(v + j), a + kPer * j);
+    for (int i = b + static_cast<int>(threadIdx.x); i < end; i += kThreads) f(score_of(row[i]), i);
   } else {
-    for (int i = begin + static_cast<int>(threadIdx.x); i < end; i += kThreads) f(row[i], i);
+    for (int i = begin + static_cast<int>(threadIdx.x); i < end; i += kThreads) f(score_of(row[i]), i);
   }
 }
 
@@ -117,8 +133,13 @@ __device__ void find_bin(const uint32_t* hist, uint32_t r, RowShared& sh) {
 
 // Sorts keys[0..count) descending (padding to a power of two with zero keys), then writes
 // the columns, -1 after `count`, into out[0..k).
-__device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* out) {
+__device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* out, bool sorted) {
   const int tid = threadIdx.x;
+  if (!sorted) {  // the set only (MISA's candidates are re-ranked by another score)
+    for (int j = tid; j < k; j += kThreads)
+      out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(keys[j] & 0xFFFFFFFFu) : -1;
+    return;
+  }
   uint32_t P = 1;
   while (P < count) P <<= 1;
   for (uint32_t i = count + tid; i < P; i += kThreads) keys[i] = 0;
@@ -141,7 +162,7 @@ __device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* o
     out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(keys[j] & 0xFFFFFFFFu) : -1;
 }
 
-template <bool kVec>
+template <bool kVec, typename TE>
 __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a, int cap) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
@@ -153,7 +174,10 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
   const int tid = threadIdx.x;
   int begin = 0, end = static_cast<int>(a.cols);
   if (a.begin != nullptr) clamped_range(a.begin, a.end, row, a.cols, begin, end);
-  const float* scores = a.scores + row * a.ld;
+  const TE* scores = [&] {
+    if constexpr (sizeof(TE) == 2) return a.scores_f16 + row * a.ld;
+    else return a.scores + row * a.ld;
+  }();
   int32_t* out = a.out + row * a.out_ld;
   const int k = static_cast<int>(a.k);
   const int n = end - begin;
@@ -165,7 +189,7 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
   __syncthreads();
 
   if (n <= k) {
-    for_each_score<kVec>(scores, begin, end, [&](float v, int i) {
+    for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) {
       outbuf[atomicAdd(&sh.out_count, 1u)] = rank_key(v, i);
     });
   } else {
@@ -174,7 +198,7 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
     uint64_t prefix = 0;  // their value
     uint32_t r = k;       // keys still to take among those matching the prefix
     if (n <= cap) {
-      for_each_score<kVec>(scores, begin, end, [&](float v, int i) {
+      for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) {
         cand[atomicAdd(&sh.cand_count, 1u)] = rank_key(v, i);
       });
       in_smem = true;
@@ -193,7 +217,7 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
         const uint32_t c = sh.cand_count;
         for (uint32_t i = tid; i < c; i += kThreads) add(cand[i]);
       } else {
-        for_each_score<kVec>(scores, begin, end, [&](float v, int i) { add(rank_key(v, i)); });
+        for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) { add(rank_key(v, i)); });
       }
       __syncthreads();
       find_bin(hist, r, sh);
@@ -209,7 +233,7 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
             if (top_bits(key, hi) >= prefix) outbuf[atomicAdd(&sh.out_count, 1u)] = key;
           }
         } else {
-          for_each_score<kVec>(scores, begin, end, [&](float v, int i) {
+          for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) {
             const uint64_t key = rank_key(v, i);
             if (top_bits(key, hi) >= prefix) outbuf[atomicAdd(&sh.out_count, 1u)] = key;
           });
@@ -219,7 +243,7 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
       r -= above;
       if (!in_smem && cnt <= static_cast<uint32_t>(cap)) {
         // Keys above the prefix are in; keys on it are the candidates of the next passes.
-        for_each_score<kVec>(scores, begin, end, [&](float v, int i) {
+        for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) {
           const uint64_t key = rank_key(v, i);
           const uint64_t t = top_bits(key, hi);
           if (t > prefix)
@@ -233,7 +257,7 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
     }
   }
   __syncthreads();
-  sort_and_write(outbuf, sh.out_count, k, out);
+  sort_and_write(outbuf, sh.out_count, k, out, a.sorted);
 }
 
 int64_t next_pow2(int64_t v) {
@@ -257,20 +281,29 @@ void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
   const int64_t cap = std::max(kMinCandidates, kBufferKeys - a.k);
   const int64_t keys = std::max(next_pow2(a.k), a.k + cap);
   const std::size_t smem = kBins * sizeof(uint32_t) + keys * sizeof(uint64_t);
-  const bool vec = reinterpret_cast<uintptr_t>(a.scores) % 16 == 0 && a.ld % 4 == 0;
+  const bool f16 = a.scores_f16 != nullptr;
+  const uintptr_t base = f16 ? reinterpret_cast<uintptr_t>(a.scores_f16)
+                             : reinterpret_cast<uintptr_t>(a.scores);
+  const bool vec = base % 16 == 0 && a.ld % (f16 ? 8 : 4) == 0;
   const std::string ctx = "radix_topk rows=" + std::to_string(a.rows) +
                           " cols=" + std::to_string(a.cols) + " k=" + std::to_string(a.k) +
                           " smem=" + std::to_string(smem);
-  const void* fn = vec ? reinterpret_cast<const void*>(&radix_topk_kernel<true>)
-                       : reinterpret_cast<const void*>(&radix_topk_kernel<false>);
+  const void* fn = f16 ? (vec ? reinterpret_cast<const void*>(&radix_topk_kernel<true, uint16_t>)
+                              : reinterpret_cast<const void*>(&radix_topk_kernel<false, uint16_t>))
+                       : (vec ? reinterpret_cast<const void*>(&radix_topk_kernel<true, float>)
+                              : reinterpret_cast<const void*>(&radix_topk_kernel<false, float>));
   HISA_CUDA_CHECK_CTX(
       cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
       ctx);
   const dim3 grid(static_cast<unsigned>(a.rows));
-  if (vec)
-    radix_topk_kernel<true><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
+  if (f16 && vec)
+    radix_topk_kernel<true, uint16_t><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
+  else if (f16)
+    radix_topk_kernel<false, uint16_t><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
+  else if (vec)
+    radix_topk_kernel<true, float><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
   else
-    radix_topk_kernel<false><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
+    radix_topk_kernel<false, float><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
   HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
 }
 

@@ -27,6 +27,8 @@ constexpr int64_t kRadixTopkMaxK = 16384;
 
 struct TopkRowsArgs {
   const float* scores = nullptr;  // device, row r at scores + r * ld
+  const uint16_t* scores_f16 = nullptr;  // instead of `scores`: IEEE half rows (MISA's routed
+                                         // logits), ranked by their exact f32 values
   int64_t ld = 0;                 // floats between rows
   int64_t rows = 0;
   int64_t cols = 0;               // columns of a row; ranges are clamped into [0, cols]
@@ -35,6 +37,7 @@ struct TopkRowsArgs {
   int64_t k = 0;                  // 1 <= k <= kRadixTopkMaxK
   int32_t* out = nullptr;         // device, row r at out + r * out_ld, k entries written
   int64_t out_ld = 0;
+  bool sorted = true;             // false: the same set, in no particular order (then -1)
 };
 
 // Enqueues the selection on `stream`. No allocation, no host sync (graph-capturable).

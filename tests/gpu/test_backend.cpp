@@ -81,19 +81,6 @@ TEST(CudaBackend, HostStagedFp8WithinTolerance) {
   EXPECT_EQ(compare_with_cpu(p, gpu, 100, sample_rows(p.T, 60), false), 0);
 }
 
-TEST(CudaBackend, MisaIsNotImplementedOnCuda) {
-  SKIP_WITHOUT_GPU();
-  const Workload wl = random_fp8(64, 64, 64, 128, 23);
-  DeviceProblem dev(wl);
-  Config cfg;
-  cfg.method = Method::misa;
-  cfg.topk = 16;
-  DeviceArray<int32_t> out(64 * 16);
-  EXPECT_THROW(select(dev.problem(), cfg, out.get(), cuda_opts()), BackendError);
-  std::vector<int32_t> host(64 * 16);
-  EXPECT_THROW(select(wl.problem(), cfg, host.data(), cuda_opts()), BackendError);
-}
-
 TEST(CudaBackend, DeviceInputsWithCpuBackendAreRejected) {
   SKIP_WITHOUT_GPU();
   const Workload wl = random_fp8(64, 64, 64, 128, 24);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -142,6 +143,63 @@ TEST(CudaTopk, LargestK) {
   a.rows = 1;
   a.k = cuda::kRadixTopkMaxK + 1;
   EXPECT_THROW(cuda::radix_topk_rows(a, nullptr), ArgumentError);
+}
+
+}  // namespace
+}  // namespace hisa::test
+
+// MISA's routed top-k: f16 rows (ranked by their exact f32 values) and unordered output (the
+// same set, then -1). Rows hold values that are exact in f16, so the reference is the f32 one.
+namespace hisa::test {
+namespace {
+
+TEST(CudaTopk, HalfRowsAndUnorderedSets) {
+  SKIP_WITHOUT_GPU();
+  const Rows r = random_rows(40, 3000, 3008, 77, /*value_levels=*/64);  // ties; exact in f16
+  std::vector<uint16_t> half(r.scores.size());
+  for (std::size_t i = 0; i < half.size(); ++i) {  // exact f32 -> f16 (|v| < 64, 1/64 grid)
+    const float v = r.scores[i];
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    const uint32_t sign = (u >> 16) & 0x8000u;
+    const float a = std::fabs(v);
+    uint16_t h = 0;
+    if (a != 0.0f) {
+      int e;
+      const float m = std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
+      h = static_cast<uint16_t>(((e + 14) << 10) | static_cast<uint32_t>((m * 2.0f - 1.0f) * 1024.0f));
+    }
+    half[i] = static_cast<uint16_t>(sign | h);
+  }
+  for (const int64_t k : {1, 100, 2048}) {
+    const std::vector<int32_t> want = reference(r, k);
+    for (const bool sorted : {true, false}) {
+      DeviceArray<uint16_t> scores(half);
+      DeviceArray<int32_t> begin(r.begin), end(r.end), out(r.rows * k);
+      out.fill_bytes(0x7F);
+      cuda::TopkRowsArgs a;
+      a.scores_f16 = scores.get();
+      a.ld = r.ld;
+      a.rows = r.rows;
+      a.cols = r.cols;
+      a.begin = begin.get();
+      a.end = end.get();
+      a.k = k;
+      a.out = out.get();
+      a.out_ld = k;
+      a.sorted = sorted;
+      cuda::radix_topk_rows(a, nullptr);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      std::vector<int32_t> got = out.download(), expect = want;
+      if (!sorted)  // the same set in any order: sort each row's valid part of both
+        for (int64_t i = 0; i < r.rows; ++i)
+          for (auto* v : {&got, &expect}) {
+            auto b = v->begin() + i * k;
+            std::sort(b, std::find(b, b + k, -1));
+          }
+      EXPECT_EQ(got, expect) << "k=" << k << " sorted=" << sorted;
+    }
+  }
 }
 
 }  // namespace

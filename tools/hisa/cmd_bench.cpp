@@ -2,7 +2,8 @@
 // tokens, H = 64, D = 128, topk = 2048, FP8 e4m3 random data generated on the device:
 //   * flat, its two stages timed apart (scoring: TFLOP/s with 2*H*D FLOPs per visible pair;
 //     top-k: GB/s of one read of the logits), and end to end through hisa::select;
-//   * HISA (B, each m) and block-sparse (B, m = topk / B) through hisa::select;
+//   * HISA (B, each m), block-sparse (B, m = topk / B) and MISA (each a, c; router block
+//     --misa-B) through hisa::select;
 //   * a device-to-device copy ceiling measured in the same run, peak device memory;
 //   * fidelity (IoU / recall / needles vs flat) on the structured workload at the --fidelity-L
 //     sizes, from host copies of the indices (hisa metrics functions);
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "args.hpp"
+#include "bench_util.hpp"
 #include "commands.hpp"
 #include "hisa/hisa.hpp"
 
@@ -39,14 +41,17 @@ namespace {
 constexpr const char* kUsage = R"(usage: hisa bench prefill [options]
 
 Times the prefill indexer on one GPU: one causal sequence of L tokens, H=64, D=128, FP8 e4m3
-random data; flat (scoring and top-k timed apart), HISA and block-sparse side by side.
+random data; flat (scoring and top-k timed apart), HISA, block-sparse and MISA side by side.
 
 options:
   --L LIST            context lengths (default 8192,32768,65536,131072)
   --m LIST            HISA kept blocks (default 32,64,128)
   --B N               block size for HISA and block-sparse (default 64)
-  --methods LIST      which of flat,hisa,block to run (default all three; flat's stage
+  --methods LIST      which of flat,hisa,block,misa to run (default all; flat's stage
                       timings always run)
+  --a LIST            MISA active heads (default 8)
+  --c LIST            MISA candidate factors, 1 = plain (default 1,4)
+  --misa-B N          MISA router block size (default 1024)
   --topk N            (default 2048)
   --repeats N         timed repetitions after one warm-up; the median is reported (default 5)
   --fidelity-L LIST   sizes of the structured workload for IoU/recall vs flat (default: --L)
@@ -60,65 +65,6 @@ options:
 #ifdef HISA_WITH_CUDA
 
 constexpr int64_t kH = 64, kD = 128;
-
-double median(std::vector<double> v) {
-  if (v.empty()) return -1;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
-std::string json_str(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    o += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
-  }
-  return o + "\"";
-}
-
-std::string num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
-// Device allocation owned by the benchmark.
-struct DeviceBytes {
-  void* p = nullptr;
-  explicit DeviceBytes(std::size_t bytes) {
-    if (bytes > 0) HISA_CUDA_CHECK_CTX(cudaMalloc(&p, bytes), std::to_string(bytes) + " bytes");
-  }
-  ~DeviceBytes() {
-    if (p) cudaFree(p);
-  }
-  DeviceBytes(const DeviceBytes&) = delete;
-  DeviceBytes& operator=(const DeviceBytes&) = delete;
-  template <typename T>
-  T* as() const { return static_cast<T*>(p); }
-};
-
-struct Events {
-  std::vector<cudaEvent_t> e;
-  explicit Events(std::size_t n) : e(n) {
-    for (auto& x : e) HISA_CUDA_CHECK(cudaEventCreate(&x));
-  }
-  ~Events() {
-    for (auto& x : e) cudaEventDestroy(x);
-  }
-  double ms(std::size_t a, std::size_t b) const {
-    float v = 0;
-    HISA_CUDA_CHECK(cudaEventElapsedTime(&v, e[a], e[b]));
-    return v;
-  }
-};
 
 // A device-to-device copy of 1 GiB: (read + write) bytes / time.
 double copy_ceiling_gbps(int repeats) {
@@ -156,7 +102,9 @@ struct LengthResult {
 };
 
 struct MethodSet {
-  bool hisa = true, block = true;
+  bool hisa = true, block = true, misa = true;
+  std::vector<int64_t> misa_a{8}, misa_c{1, 4};
+  int64_t misa_B = 1024;
 };
 
 // flat first (fidelity compares against it), then HISA per m, then block-sparse.
@@ -182,6 +130,17 @@ std::vector<std::pair<std::string, Config>> method_configs(const std::vector<int
     blk.method = Method::block;
     blk.block_size = B;
     v.push_back({"block_m" + std::to_string(topk / B), blk});
+  }
+  if (set.misa) {
+    for (int64_t a : set.misa_a)
+      for (int64_t c : set.misa_c) {
+        Config m = flat;
+        m.method = Method::misa;
+        m.block_size = set.misa_B;
+        m.heads = a;
+        m.candidates = c;
+        v.push_back({"misa_a" + std::to_string(a) + (c > 1 ? "c" + std::to_string(c) : ""), m});
+      }
   }
   return v;
 }
@@ -411,6 +370,7 @@ std::string summary_json(const Summary& s) {
 int run_prefill(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--L", "--m", "--B", "--methods", "--topk", "--repeats", "--fidelity-L", "--fidelity-rows",
+                "--a", "--c", "--misa-B",
                 "--torch-json", "--json", "--commit"},
                {"--no-fidelity", "--help"});
   if (a.has("--help")) {
@@ -426,15 +386,20 @@ int run_prefill(const std::vector<std::string>& argv) {
   for (int64_t L : Ls)
     if (L < 1) throw ArgumentError("--L", "lengths must be >= 1");
   if (repeats < 1) throw ArgumentError("--repeats", "must be >= 1");
-  MethodSet set{false, false};
+  MethodSet set;
+  set.hisa = set.block = set.misa = false;
+  set.misa_a = a.integers("--a", set.misa_a);
+  set.misa_c = a.integers("--c", set.misa_c);
+  set.misa_B = a.integer("--misa-B", set.misa_B);
   {
-    std::stringstream list(a.str("--methods", "flat,hisa,block"));
+    std::stringstream list(a.str("--methods", "flat,hisa,block,misa"));
     std::string item;
     while (std::getline(list, item, ',')) {
       if (item == "hisa") set.hisa = true;
       else if (item == "block") set.block = true;
+      else if (item == "misa") set.misa = true;
       else if (item != "flat")
-        throw ArgumentError("--methods", "expected a list of flat, hisa, block; got '" + item + "'");
+        throw ArgumentError("--methods", "expected a list of flat, hisa, block, misa; got '" + item + "'");
     }
   }
   const auto torch = read_torch(a.str("--torch-json"));
@@ -470,7 +435,8 @@ int run_prefill(const std::vector<std::string>& argv) {
      << num(prop.totalGlobalMem / 1e9) << ",\n \"driver_version\": " << driver
      << ",\n \"runtime_version\": " << runtime << ",\n \"date\": " << json_str(utc_now())
      << ",\n \"commit\": " << json_str(commit) << ",\n \"H\": " << kH << ", \"D\": " << kD
-     << ", \"topk\": " << topk << ", \"B\": " << B << ", \"repeats\": " << repeats
+     << ", \"topk\": " << topk << ", \"B\": " << B << ", \"misa_B\": " << set.misa_B
+     << ", \"repeats\": " << repeats
      << ",\n \"data\": \"random FP8 e4m3 (codes of N(0,16)), k_scale U[0.5,1.5), w N(0,1/H)\""
      << ",\n \"copy_gbps\": " << num(copy_gbps) << ",\n \"prefill\": [";
   for (std::size_t i = 0; i < results.size(); ++i) {
