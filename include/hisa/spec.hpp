@@ -1,6 +1,7 @@
 // Method specs: one string names a method and its knobs, e.g. "hisa:B=64,m=16,summary=emax",
 // "misa:a=8,c=4", "proj:d=16,c=4", "hisa-misa:B=64,m=64,a=1,c=4", "flat". Used by
-// `hisa eval --methods` and the real-data drivers; knobs not given keep Config's defaults.
+// `hisa eval --methods` and the real-data drivers; knobs not given keep Config's defaults
+// (except misa's B: kMisaBlockSize, as on every front end).
 #pragma once
 
 #include <string>

@@ -103,7 +103,7 @@ def block_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *
 
 
 def misa_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *, topk=2048,
-              block_size=64, heads=8, candidates=1, allow_nonfinite=False, check_values=None,
+              block_size=1024, heads=8, candidates=1, allow_nonfinite=False, check_values=None,
               backend=None, threads=0, out=None, workspace=None):
     """MISA: route each query to its `heads` (a) most active heads (block statistics of size
     `block_size`), select with those heads; `candidates` (c) > 1 re-ranks the best c * topk by the

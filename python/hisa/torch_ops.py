@@ -4,7 +4,7 @@
     torch.ops.hisa.hisa_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, num_blocks=64,
                              block_summary="mean", shared_candidates=1, ...)
     torch.ops.hisa.block_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, block_summary="mean", ...)
-    torch.ops.hisa.misa_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, heads=8, candidates=1, ...)
+    torch.ops.hisa.misa_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=1024, heads=8, candidates=1, ...)
     torch.ops.hisa.proj_topk(q, k, k_scale, weights, ks, ke, topk=2048, proj_dim=16, candidates=4, ...)
     torch.ops.hisa.hisa_misa_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, num_blocks=64,
                                   heads=8, candidates=4, block_summary="mean", ...)
@@ -80,7 +80,7 @@ def _(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, block_summary="m
 
 @torch.library.custom_op("hisa::misa_topk", mutates_args=())
 def misa_topk(q: Tensor, k: Tensor, k_scale: Optional[Tensor], weights: Tensor, ks: Optional[Tensor],
-              ke: Optional[Tensor], topk: int = 2048, block_size: int = 64, heads: int = 8,
+              ke: Optional[Tensor], topk: int = 2048, block_size: int = 1024, heads: int = 8,
               candidates: int = 1, allow_nonfinite: bool = False, check_values: bool = False) -> Tensor:
     return run("misa", q, _kv(k, k_scale), weights, ks, ke,
                dict(topk=topk, block_size=block_size, heads=heads, candidates=candidates),
@@ -88,7 +88,7 @@ def misa_topk(q: Tensor, k: Tensor, k_scale: Optional[Tensor], weights: Tensor, 
 
 
 @misa_topk.register_fake
-def _(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, heads=8, candidates=1,
+def _(q, k, k_scale, weights, ks, ke, topk=2048, block_size=1024, heads=8, candidates=1,
       allow_nonfinite=False, check_values=False):
     return _fake(q, topk)
 

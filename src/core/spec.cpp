@@ -71,6 +71,7 @@ Config parse_method_spec(const std::string& spec, const std::string& argument) {
                                       "' (flat, hisa, block, misa, proj, hisa-misa)");
   Config cfg;
   cfg.method = method->method;
+  if (cfg.method == Method::misa) cfg.block_size = kMisaBlockSize;
   if (colon == std::string::npos) return cfg;
   const std::string rest = spec.substr(colon + 1);
   std::size_t at = 0;

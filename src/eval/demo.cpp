@@ -35,7 +35,7 @@ std::vector<Config> demo_methods(int64_t topk) {
   for (int64_t c : {1, 4}) {
     Config m;
     m.method = Method::misa;
-    m.block_size = kBlock;
+    m.block_size = kMisaBlockSize;
     m.heads = 8;
     m.candidates = c;
     out.push_back(m);

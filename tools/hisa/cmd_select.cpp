@@ -43,7 +43,8 @@ method:
                      hisa-misa (hisa's blocks, misa's heads over their tokens, re-rank)
                      (docs/semantics.md defines each)
   --topk N           indices per query (default 2048)
-  --block-size B     tokens per block for hisa, block, hisa-misa and the misa router (default 64)
+  --block-size B     tokens per block for hisa, block, hisa-misa (default 64) and the misa
+                     router (default 1024)
   --blocks M         hisa, hisa-misa: blocks kept per query, >= 2 (default 64)
   --block-summary S  hisa, block, hisa-misa: block summary of stage 1: mean (default), bound
                      (Quest's channel-wise min/max) or emax (mean + sqrt(2 ln B) * spread)
@@ -132,7 +133,8 @@ int cmd_select(const std::vector<std::string>& argv) {
   Config cfg;
   cfg.method = parse_method(a.required("--method"));
   cfg.topk = a.integer("--topk", cfg.topk);
-  cfg.block_size = a.integer("--block-size", cfg.block_size);
+  cfg.block_size =
+      a.integer("--block-size", cfg.method == Method::misa ? kMisaBlockSize : cfg.block_size);
   cfg.blocks = a.integer("--blocks", cfg.blocks);
   cfg.heads = a.integer("--heads", cfg.heads);
   cfg.candidates = a.integer("--candidates", cfg.candidates);
