@@ -97,8 +97,9 @@ void validate_decode_shapes(const DecodeProblem& p, const Config& cfg);
 //      position positions[i] in its sequence. When B > P a block spans several pages and its
 //      pooled row is keyed by its first page, so seq_index[i] (the token's row of block_table)
 //      and the block table are needed too; with B == P they may be null.
-//      Tokens of one sequence must appear in ascending position order (as engines lay them
-//      out); tokens of different sequences may interleave.
+//      The tokens of one sequence must be consecutive in the list (padding tokens may sit
+//      anywhere) and in ascending position order, as engines lay them out; checked on host
+//      inputs, assumed on device inputs.
 //  (b) per sequence (slot_mapping == null): sequence b appended its last `new_tokens` tokens,
 //      positions [context_lens[b] - new_tokens, context_lens[b]) (context_lens after the
 //      append); new_tokens = -1 means the whole context (this is pooled_build).

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <string>
 
 #include "core/decode_checks.hpp"
@@ -139,6 +140,10 @@ void validate_update_host_values(const PagedCache& c, const PooledCache& pooled,
                                  const PooledUpdate& u) {
   const int64_t P = c.page_size, B = pooled.block_size;
   if (u.slot_mapping != nullptr) {
+    // A block's tokens must form one run of the list (padding aside): the device kernel gives
+    // each run to one warp, so a block split over two runs would race.
+    std::map<int64_t, int64_t> run_of_block;  // pooled row -> index of its run's last token
+    int64_t prev = -1;                         // previous non-padding token
     for (int64_t i = 0; i < u.n; ++i) {
       const int64_t slot = u.slot_mapping[i];
       if (slot < 0) continue;
@@ -165,6 +170,17 @@ void validate_update_host_values(const PagedCache& c, const PooledCache& pooled,
         if (first < 0 || first >= c.num_pages)
           throw decode_checks::bad_block_table(s, (pos / B) * (B / P), first, c.num_pages, pos + 1);
       }
+      const int64_t row = B == P ? slot / P : u.block_table[u.seq_index[i] * u.max_pages + (pos / B) * (B / P)];
+      const auto it = run_of_block.find(row);
+      if (it != run_of_block.end() && (it->second != prev || u.positions[prev] + 1 != pos))
+        throw ArgumentError("slot_mapping",
+                            "token " + str(i) + " (position " + str(pos) +
+                                ") continues a block whose previous token is not the previous "
+                                "token of the list: each sequence's tokens must be consecutive "
+                                "and in ascending position order");
+      run_of_block[row] = i;
+      if (pos % B == B - 1) run_of_block.erase(row);  // the block is complete
+      prev = i;
     }
     return;
   }
