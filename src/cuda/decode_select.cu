@@ -5,6 +5,7 @@
 // no allocation when the caller passes a large enough workspace, and the launch geometry
 // depends only on (batch, next_n, max_pages, P, config): CUDA-graph capturable.
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "core/decode_checks.hpp"
@@ -227,8 +228,14 @@ std::string shape_context(const DecodeProblem& p, const Config& cfg) {
          " method=" + to_string(cfg.method) + " topk=" + std::to_string(cfg.topk);
 }
 
+// HISA_DECODE_KERNELS=portable (environment) forces the portable kernels (debugging).
+bool env_portable() {
+  const char* v = std::getenv("HISA_DECODE_KERNELS");
+  return v != nullptr && std::string(v) == "portable";
+}
+
 bool use_sm90(const DecodeProblem& p) {
-  return !g_force_portable && p.H == 64 && p.cache.D == 128 &&
+  return !g_force_portable && !env_portable() && p.H == 64 && p.cache.D == 128 &&
          reinterpret_cast<uintptr_t>(p.w) % 16 == 0 && dec::sm90_decode_available();
 }
 

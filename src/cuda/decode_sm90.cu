@@ -406,12 +406,7 @@ bool sm90_decode_available() {
     if (cudaFuncGetAttributes(&attr, sm90_blocks_kernel) == cudaSuccess) version = attr.binaryVersion;
     (void)cudaGetLastError();
   });
-  int dev = 0;
-  cudaDeviceProp prop{};
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&prop, dev) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return false;
-  }
+  const cudaDeviceProp& prop = current_device_properties();
   return version == 90 && prop.major == 9 && prop.minor == 0;
 }
 
