@@ -41,12 +41,16 @@ configure() {
 }
 configure || { say "configure failed, retrying with CMAKE_CUDA_STANDARD=17";
                configure -DCMAKE_CUDA_STANDARD=17 || { tail -30 "$LOG"; exit 1; }; }
-TARGETS=(hisa_cli decode_verify)
-[ "$TESTS" = ON ] && TARGETS+=(hisa_gpu_tests hisa_tests)
 t0=$(date +%s)
-cmake --build "$BUILD" -j16 --target "${TARGETS[@]}" >> "$LOG" 2>&1 \
+cmake --build "$BUILD" -j16 --target hisa_cli decode_verify >> "$LOG" 2>&1 \
   || { say "build failed"; grep -n -B2 -A8 " error" "$LOG" | head -80; exit 1; }
-say "build: $(( $(date +%s) - t0 )) s"
+say "build (hisa_cli, decode_verify): $(( $(date +%s) - t0 )) s"
+if [ "$TESTS" = ON ]; then
+  cmake --build "$BUILD" -j16 --target hisa_gpu_tests hisa_tests >> "$LOG" 2>&1 \
+    || { say "GoogleTest suites did not build (decode_verify still runs)";
+         grep -n -A6 " error" "$LOG" | tail -30; TESTS=OFF; }
+  say "build (tests): $(( $(date +%s) - t0 )) s"
+fi
 # Registers / spills of the decode kernels (sm_90a), from ptxas -v.
 python3 - "$LOG" <<'EOF' || true
 import re, sys
