@@ -1,6 +1,7 @@
 // Umbrella header of the hisa C++ API.
 #pragma once
 
+#include "hisa/decode.hpp"
 #include "hisa/error.hpp"
 #include "hisa/metrics.hpp"
 #include "hisa/numeric.hpp"

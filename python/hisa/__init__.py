@@ -26,6 +26,7 @@ from .api import (
     spec_topk,
     workspace_bytes,
 )
+from .decode import build_pooled, decode_topk, decode_workspace_bytes, update_pooled
 from .metrics import iou, mass_recall, recall, summarize
 from .workload import (
     Workload,
@@ -49,6 +50,7 @@ __all__ = [
     "ArgumentError", "BackendError", "DTypeError",
     "flat_topk", "hisa_topk", "block_topk", "misa_topk", "proj_topk", "hisa_misa_topk",
     "spec_topk", "spec_knobs", "workspace_bytes",
+    "decode_topk", "build_pooled", "update_pooled", "decode_workspace_bytes",
     "iou", "recall", "mass_recall", "summarize",
     "Workload", "make_gaussian", "make_structured", "quantize_fp8", "to_bf16", "pack_sequences",
     "encode_fp8", "decode_fp8", "encode_bf16", "decode_bf16",

@@ -16,6 +16,7 @@ void bind_errors(nb::module_& m);    // errors.cpp: exception classes + C++ -> P
 void bind_select(nb::module_& m);    // select.cpp: Problem/Config/Options, select, workspace
 void bind_metrics(nb::module_& m);   // metrics.cpp: IoU, recall, mass recall, summary
 void bind_workload(nb::module_& m);  // workload.cpp: generators, FP8/bf16 conversion
+void bind_decode(nb::module_& m);    // decode.cpp: paged-cache decode, pooled-cache updates
 
 // Host arrays handed in from Python (numpy, or anything exposing DLPack on the CPU).
 using HostIndex = nb::ndarray<const int32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;

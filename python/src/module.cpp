@@ -9,6 +9,7 @@ NB_MODULE(_C, m) {
   hisa::py::bind_select(m);
   hisa::py::bind_metrics(m);
   hisa::py::bind_workload(m);
+  hisa::py::bind_decode(m);
   m.def("cuda_compiled", &hisa::cuda_compiled,
         "True when this build has the CUDA backend compiled in.");
   m.def("cuda_device_count", &hisa::cuda_device_count,

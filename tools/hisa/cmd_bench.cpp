@@ -532,8 +532,9 @@ int cmd_bench(const std::vector<std::string>& args) {
     std::cout << kUsage;
     return args.empty() ? 2 : 0;
   }
+  if (args[0] == "decode") return cmd_bench_decode({args.begin() + 1, args.end()});
   if (args[0] != "prefill")
-    throw ArgumentError("bench", "unknown benchmark '" + args[0] + "' (expected: prefill)");
+    throw ArgumentError("bench", "unknown benchmark '" + args[0] + "' (expected: prefill, decode)");
   const std::vector<std::string> rest(args.begin() + 1, args.end());
 #ifdef HISA_WITH_CUDA
   if (std::find(rest.begin(), rest.end(), "--help") == rest.end() && cuda_device_count() == 0)

@@ -12,5 +12,6 @@ int cmd_select(const std::vector<std::string>& args);  // tools/hisa/cmd_select.
 int cmd_demo(const std::vector<std::string>& args);    // tools/hisa/cmd_demo.cpp
 int cmd_eval(const std::vector<std::string>& args);    // tools/hisa/cmd_eval.cpp
 int cmd_bench(const std::vector<std::string>& args);   // tools/hisa/cmd_bench.cpp
+int cmd_bench_decode(const std::vector<std::string>& args);  // tools/hisa/cmd_bench_decode.cpp
 
 }  // namespace hisa::cli
