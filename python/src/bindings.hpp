@@ -11,6 +11,21 @@ namespace hisa::py {
 
 namespace nb = nanobind;
 
+// Pointers cross the boundary as integers (select.cpp says why): conversions, and a read/write
+// integer property over a pointer member of a bound struct.
+template <typename T>
+uintptr_t address(T* p) {
+  return reinterpret_cast<uintptr_t>(p);
+}
+template <typename T>
+T* pointer(uintptr_t a) {
+  return reinterpret_cast<T*>(a);
+}
+#define HISA_PTR_PROP(cls, Type, field)                                                  \
+  def_prop_rw(                                                                           \
+      #field, [](const cls& s) { return ::hisa::py::address(s.field); },                 \
+      [](cls& s, uintptr_t a) { s.field = ::hisa::py::pointer<Type>(a); })
+
 // Each registers one area of the module (one file each).
 void bind_errors(nb::module_& m);    // errors.cpp: exception classes + C++ -> Python mapping
 void bind_select(nb::module_& m);    // select.cpp: Problem/Config/Options, select, workspace

@@ -7,23 +7,6 @@
 #include "hisa/decode.hpp"
 
 namespace hisa::py {
-namespace {
-
-template <typename T>
-uintptr_t address(T* p) {
-  return reinterpret_cast<uintptr_t>(p);
-}
-template <typename T>
-T* pointer(uintptr_t a) {
-  return reinterpret_cast<T*>(a);
-}
-
-#define HISA_DEC_PTR(cls, Type, field)                                                   \
-  def_prop_rw(                                                                           \
-      #field, [](const cls& s) { return address(s.field); },                             \
-      [](cls& s, uintptr_t a) { s.field = pointer<Type>(a); })
-
-}  // namespace
 
 void bind_decode(nb::module_& m) {
   nb::class_<PagedCache>(m, "PagedCache", "The paged index-key cache (hisa/decode.hpp).")
@@ -32,7 +15,7 @@ void bind_decode(nb::module_& m) {
       .def_rw("num_pages", &PagedCache::num_pages)
       .def_rw("page_size", &PagedCache::page_size)
       .def_rw("D", &PagedCache::D)
-      .HISA_DEC_PTR(PagedCache, const void, data);
+      .HISA_PTR_PROP(PagedCache, const void, data);
 
   nb::class_<DecodeProblem>(m, "DecodeProblem", "One decode step's inputs (hisa/decode.hpp).")
       .def(nb::init<>())
@@ -40,24 +23,24 @@ void bind_decode(nb::module_& m) {
       .def_rw("batch", &DecodeProblem::batch)
       .def_rw("next_n", &DecodeProblem::next_n)
       .def_rw("H", &DecodeProblem::H)
-      .HISA_DEC_PTR(DecodeProblem, const void, q)
-      .HISA_DEC_PTR(DecodeProblem, const float, w)
-      .HISA_DEC_PTR(DecodeProblem, const int32_t, context_lens)
-      .HISA_DEC_PTR(DecodeProblem, const int32_t, block_table)
+      .HISA_PTR_PROP(DecodeProblem, const void, q)
+      .HISA_PTR_PROP(DecodeProblem, const float, w)
+      .HISA_PTR_PROP(DecodeProblem, const int32_t, context_lens)
+      .HISA_PTR_PROP(DecodeProblem, const int32_t, block_table)
       .def_rw("max_pages", &DecodeProblem::max_pages)
-      .HISA_DEC_PTR(DecodeProblem, const float, pooled)
+      .HISA_PTR_PROP(DecodeProblem, const float, pooled)
       .def_rw("memory", &DecodeProblem::memory);
 
   nb::class_<PooledUpdate>(m, "PooledUpdate", "New tokens to fold into the pooled cache.")
       .def(nb::init<>())
       .def_rw("n", &PooledUpdate::n)
-      .HISA_DEC_PTR(PooledUpdate, const int64_t, slot_mapping)
-      .HISA_DEC_PTR(PooledUpdate, const int32_t, positions)
-      .HISA_DEC_PTR(PooledUpdate, const int32_t, seq_index)
+      .HISA_PTR_PROP(PooledUpdate, const int64_t, slot_mapping)
+      .HISA_PTR_PROP(PooledUpdate, const int32_t, positions)
+      .HISA_PTR_PROP(PooledUpdate, const int32_t, seq_index)
       .def_rw("batch", &PooledUpdate::batch)
-      .HISA_DEC_PTR(PooledUpdate, const int32_t, block_table)
+      .HISA_PTR_PROP(PooledUpdate, const int32_t, block_table)
       .def_rw("max_pages", &PooledUpdate::max_pages)
-      .HISA_DEC_PTR(PooledUpdate, const int32_t, context_lens)
+      .HISA_PTR_PROP(PooledUpdate, const int32_t, context_lens)
       .def_rw("new_tokens", &PooledUpdate::new_tokens)
       .def_rw("memory", &PooledUpdate::memory);
 

@@ -16,21 +16,6 @@
 namespace hisa::py {
 namespace {
 
-template <typename T>
-uintptr_t address(T* p) {
-  return reinterpret_cast<uintptr_t>(p);
-}
-template <typename T>
-T* pointer(uintptr_t a) {
-  return reinterpret_cast<T*>(a);
-}
-
-// A read/write integer property over a pointer member.
-#define HISA_PTR_PROP(cls, Type, field)                                                  \
-  def_prop_rw(                                                                           \
-      #field, [](const cls& s) { return address(s.field); },                             \
-      [](cls& s, uintptr_t a) { s.field = pointer<Type>(a); })
-
 void bind_enums(nb::module_& m) {
   nb::enum_<DType>(m, "DType")
       .value("f32", DType::f32)
