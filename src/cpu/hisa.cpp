@@ -38,15 +38,10 @@ void select_from_blocks(const Context& ctx, Workspace& ws, int64_t t,
   load_queries(p, &t, 1, ws);
   const QueryRows q{ws.rows.data(), p.w + t * p.H, p.H};
   // Candidates scored straight from the packed key panels (no gather), ascending j.
-  const PanelSource keys = key_panels(ctx);
-  ws.scores.resize(std::max<int64_t>(ws.scores.size(), B));
   ws.ranked.clear();
   for (int32_t j : blocks) {
     const int64_t first = r.ks + j * B, last = std::min(r.ke, first + B);
-    if (first >= last) continue;
-    const RangeJob job{q, first, last, ws.scores.data()};
-    score_ranges(keys, &job, 1, ws);
-    for (int64_t s = first; s < last; ++s) ws.ranked.push_back(rank_key(ws.scores[s - first], s));
+    if (first < last) append_ranked(key_panels(ctx), q, first, last, ws);
   }
   keep_top(ws.ranked, topk);
   write_ranked(ws.ranked, out + t * topk, topk);

@@ -50,18 +50,9 @@ void hisa_misa_row(const Context& ctx, Workspace& ws, int64_t t, int32_t* out) {
   route(ctx, ws, t, r, nb - 1);
   const QueryRows routed{ws.active_rows.data(), ws.active_w.data(),
                          static_cast<int64_t>(ws.active_rows.size())};
-  const PanelSource keys = key_panels(ctx);
-  ws.scores.resize(std::max<int64_t>(ws.scores.size(), std::max(B, runs.front().second - runs.front().first)));
   ws.ranked.clear();
-  for (const auto& [first, last] : runs) {
-    const RangeJob job{routed, first, last, ws.scores.data()};
-    score_ranges(keys, &job, 1, ws);
-    for (int64_t s = first; s < last; ++s) ws.ranked.push_back(rank_key(ws.scores[s - first], s));
-  }
-  keep_top(ws.ranked, c * topk, /*ranked=*/false);
-  ws.tokens.resize(ws.ranked.size());
-  for (std::size_t i = 0; i < ws.ranked.size(); ++i) ws.tokens[i] = index_of(ws.ranked[i]);
-  rerank_tokens(ctx, ws, t, out);
+  for (const auto& [first, last] : runs) append_ranked(key_panels(ctx), routed, first, last, ws);
+  rerank_best(ctx, ws, t, c * topk, out);
 }
 
 }  // namespace hisa::cpu

@@ -97,9 +97,14 @@ void kept_blocks(const Context& ctx, Workspace& ws, const QueryRows& q, const Ra
 // MISA's router (SPEC.md MISA 1): the active heads of query t (queries loaded in ws.rows),
 // ascending, into ws.active_rows / ws.active_w; all heads when nfull == 0.
 void route(const Context& ctx, Workspace& ws, int64_t t, const Range& r, int64_t nfull);
+// Scores the keys [first, last) of `src` for `q` and appends their rank keys to ws.ranked.
+void append_ranked(const PanelSource& src, const QueryRows& q, int64_t first, int64_t last,
+                   Workspace& ws);
 // The exact re-rank shared by the candidate methods: scores ws.tokens (n of them) by the full
 // score I of query t and writes the top topk, ranked.
 void rerank_tokens(const Context& ctx, Workspace& ws, int64_t t, int32_t* out);
+// Keeps the best `keep` of ws.ranked (a cheap score's rank keys), then rerank_tokens.
+void rerank_best(const Context& ctx, Workspace& ws, int64_t t, int64_t keep, int32_t* out);
 
 // Row writers: each fills out[t * topk .. (t+1) * topk) for its queries.
 // flat_rows takes a tile of at most kFlatTile queries (they share each key panel from L1).

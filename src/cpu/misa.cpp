@@ -55,6 +55,13 @@ void rerank_tokens(const Context& ctx, Workspace& ws, int64_t t, int32_t* out) {
   write_ranked(ws.ranked, out + t * topk, topk);
 }
 
+void rerank_best(const Context& ctx, Workspace& ws, int64_t t, int64_t keep, int32_t* out) {
+  keep_top(ws.ranked, keep, /*ranked=*/false);
+  ws.tokens.resize(ws.ranked.size());
+  for (std::size_t i = 0; i < ws.ranked.size(); ++i) ws.tokens[i] = index_of(ws.ranked[i]);
+  rerank_tokens(ctx, ws, t, out);
+}
+
 void misa_row(const Context& ctx, Workspace& ws, int64_t t, int32_t* out) {
   const Problem& p = ctx.p;
   const int64_t topk = ctx.cfg.topk, B = ctx.cfg.block_size, c = ctx.cfg.candidates;
@@ -73,20 +80,12 @@ void misa_row(const Context& ctx, Workspace& ws, int64_t t, int32_t* out) {
     return;
   }
 
-  // Routed scores I_A over the whole visible range; keep the top c*topk (unordered).
-  ws.scores.resize(std::max<int64_t>(ws.scores.size(), n));
+  // Routed scores I_A over the whole visible range; the top c*topk re-ranked by I.
   const QueryRows routed{ws.active_rows.data(), ws.active_w.data(),
                          static_cast<int64_t>(ws.active_rows.size())};
-  const RangeJob job{routed, r.ks, r.ke, ws.scores.data()};
-  score_ranges(key_panels(ctx), &job, 1, ws);
-  ws.ranked.resize(n);
-  for (int64_t s = r.ks; s < r.ke; ++s) ws.ranked[s - r.ks] = rank_key(ws.scores[s - r.ks], s);
-  keep_top(ws.ranked, c * topk, /*ranked=*/false);
-
-  // Exact re-rank of the candidates by the full score I.
-  ws.tokens.resize(ws.ranked.size());
-  for (std::size_t i = 0; i < ws.ranked.size(); ++i) ws.tokens[i] = index_of(ws.ranked[i]);
-  rerank_tokens(ctx, ws, t, out);
+  ws.ranked.clear();
+  append_ranked(key_panels(ctx), routed, r.ks, r.ke, ws);
+  rerank_best(ctx, ws, t, c * topk, out);
 }
 
 }  // namespace hisa::cpu

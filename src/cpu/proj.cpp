@@ -32,18 +32,12 @@ void proj_row(const Context& ctx, Workspace& ws, int64_t t, int32_t* out) {
     ws.qp_rows[h] = ws.qp.data() + h * dim;
   }
 
-  // Reduced scores of every visible token; keep the best c*topk (unordered).
-  ws.scores.resize(std::max<int64_t>(ws.scores.size(), n));
+  // Reduced scores of every visible token; the best c*topk re-ranked by I.
   const QueryRows reduced{ws.qp_rows.data(), p.w + t * p.H, p.H};
-  const RangeJob job{reduced, r.ks, r.ke, ws.scores.data()};
-  score_ranges(PanelSource{proj.keys.data(), dim, nullptr, proj.first_panel}, &job, 1, ws);
-  ws.ranked.resize(n);
-  for (int64_t s = r.ks; s < r.ke; ++s) ws.ranked[s - r.ks] = rank_key(ws.scores[s - r.ks], s);
-  keep_top(ws.ranked, c * topk, /*ranked=*/false);
-
-  ws.tokens.resize(ws.ranked.size());
-  for (std::size_t i = 0; i < ws.ranked.size(); ++i) ws.tokens[i] = index_of(ws.ranked[i]);
-  rerank_tokens(ctx, ws, t, out);
+  ws.ranked.clear();
+  append_ranked(PanelSource{proj.keys.data(), dim, nullptr, proj.first_panel}, reduced, r.ks,
+                r.ke, ws);
+  rerank_best(ctx, ws, t, c * topk, out);
 }
 
 }  // namespace hisa::cpu

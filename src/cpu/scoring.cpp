@@ -46,6 +46,14 @@ void score_ranges(const PanelSource& src, const RangeJob* jobs, int64_t njobs, W
   }
 }
 
+void append_ranked(const PanelSource& src, const QueryRows& q, int64_t first, int64_t last,
+                   Workspace& ws) {
+  if (static_cast<int64_t>(ws.scores.size()) < last - first) ws.scores.resize(last - first);
+  const RangeJob job{q, first, last, ws.scores.data()};
+  score_ranges(src, &job, 1, ws);
+  for (int64_t s = first; s < last; ++s) ws.ranked.push_back(rank_key(ws.scores[s - first], s));
+}
+
 void score_tokens(const Problem& p, const QueryRows& q, const int32_t* idx, int64_t n,
                   Workspace& ws, float* out) {
   ensure_dots(ws, q.n);

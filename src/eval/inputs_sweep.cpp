@@ -5,7 +5,6 @@
 
 #include "eval/block_diagnostics.hpp"
 #include "eval/case_inputs.hpp"
-#include "eval/device_problem.hpp"
 #include "eval/format.hpp"
 #include "eval/json_writer.hpp"
 #include "eval/method_runner.hpp"
@@ -69,26 +68,12 @@ void print_pooled(std::ostream& os, const std::vector<MethodResult>& results, in
 }  // namespace
 
 void run_inputs_sweep(const SweepOptions& o, std::ostream& log, std::ostream& table) {
-  validate_sweep(o);
-  if (o.device == Device::cuda) require_cuda_device();
+  SweepSetup setup = sweep_setup(o);
   const std::vector<std::string> dirs = find_case_dirs(o.inputs, "--inputs");
-  RunOptions ro;
-  ro.device = o.device;
-  ro.threads = o.threads;
-  ro.reps = o.reps > 0 ? o.reps : (o.device == Device::cuda ? 5 : 1);
-  ro.mass_rows = o.mass_rows;
+  RunOptions& ro = setup.run;
   ro.attention = true;
   ro.attn_scale = o.attn_scale;
-
-  RunInfo info;
-  info.tool = "hisa eval";
-  info.device = o.device == Device::cuda ? cuda_device_name() : "cpu";
-  info.threads = o.threads;
-  info.reps = ro.reps;
-  info.topk = o.topk;
-  info.mass_rows = o.mass_rows;
-  info.query_rows = o.rows;
-  info.commit = o.commit;
+  RunInfo& info = setup.info;
   info.inputs = o.inputs;
   info.attn_scale = o.attn_scale;
 

@@ -128,30 +128,35 @@ std::vector<Config> sweep_configs(const SweepOptions& o, std::ostream& log) {
   return out;
 }
 
-void run_sweep(const SweepOptions& o, std::ostream& log) {
+SweepSetup sweep_setup(const SweepOptions& o) {
   validate_sweep(o);
-  if (!o.inputs.empty()) throw ArgumentError("--inputs", "run_inputs_sweep runs case directories");
   if (o.device == Device::cuda) require_cuda_device();
-  RunOptions ro;
-  ro.device = o.device;
-  ro.threads = o.threads;
-  ro.reps = o.reps > 0 ? o.reps : (o.device == Device::cuda ? 5 : 1);
-  ro.mass_rows = o.mass_rows;
+  SweepSetup s;
+  s.run.device = o.device;
+  s.run.threads = o.threads;
+  s.run.reps = o.reps > 0 ? o.reps : (o.device == Device::cuda ? 5 : 1);
+  s.run.mass_rows = o.mass_rows;
+  s.info.tool = "hisa eval";
+  s.info.device = o.device == Device::cuda ? cuda_device_name() : "cpu";
+  s.info.threads = o.threads;
+  s.info.reps = s.run.reps;
+  s.info.topk = o.topk;
+  s.info.mass_rows = o.mass_rows;
+  s.info.query_rows = o.rows;
+  s.info.commit = o.commit;
+  return s;
+}
 
-  RunInfo info;
-  info.tool = "hisa eval";
-  info.device = o.device == Device::cuda ? cuda_device_name() : "cpu";
-  info.threads = o.threads;
-  info.reps = ro.reps;
+void run_sweep(const SweepOptions& o, std::ostream& log) {
+  if (!o.inputs.empty()) throw ArgumentError("--inputs", "run_inputs_sweep runs case directories");
+  SweepSetup setup = sweep_setup(o);
+  const RunOptions& ro = setup.run;
+  RunInfo& info = setup.info;
   info.workload = o.workload;
   info.dtype = to_string(o.dtype);
   info.seed = o.seed;
   info.H = kHeads;
   info.D = kDim;
-  info.topk = o.topk;
-  info.mass_rows = o.mass_rows;
-  info.query_rows = o.rows;
-  info.commit = o.commit;
 
   const std::vector<Config> configs = sweep_configs(o, log);
   std::vector<Record> records;

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "eval/method_runner.hpp"
+#include "eval/results_json.hpp"
 #include "hisa/types.hpp"
 
 namespace hisa::eval {
@@ -49,9 +51,15 @@ void run_sweep(const SweepOptions& opts, std::ostream& log);
 // table to `table`; rewrites `out` after each case.
 void run_inputs_sweep(const SweepOptions& opts, std::ostream& log, std::ostream& table);
 
-// Internal to the two sweeps: options validation and the list of method configurations
-// (HISA per (B, m), block-sparse per B when topk % B == 0, MISA per (B, a, c)).
+// Internal to the two sweeps: options validation, the run options and result header they
+// share (validates; checks for a CUDA device when asked), and the list of method
+// configurations (HISA per (B, m), block-sparse per B when topk % B == 0, MISA per (B, a, c)).
 void validate_sweep(const SweepOptions& o);
+struct SweepSetup {
+  RunOptions run;
+  RunInfo info;
+};
+SweepSetup sweep_setup(const SweepOptions& o);
 std::vector<Config> sweep_configs(const SweepOptions& o, std::ostream& log);
 
 }  // namespace hisa::eval

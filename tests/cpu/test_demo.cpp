@@ -14,6 +14,8 @@
 #include "eval/sweep.hpp"
 #include "hisa/error.hpp"
 #include "hisa/select.hpp"
+#include "npy_raw.hpp"
+#include "test_files.hpp"
 
 #ifndef HISA_CLI_PATH
 #define HISA_CLI_PATH ""
@@ -23,25 +25,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_file(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using hisa::test::count_of;
 
-int count(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
-fs::path temp_dir(const std::string& name) {
-  const fs::path d =
-      fs::temp_directory_path() / ("hisa_test_demo_" + name + "_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
-}
+std::string read_file(const fs::path& p) { return hisa::test::read_file(p.string()); }
+fs::path temp_dir(const std::string& name) { return hisa::test::temp_dir("demo_" + name); }
 
 TEST(Demo, SmallRunPrintsOneTableAndJson) {
   const fs::path dir = temp_dir("demo");
@@ -56,18 +43,18 @@ TEST(Demo, SmallRunPrintsOneTableAndJson) {
   EXPECT_NE(table.find("topk=128"), std::string::npos) << table;  // scaled down, and says so
   for (const char* method : {"flat", "hisa", "block-sparse", "misa ", "misa-hier"})
     EXPECT_NE(table.find(method), std::string::npos) << method << "\n" << table;
-  EXPECT_EQ(count(table, "B=64 m="), 3) << table;
+  EXPECT_EQ(count_of(table, "B=64 m="), 3) << table;
   // flat against itself: IoU 1, every needle found.
   const std::size_t flat_row = table.find("\nflat ");
   ASSERT_NE(flat_row, std::string::npos) << table;
   const std::string flat_line =
       table.substr(flat_row + 1, table.find('\n', flat_row + 1) - flat_row - 1);
-  EXPECT_EQ(count(flat_line, "1.0000"), 3) << flat_line;
+  EXPECT_EQ(count_of(flat_line, "1.0000"), 3) << flat_line;
   EXPECT_NE(flat_line.find("16/16"), std::string::npos) << flat_line;
   EXPECT_NE(log.str().find("flat"), std::string::npos);
 
   const std::string json = read_file(dir / "demo.json");
-  EXPECT_EQ(count(json, "\"method\""), 7) << json;
+  EXPECT_EQ(count_of(json, "\"method\""), 7) << json;
   EXPECT_NE(json.find("\"tool\": \"hisa demo\""), std::string::npos);
   EXPECT_NE(json.find("\"needle_recall\": 1"), std::string::npos);
   EXPECT_FALSE(fs::exists(dir / "demo.json.tmp"));
@@ -110,10 +97,10 @@ TEST(Eval, SmallSweepWritesOneRecordPerConfig) {
   hisa::eval::run_sweep(o, log);
   const std::string json = read_file(dir / "eval.json");
   // Per L: flat + 2 HISA + 1 block + 4 MISA.
-  EXPECT_EQ(count(json, "\"method\""), 16) << json;
-  EXPECT_EQ(count(json, "\"method\": \"block\""), 2);
-  EXPECT_EQ(count(json, "\"mass_recall\": {"), 16);
-  EXPECT_EQ(count(json, "\"L\": 320"), 8);
+  EXPECT_EQ(count_of(json, "\"method\""), 16) << json;
+  EXPECT_EQ(count_of(json, "\"method\": \"block\""), 2);
+  EXPECT_EQ(count_of(json, "\"mass_recall\": {"), 16);
+  EXPECT_EQ(count_of(json, "\"L\": 320"), 8);
   EXPECT_NE(log.str().find("block-sparse skipped for B=64"), std::string::npos) << log.str();
 
   o.workload = "gaussian";
@@ -122,8 +109,8 @@ TEST(Eval, SmallSweepWritesOneRecordPerConfig) {
   o.mass_rows = -1;
   hisa::eval::run_sweep(o, log);
   const std::string g = read_file(dir / "eval.json");
-  EXPECT_EQ(count(g, "\"needle_recall\": null"), 8) << g;  // no needles in Gaussian data
-  EXPECT_EQ(count(g, "\"mass_recall\": null"), 8);
+  EXPECT_EQ(count_of(g, "\"needle_recall\": null"), 8) << g;  // no needles in Gaussian data
+  EXPECT_EQ(count_of(g, "\"mass_recall\": null"), 8);
   EXPECT_NE(g.find("\"dtype\": \"bf16\""), std::string::npos);
   fs::remove_all(dir);
 }

@@ -23,18 +23,14 @@
 #include "hisa/numeric.hpp"
 #include "hisa/select.hpp"
 #include "hisa/workload.hpp"
+#include "npy_raw.hpp"
+#include "test_files.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-  const fs::path d =
-      fs::temp_directory_path() / ("hisa_test_inputs_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path temp_dir(const std::string& name) { return hisa::test::temp_dir("inputs_" + name); }
 
 const char* descr(hisa::DType d) {
   return d == hisa::DType::f32 ? "<f4" : d == hisa::DType::bf16 ? "<u2" : "|u1";
@@ -75,18 +71,8 @@ std::vector<int32_t> select_all(const hisa::Workload& wl, hisa::Config cfg) {
   return idx;
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-int count(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
+std::string read_text(const fs::path& p) { return hisa::test::read_file(p.string()); }
+using hisa::test::count_of;
 
 TEST(CaseInputs, RoundTripAndDiscovery) {
   const fs::path dir = temp_dir("roundtrip");
@@ -320,10 +306,10 @@ TEST(EvalInputs, SweepsEveryCaseAndPoolsThem) {
   hisa::eval::run_inputs_sweep(o, log, table);
   const std::string json = read_text(dir / "r.json");
   // Per case and pooled: flat, hisa, block, misa a=2 c=1 and c=2.
-  EXPECT_EQ(count(json, "\"method\""), 15) << json;
-  EXPECT_EQ(count(json, "\"case\": \"all\""), 5 + 1) << json;  // records + diagnostics
-  EXPECT_EQ(count(json, "\"attn_mass\": {"), 15);
-  EXPECT_EQ(count(json, "\"oracle_coverage\""), 3);
+  EXPECT_EQ(count_of(json, "\"method\""), 15) << json;
+  EXPECT_EQ(count_of(json, "\"case\": \"all\""), 5 + 1) << json;  // records + diagnostics
+  EXPECT_EQ(count_of(json, "\"attn_mass\": {"), 15);
+  EXPECT_EQ(count_of(json, "\"oracle_coverage\""), 3);
   EXPECT_NE(log.str().find("a=4 skipped"), std::string::npos) << log.str();
   EXPECT_NE(table.str().find("pooled over 2 case(s)"), std::string::npos) << table.str();
   EXPECT_NE(table.str().find("block diagnostics B=32"), std::string::npos) << table.str();
