@@ -86,13 +86,15 @@ late() { [ $(( $(date +%s) - T0 )) -gt "$1" ]; }
 REP=10
 late 240 && { REP=5; say "running late: repeats 5"; }
 t0=$(date +%s)
-timeout 150 "$HISA" bench decode --repeats $REP --json "$OUT/v2.json" --commit "$COMMIT-v2" > "$OUT/bench_v2.log" 2>&1
+timeout 170 "$HISA" bench decode --repeats $REP --json "$OUT/v2.json" --commit "$COMMIT-v2" > "$OUT/bench_v2.log" 2>&1
 say "bench decode v2 (all methods): rc=$? in $(( $(date +%s) - t0 )) s"
 t0=$(date +%s)
-HISA_DECODE_PIPELINE=v1 timeout 120 "$HISA" bench decode --methods hisa,block --repeats $REP \
+V1_ARGS=()
+late 290 && { V1_ARGS=(--batch 1,64); say "running late: v1 benchmark reduced to batch 1, 64"; }
+HISA_DECODE_PIPELINE=v1 timeout 120 "$HISA" bench decode --methods hisa,block --repeats $REP "${V1_ARGS[@]}" \
   --json "$OUT/v1.json" --commit "$COMMIT-v1" > "$OUT/bench_v1.log" 2>&1
 say "bench decode v1 (hisa, block): rc=$? in $(( $(date +%s) - t0 )) s"
-if ! late 320; then
+if ! late 330; then
   t0=$(date +%s)
   HISA_DECODE_PDL=0 timeout 60 "$HISA" bench decode --methods hisa --batch 1,64 --next-n 1 --repeats $REP \
     --json "$OUT/v2_nopdl.json" --commit "$COMMIT-v2-nopdl" > "$OUT/bench_v2_nopdl.log" 2>&1

@@ -210,9 +210,9 @@ __device__ bool bucket_rank_top(int n, int K, int nb, KeyAt key_at, IndexAt inde
   for (int s = tid; s < ntop; s += kRankThreads) {
     const uint64_t v = stage[s];
     const int b = bk.of(static_cast<uint32_t>(v >> 32));
-    const uint32_t lo = beg[b], hi = cur[b];
-    uint32_t r = lo;
-    for (uint32_t j = lo; j < hi; ++j) r += stage[j] > v ? 1u : 0u;
+    const uint32_t first = beg[b], end = cur[b];  // the bucket's staged items
+    uint32_t r = first;
+    for (uint32_t j = first; j < end; ++j) r += stage[j] > v ? 1u : 0u;
     if (r < uK) emit(static_cast<int>(r), static_cast<uint32_t>(v >> 32), static_cast<uint32_t>(v));
   }
   return true;

@@ -118,7 +118,7 @@ __host__ __device__ inline RankCarve rank_carve(int n, bool flags, int nb, int s
 
 // Kept blocks of row r, as block_select_kernel, by bucket ranking of the middle blocks' J keys;
 // finish_blocks (radix) when the fast path declines.
-__global__ void __launch_bounds__(dec::kRankThreads) block_rank_kernel(DecodeParams p, int nb_buckets,
+__global__ void __launch_bounds__(dec::kRankThreads, 3) block_rank_kernel(DecodeParams p, int nb_buckets,
                                                                         int stage_items) {
   dec::pdl_wait();
   dec::pdl_trigger();
@@ -167,7 +167,7 @@ __global__ void __launch_bounds__(dec::kRankThreads) block_rank_kernel(DecodePar
 
 // The idx row of row r, as token_select_kernel, by bucket ranking of the candidates' keys;
 // finish_tokens (radix select + shared-memory sort) when the fast path declines.
-__global__ void __launch_bounds__(dec::kRankThreads) token_rank_kernel(DecodeParams p, int nb_buckets,
+__global__ void __launch_bounds__(dec::kRankThreads, 3) token_rank_kernel(DecodeParams p, int nb_buckets,
                                                                         int stage_items) {
   dec::pdl_wait();
   dec::pdl_trigger();
