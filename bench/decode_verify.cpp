@@ -5,12 +5,15 @@
 // exit status 1 when anything failed, 0 otherwise (also without a GPU: nothing to check).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "../tests/decode_fixture.hpp"
+#include "../tests/gpu/decode_rank_cases.hpp"
 #include "../tests/gpu/hisa_gpu_check.hpp"
 #include "cuda/decode_backend.hpp"
 
@@ -142,6 +145,85 @@ void pooled_case(int64_t B) {
   report(ok, "pooled build + 3 appends on the GPU == CPU build, B=" + std::to_string(B));
 }
 
+// The v2 selection routine on synthetic keys == a host sort (tests/gpu/decode_rank_cases.hpp).
+void rank_cases_check() {
+  for (const RankCase& c : rank_cases()) {
+    const std::size_t outs = static_cast<std::size_t>(c.rows) * c.K;
+    DeviceBuffer keys(c.keys.data(), c.keys.size() * 4), out(outs * 4), path(c.rows * 4);
+    HISA_TEST_CUDA(cudaMemset(out.ptr, 0x5A, outs * 4));
+    std::string detail;
+    bool ok = true;
+    try {
+      hisa::cuda::decode_rank_rows_for_test(keys.as<uint32_t>(), c.rows, c.n, c.K, out.as<int32_t>(),
+                                            path.as<int32_t>());
+      std::vector<int32_t> got(outs), paths(c.rows);
+      HISA_TEST_CUDA(cudaMemcpy(got.data(), out.ptr, outs * 4, cudaMemcpyDeviceToHost));
+      HISA_TEST_CUDA(cudaMemcpy(paths.data(), path.ptr, c.rows * 4, cudaMemcpyDeviceToHost));
+      ok = got == host_rank(c);
+      int fast = 0;
+      for (int r = 0; r < c.rows; ++r) {
+        fast += paths[r];
+        if (c.expect_path >= 0 && paths[r] != c.expect_path) ok = false;
+      }
+      detail = std::to_string(fast) + "/" + std::to_string(c.rows) + " rows on the bucket path" +
+               (got == host_rank(c) ? ", rows exact" : ", ROWS DIFFER");
+    } catch (const std::exception& e) {
+      ok = false;
+      detail = std::string("exception: ") + e.what();
+    }
+    report(ok, "v2 rank " + c.name, detail);
+  }
+}
+
+// DSA shapes (64 of many blocks, 2048 of 4096 candidates): v2 (default) == v1 on the same scorer,
+// and == CPU (portable, bitwise) / within SPEC's tolerance (tensor cores).
+void v2_dsa_case(int64_t next_n, bool tensor_cores, bool tied) {
+  DecodeCase c = make_case(DType::fp8_e4m3, {20000, 6000, 4160, 2100, 64, 0, 9000}, next_n, 64, 128, 64,
+                           4100 + static_cast<uint32_t>(next_n));
+  if (tied) std::fill(c.q.begin(), c.q.begin() + c.next_n * c.H * c.D, uint8_t{0});  // all-equal scores
+  c.build_pooled(64);
+  const Dev d(c);
+  for (const Config& cfg : {decode_cfg(Method::hisa, 2048, 64, 64), decode_cfg(Method::hisa, 512, 64, 16),
+                            decode_cfg(Method::block, 2048, 64)}) {
+    const std::string what = std::string("v2 vs v1 ") + (tensor_cores ? "tensor-core" : "portable") +
+                             (tied ? " tied-seq0" : "") + " next_n=" + std::to_string(next_n) + " " +
+                             hisa::to_spec(cfg) + " topk=" + std::to_string(cfg.topk);
+    try {
+      const std::vector<int32_t> cpu = cpu_rows(c, cfg);
+      const std::vector<int32_t> v2 = gpu_rows(d, cfg, !tensor_cores);
+      setenv("HISA_DECODE_PIPELINE", "v1", 1);
+      std::vector<int32_t> v1;
+      try {
+        v1 = gpu_rows(d, cfg, !tensor_cores);
+      } catch (...) {
+        unsetenv("HISA_DECODE_PIPELINE");
+        throw;
+      }
+      unsetenv("HISA_DECODE_PIPELINE");
+      if (v2 != v1) {
+        report(false, what, "v2 rows differ from v1");
+        continue;
+      }
+      if (!tensor_cores) {
+        report(v2 == cpu, what, v2 == cpu ? "identical to v1 and the CPU" : "rows differ from the CPU");
+        continue;
+      }
+      hisa_gpu_test::TolStats st;
+      for (int64_t b = 0; b < c.batch; ++b) {
+        if (c.lens[b] == 0) continue;
+        const hisa::Problem h = c.prefill(b);
+        for (int64_t i = 0; i < c.next_n; ++i) {
+          const int64_t r = b * c.next_n + i;
+          hisa_gpu_test::check_row(h, i, cfg, v2.data() + r * cfg.topk, cpu.data() + r * cfg.topk, st);
+        }
+      }
+      report(st.violations == 0, what, "identical to v1; vs CPU: " + st.summary());
+    } catch (const std::exception& e) {
+      report(false, what, std::string("exception: ") + e.what());
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -160,6 +242,13 @@ int main() {
         for (int64_t P : {64, 16}) run_case(dtype, next_n, P, 64, true);
   pooled_case(64);
   pooled_case(128);
+  rank_cases_check();
+  for (int64_t next_n : {1, 2}) v2_dsa_case(next_n, false, false);
+  v2_dsa_case(2, false, true);
+  if (prop.major == 9 && prop.minor == 0) {
+    for (int64_t next_n : {1, 2}) v2_dsa_case(next_n, true, false);
+    v2_dsa_case(2, true, true);
+  }
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -25,6 +25,7 @@ void pooled_update_device(const PagedCache&, const PooledCache&, const PooledUpd
   unavailable();
 }
 void decode_force_portable(bool) {}
+void decode_rank_rows_for_test(const uint32_t*, int, int, int, int32_t*, int32_t*) { unavailable(); }
 
 }  // namespace hisa::cuda
 #endif

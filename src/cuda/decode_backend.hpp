@@ -30,4 +30,12 @@ void pooled_update_device(const PagedCache& cache, const PooledCache& pooled,
 // to the CPU) even where the sm_90a tensor-core kernels apply. Not thread-safe; tests only.
 void decode_force_portable(bool on);
 
+// Test hook: ranks `rows` rows of n synthetic ranking keys (device [rows, n], the uint32 keys of
+// hisa_block_ops.cuh score_key) with the v2 selection routine of token_rank_kernel
+// (decode_rank.cuh, radix fallback included), index(i) = i. out (device [rows, K]): the indices
+// of the top min(K, n) (key desc, then index desc), -1 after; path (device [rows]): 1 where the
+// bucket fast path ran, 0 where it declined. Synchronizes the device.
+void decode_rank_rows_for_test(const uint32_t* keys, int rows, int n, int K, int32_t* out,
+                               int32_t* path);
+
 }  // namespace hisa::cuda

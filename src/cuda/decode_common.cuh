@@ -84,6 +84,24 @@ __device__ __forceinline__ const float* pooled_row(const DecodeParams& p, int b,
 }
 #endif
 
+#if defined(__CUDACC__)
+// ---- programmatic dependent launch (sm_90+) ---------------------------------------------------
+// Kernels of the v2 chain call pdl_wait() first, before touching global memory, and every CTA
+// calls it (so a kernel completes only after the one before it, and so on back), then
+// pdl_trigger() to let the next kernel of the chain be scheduled early. Both are no-ops when
+// the kernel was launched without the programmatic-serialization attribute (and below sm_90).
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+#endif
+
 // Row shape (SPEC.md HISA with ks = 0, ke = n): blocks, kept blocks, candidates, outputs.
 __host__ __device__ inline RowGeometry decode_row_geometry(const DecodeParams& p, int n) {
   return row_geometry(0, n, p.B, p.m, p.topk);
@@ -98,6 +116,7 @@ void launch_portable(const DecodeParams& p, Stage s, dim3 grid, cudaStream_t st)
 // sm_90a tensor-core scorers (H = 64, D = 128, FP8 or bf16).
 bool sm90_decode_available();  // the sm_90a image is loaded on a cc 9.0 device
 std::size_t sm90_smem(const DecodeParams& p, Stage s);
-void launch_sm90(const DecodeParams& p, Stage s, dim3 grid, cudaStream_t st);
+// pdl: launch as a programmatic dependent of the previous kernel on the stream (sm_90).
+void launch_sm90(const DecodeParams& p, Stage s, dim3 grid, cudaStream_t st, bool pdl = false);
 
 }  // namespace hisa::cuda::dec

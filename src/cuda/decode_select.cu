@@ -12,6 +12,7 @@
 #include "cuda/common.cuh"
 #include "cuda/decode_backend.hpp"
 #include "cuda/decode_common.cuh"
+#include "cuda/decode_rank.cuh"
 #include "cuda/hisa_block_ops.cuh"
 #include "cuda/hisa_rows.cuh"
 #include "cuda/topk_radix.cuh"
@@ -89,6 +90,156 @@ __global__ void __launch_bounds__(kSelectThreads) token_select_kernel(DecodePara
     return (g.all_blocks ? i : blocks[i]) * B + cidx % B;
   };
   finish_tokens<IPT>(g, p.topk, keys, token, sortbuf, sc, out_row);
+}
+
+// ---- v2 selection kernels (decode_rank.cuh): bucket ranking, 512 threads per row -------------
+
+struct RankCarve {
+  size_t sel, rank, keys, flags, beg, cur, stage, blocks, total;
+};
+// Shared memory of a v2 selection CTA: n keys (uint32), optional per-item flags (block select),
+// nb bucket starts and cursors, `stage` uint64 entries (grouped items; also the fallback's sort
+// buffer), m kept blocks (token select).
+__host__ __device__ inline RankCarve rank_carve(int n, bool flags, int nb, int stage, int m) {
+  RankCarve c{};
+  size_t o = 0;
+  auto up = [](size_t v) { return (v + 15) / 16 * 16; };
+  c.sel = o;    o += up(sizeof(SelectScratch));
+  c.rank = o;   o += up(sizeof(dec::RankScratch));
+  c.keys = o;   o += up(sizeof(uint32_t) * static_cast<size_t>(n));
+  c.flags = o;  o += flags ? up(static_cast<size_t>(n)) : 0;
+  c.beg = o;    o += sizeof(uint32_t) * static_cast<size_t>(nb);
+  c.cur = o;    o += sizeof(uint32_t) * static_cast<size_t>(nb);
+  c.stage = o;  o += sizeof(uint64_t) * static_cast<size_t>(stage);
+  c.blocks = o; o += sizeof(int32_t) * static_cast<size_t>(m);
+  c.total = o;
+  return c;
+}
+
+// Kept blocks of row r, as block_select_kernel, by bucket ranking of the middle blocks' J keys;
+// finish_blocks (radix) when the fast path declines.
+__global__ void __launch_bounds__(dec::kRankThreads, 3) block_rank_kernel(DecodeParams p, int nb_buckets,
+                                                                        int stage_items) {
+  dec::pdl_wait();
+  dec::pdl_trigger();
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int r = blockIdx.x;
+  const RowGeometry g = dec::decode_row_geometry(p, dec::row_visible(p, r));
+  if (g.n == 0 || g.all_blocks) return;
+  const RankCarve c = rank_carve(p.nbmax, true, nb_buckets, stage_items, 0);
+  auto& sc = *reinterpret_cast<SelectScratch*>(smem + c.sel);
+  auto& rs = *reinterpret_cast<dec::RankScratch*>(smem + c.rank);
+  uint32_t* jk = reinterpret_cast<uint32_t*>(smem + c.keys);
+  uint8_t* flags = smem + c.flags;
+  const int nmid = g.nb - 2;
+  const uint32_t* src = p.jkeys + static_cast<int64_t>(r) * p.nbmax;
+  for (int i = threadIdx.x; i < nmid; i += blockDim.x) {
+    jk[i] = src[i];
+    flags[i] = 0;
+  }
+  __syncthreads();
+  int32_t* kept_row = p.kept + static_cast<int64_t>(r) * p.m;
+  const bool ok = dec::bucket_rank_top(
+      nmid, p.m - 2, nb_buckets, [&](int i) { return jk[i]; },
+      [](int i) { return static_cast<uint32_t>(i); },
+      [&](int, uint32_t, uint32_t idx) { flags[idx] = 1; },
+      reinterpret_cast<uint32_t*>(smem + c.beg), reinterpret_cast<uint32_t*>(smem + c.cur),
+      reinterpret_cast<uint64_t*>(smem + c.stage), rs, sc);
+  if (!ok) {
+    finish_blocks(g, p.m, jk, kept_row, sc);
+    return;
+  }
+  __syncthreads();
+  // Ascending compaction of the flagged middle blocks (as finish_blocks).
+  const int per = (nmid + blockDim.x - 1) / blockDim.x;
+  const int lo = min(nmid, static_cast<int>(threadIdx.x) * per), hi = min(nmid, lo + per);
+  uint32_t mine = 0;
+  for (int i = lo; i < hi; ++i) mine += flags[i];
+  uint32_t total = 0;
+  uint32_t at = 1 + hisa_ops::block_exclusive_scan(mine, sc, total);
+  for (int i = lo; i < hi; ++i)
+    if (flags[i]) kept_row[at++] = i + 1;
+  if (threadIdx.x == 0) {
+    kept_row[0] = 0;
+    kept_row[p.m - 1] = g.nb - 1;
+  }
+}
+
+// The idx row of row r, as token_select_kernel, by bucket ranking of the candidates' keys;
+// finish_tokens (radix select + shared-memory sort) when the fast path declines.
+__global__ void __launch_bounds__(dec::kRankThreads, 3) token_rank_kernel(DecodeParams p, int nb_buckets,
+                                                                        int stage_items) {
+  dec::pdl_wait();
+  dec::pdl_trigger();
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int r = blockIdx.x;
+  const RowGeometry g = dec::decode_row_geometry(p, dec::row_visible(p, r));
+  int32_t* out_row = p.out + static_cast<int64_t>(r) * p.topk;
+  if (g.n == 0) {
+    for (int i = threadIdx.x; i < p.topk; i += blockDim.x) out_row[i] = -1;
+    return;
+  }
+  const RankCarve c = rank_carve(p.cmax, false, nb_buckets, stage_items, p.m);
+  auto& sc = *reinterpret_cast<SelectScratch*>(smem + c.sel);
+  auto& rs = *reinterpret_cast<dec::RankScratch*>(smem + c.rank);
+  uint32_t* keys = reinterpret_cast<uint32_t*>(smem + c.keys);
+  int32_t* blocks = reinterpret_cast<int32_t*>(smem + c.blocks);
+  uint64_t* stage = reinterpret_cast<uint64_t*>(smem + c.stage);
+  const uint32_t* src = p.ckeys + static_cast<int64_t>(r) * p.cmax;
+  for (int i = threadIdx.x; i < g.cvalid; i += blockDim.x) keys[i] = src[i];
+  if (!g.all_blocks)
+    for (int i = threadIdx.x; i < p.m; i += blockDim.x)
+      blocks[i] = p.kept[static_cast<int64_t>(r) * p.m + i];
+  __syncthreads();
+  const int B = p.B;
+  const bool b64 = B == 64;
+  auto token = [&](int cidx) -> int32_t {
+    const int i = b64 ? cidx >> 6 : cidx / B;
+    return (g.all_blocks ? i : blocks[i]) * B + (b64 ? cidx & 63 : cidx % B);
+  };
+  const bool ok = dec::bucket_rank_top(
+      g.cvalid, g.K, nb_buckets, [&](int i) { return keys[i]; },
+      [&](int i) { return static_cast<uint32_t>(token(i)); },
+      [&](int rank, uint32_t, uint32_t tok) { out_row[rank] = static_cast<int32_t>(tok); },
+      reinterpret_cast<uint32_t*>(smem + c.beg), reinterpret_cast<uint32_t*>(smem + c.cur), stage,
+      rs, sc);
+  if (!ok) {
+    finish_tokens<0>(g, p.topk, keys, token, stage, sc, out_row);
+    return;
+  }
+  for (int i = g.K + threadIdx.x; i < p.topk; i += blockDim.x) out_row[i] = -1;
+}
+
+// Test hook (decode_rank_rows_for_test): row r of `keys` ([rows, n]) ranked by the v2 routine
+// with index(i) = i, as token_rank_kernel does, fallback included.
+__global__ void __launch_bounds__(dec::kRankThreads) rank_rows_test_kernel(const uint32_t* keys_g, int n,
+                                                                            int K, int nb, int stage_items,
+                                                                            int32_t* out, int32_t* path) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int r = blockIdx.x;
+  const RankCarve c = rank_carve(n, false, nb, stage_items, 0);
+  auto& sc = *reinterpret_cast<SelectScratch*>(smem + c.sel);
+  auto& rs = *reinterpret_cast<dec::RankScratch*>(smem + c.rank);
+  uint32_t* keys = reinterpret_cast<uint32_t*>(smem + c.keys);
+  uint64_t* stage = reinterpret_cast<uint64_t*>(smem + c.stage);
+  for (int i = threadIdx.x; i < n; i += blockDim.x) keys[i] = keys_g[static_cast<int64_t>(r) * n + i];
+  __syncthreads();
+  int32_t* out_row = out + static_cast<int64_t>(r) * K;
+  RowGeometry g{};
+  g.n = n;
+  g.cvalid = n;
+  g.K = n < K ? n : K;
+  auto index = [](int i) { return static_cast<int32_t>(i); };
+  const bool ok = dec::bucket_rank_top(
+      n, g.K, nb, [&](int i) { return keys[i]; }, [](int i) { return static_cast<uint32_t>(i); },
+      [&](int rank, uint32_t, uint32_t idx) { out_row[rank] = static_cast<int32_t>(idx); },
+      reinterpret_cast<uint32_t*>(smem + c.beg), reinterpret_cast<uint32_t*>(smem + c.cur), stage, rs, sc);
+  if (threadIdx.x == 0) path[r] = ok ? 1 : 0;
+  if (!ok) {
+    finish_tokens<0>(g, K, keys, index, stage, sc, out_row);
+    return;
+  }
+  for (int i = g.K + threadIdx.x; i < K; i += blockDim.x) out_row[i] = -1;
 }
 
 // ---- device value checks -------------------------------------------------------------------
@@ -234,6 +385,45 @@ bool env_portable() {
   return v != nullptr && std::string(v) == "portable";
 }
 
+// HISA_DECODE_PIPELINE=v1 (environment) selects the first decode pipeline for HISA / block:
+// radix-select kernels of 128 threads, plain launches. Default v2: the bucket-ranking
+// selection kernels (decode_rank.cuh), chained with programmatic dependent launch on sm_90.
+// HISA_DECODE_PDL=0 keeps v2's kernels but launches them plainly. Read at every call (and so
+// fixed into a captured graph).
+bool env_v1() {
+  const char* v = std::getenv("HISA_DECODE_PIPELINE");
+  return v != nullptr && std::string(v) == "v1";
+}
+bool env_pdl_off() {
+  const char* v = std::getenv("HISA_DECODE_PDL");
+  return v != nullptr && std::string(v) == "0";
+}
+
+// Launch, optionally as a programmatic dependent of the previous kernel on the stream (the
+// kernel must call dec::pdl_wait() before reading anything an earlier kernel wrote).
+template <class... KArgs, class... Args>
+void launch_ex(void (*kernel)(KArgs...), dim3 grid, int threads, std::size_t smem, cudaStream_t st,
+               bool pdl, Args... args) {
+  cudaLaunchConfig_t lc = {};
+  lc.gridDim = grid;
+  lc.blockDim = dim3(static_cast<unsigned>(threads));
+  lc.dynamicSmemBytes = smem;
+  lc.stream = st;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  lc.attrs = attr;
+  lc.numAttrs = pdl ? 1 : 0;
+  HISA_CUDA_CHECK(cudaLaunchKernelEx(&lc, kernel, args...));
+}
+
+template <class K>
+void set_max_smem(K kernel, std::size_t bytes) {
+  HISA_CUDA_CHECK(cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(bytes)));
+}
+
 bool use_sm90(const DecodeProblem& p) {
   return !g_force_portable && !env_portable() && p.H == 64 && p.cache.D == 128 &&
          reinterpret_cast<uintptr_t>(p.w) % 16 == 0 && dec::sm90_decode_available();
@@ -249,14 +439,31 @@ int tiles_per_cta(int64_t jobs, int64_t tiles_per_job) {
 }
 
 void launch_scorer(DecodeParams d, Stage s, int64_t jobs, int64_t keys_per_job, bool sm90,
-                   cudaStream_t st) {
+                   cudaStream_t st, bool pdl = false) {
   const int64_t tiles = ceil_div(std::max<int64_t>(keys_per_job, 1), dec::kTile);
   d.tiles_per_cta = tiles_per_cta(jobs, tiles);
   const dim3 grid(static_cast<unsigned>(ceil_div(tiles, d.tiles_per_cta)), static_cast<unsigned>(jobs));
   if (sm90)
-    dec::launch_sm90(d, s, grid, st);
+    dec::launch_sm90(d, s, grid, st, pdl);
   else
-    dec::launch_portable(d, s, grid, st);
+    dec::launch_portable(d, s, grid, st);  // never a programmatic dependent (no pdl_wait)
+}
+
+// Shared memory of the v2 selection kernels for this geometry.
+struct RankPlan {
+  int block_nb = 0, block_stage = 0, token_nb = 0, token_stage = 0;
+  std::size_t block_smem = 0, token_smem = 0;
+};
+RankPlan rank_plan(const Geometry& g) {
+  RankPlan r;
+  r.block_nb = dec::rank_buckets(g.nbmax);
+  r.block_stage = std::max(1, dec::rank_stage_items(g.nbmax, std::max(g.m - 2, 1)));
+  r.block_smem = rank_carve(g.nbmax, true, r.block_nb, r.block_stage, 0).total;
+  r.token_nb = dec::rank_buckets(g.cmax);
+  // The stage doubles as finish_tokens' sort buffer when the fast path declines.
+  r.token_stage = std::max(g.sort_items, dec::rank_stage_items(g.cmax, std::max(g.sort_items, 1)));
+  r.token_smem = rank_carve(g.cmax, false, r.token_nb, r.token_stage, g.m).total;
+  return r;
 }
 
 void check_device_values(const DecodeProblem& p, const DecodeParams& d, const Options& opts,
@@ -322,6 +529,25 @@ void run_pipeline(const DecodeProblem& p, const Config& cfg, int32_t* out, void*
     throw BackendError("decode: one row's blocks (" + std::to_string(g.nbmax) + ") or candidates (" +
                        std::to_string(g.cmax) + ") do not fit shared memory (" + ctx +
                        "); use the CPU backend");
+  const RankPlan rp = rank_plan(g);
+  const bool v2 = !env_v1() && rp.block_smem <= static_cast<std::size_t>(max_smem) &&
+                  rp.token_smem <= static_cast<std::size_t>(max_smem);
+  if (v2) {
+    // Each kernel after the first is a programmatic dependent of the one before it (sm_90
+    // scorers and the selection kernels call pdl_wait first); the portable scorers are not.
+    const bool pdl = sm90 && !env_pdl_off();
+    launch_scorer(d, Stage::blocks, p.batch, g.nbmax, sm90, st);
+    set_max_smem(block_rank_kernel, rp.block_smem);
+    launch_ex(block_rank_kernel, dim3(static_cast<unsigned>(g.rows)), dec::kRankThreads, rp.block_smem, st,
+              pdl, d, rp.block_nb, rp.block_stage);
+    HISA_CUDA_CHECK_LAUNCH("decode block_rank_kernel", ctx);
+    launch_scorer(d, Stage::tokens, g.rows, g.cmax, sm90, st, pdl);
+    set_max_smem(token_rank_kernel, rp.token_smem);
+    launch_ex(token_rank_kernel, dim3(static_cast<unsigned>(g.rows)), dec::kRankThreads, rp.token_smem, st,
+              pdl, d, rp.token_nb, rp.token_stage);
+    HISA_CUDA_CHECK_LAUNCH("decode token_rank_kernel", ctx);
+    return;
+  }
   launch_scorer(d, Stage::blocks, p.batch, g.nbmax, sm90, st);
   HISA_CUDA_CHECK(cudaFuncSetAttribute(reinterpret_cast<const void*>(&block_select_kernel),
                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -352,6 +578,19 @@ void require_cuda_shapes(const DecodeProblem& p, const Config& cfg) {
 }  // namespace
 
 void decode_force_portable(bool on) { g_force_portable = on; }
+
+void decode_rank_rows_for_test(const uint32_t* keys, int rows, int n, int K, int32_t* out,
+                               int32_t* path) {
+  if (rows <= 0 || n <= 0 || K <= 0) throw ArgumentError("rows", "decode_rank_rows_for_test: empty");
+  const int nb = dec::rank_buckets(n);
+  const int kk = std::min(n, K);
+  const int stage = std::max(static_cast<int>(next_pow2(kk)), dec::rank_stage_items(n, kk));
+  const std::size_t smem = rank_carve(n, false, nb, stage, 0).total;
+  set_max_smem(rank_rows_test_kernel, smem);
+  rank_rows_test_kernel<<<rows, dec::kRankThreads, smem>>>(keys, n, K, nb, stage, out, path);
+  HISA_CUDA_CHECK_LAUNCH("rank_rows_test_kernel", "");
+  HISA_CUDA_CHECK(cudaDeviceSynchronize());
+}
 
 std::size_t decode_workspace_bytes(const DecodeProblem& p, const Config& cfg) {
   std::size_t used = 0;

@@ -167,6 +167,8 @@ __device__ __forceinline__ int middle_blocks(const DecodeParams& p, int r) {
 template <int E, Stage S>
 __global__ void __launch_bounds__(kThreads) sm90_keys_kernel(DecodeParams p) {
 #ifdef HISA_SM90
+  pdl_wait();  // programmatic dependent (v2 chain): everything before us is complete
+  pdl_trigger();
   using Sh = Shape<E>;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   unsigned char* smem = aligned_base(smem_raw);
@@ -304,6 +306,8 @@ __global__ void __launch_bounds__(kThreads) sm90_keys_kernel(DecodeParams p) {
 
 __global__ void __launch_bounds__(kThreads) sm90_blocks_kernel(DecodeParams p) {
 #ifdef HISA_SM90
+  pdl_wait();
+  pdl_trigger();
   using Sh = Shape<2>;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   unsigned char* smem = aligned_base(smem_raw);
@@ -417,7 +421,28 @@ std::size_t sm90_smem(const DecodeParams& p, Stage s) {
                      : carve(Shape<2>::kTileBytes, Shape<2>::kTileBytes, Shape<2>::kStages, nq).total;
 }
 
-void launch_sm90(const DecodeParams& p, Stage s, dim3 grid, cudaStream_t st) {
+// Plain launch, or as a programmatic dependent of the previous kernel on the stream.
+template <class K>
+void launch_one(K kernel, dim3 grid, size_t smem, cudaStream_t st, bool pdl, const DecodeParams& p) {
+  set_smem(kernel, smem);
+  if (!pdl) {
+    kernel<<<grid, kThreads, smem, st>>>(p);
+    return;
+  }
+  cudaLaunchConfig_t lc = {};
+  lc.gridDim = grid;
+  lc.blockDim = dim3(kThreads);
+  lc.dynamicSmemBytes = smem;
+  lc.stream = st;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  lc.attrs = attr;
+  lc.numAttrs = 1;
+  HISA_CUDA_CHECK(cudaLaunchKernelEx(&lc, kernel, p));
+}
+
+void launch_sm90(const DecodeParams& p, Stage s, dim3 grid, cudaStream_t st, bool pdl) {
   const size_t smem = sm90_smem(p, s);
   const std::string ctx = "decode sm90 stage " + std::to_string(static_cast<int>(s)) +
                           " batch=" + std::to_string(p.batch) + " next_n=" + std::to_string(p.next_n) +
@@ -425,26 +450,19 @@ void launch_sm90(const DecodeParams& p, Stage s, dim3 grid, cudaStream_t st) {
   const bool fp8 = p.elem == 1;
   switch (s) {
     case Stage::flat:
-      if (fp8) {
-        set_smem(sm90_keys_kernel<1, Stage::flat>, smem);
-        sm90_keys_kernel<1, Stage::flat><<<grid, kThreads, smem, st>>>(p);
-      } else {
-        set_smem(sm90_keys_kernel<2, Stage::flat>, smem);
-        sm90_keys_kernel<2, Stage::flat><<<grid, kThreads, smem, st>>>(p);
-      }
+      if (fp8)
+        launch_one(sm90_keys_kernel<1, Stage::flat>, grid, smem, st, pdl, p);
+      else
+        launch_one(sm90_keys_kernel<2, Stage::flat>, grid, smem, st, pdl, p);
       break;
     case Stage::tokens:
-      if (fp8) {
-        set_smem(sm90_keys_kernel<1, Stage::tokens>, smem);
-        sm90_keys_kernel<1, Stage::tokens><<<grid, kThreads, smem, st>>>(p);
-      } else {
-        set_smem(sm90_keys_kernel<2, Stage::tokens>, smem);
-        sm90_keys_kernel<2, Stage::tokens><<<grid, kThreads, smem, st>>>(p);
-      }
+      if (fp8)
+        launch_one(sm90_keys_kernel<1, Stage::tokens>, grid, smem, st, pdl, p);
+      else
+        launch_one(sm90_keys_kernel<2, Stage::tokens>, grid, smem, st, pdl, p);
       break;
     case Stage::blocks:
-      set_smem(sm90_blocks_kernel, smem);
-      sm90_blocks_kernel<<<grid, kThreads, smem, st>>>(p);
+      launch_one(sm90_blocks_kernel, grid, smem, st, pdl, p);
       break;
   }
   HISA_CUDA_CHECK_LAUNCH("decode sm90 kernel", ctx);

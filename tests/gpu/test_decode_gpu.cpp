@@ -8,12 +8,14 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "cuda/decode_backend.hpp"
 #include "decode_fixture.hpp"
+#include "gpu/decode_rank_cases.hpp"
 #include "gpu/hisa_gpu_check.hpp"
 
 namespace hisa_decode_test {
@@ -157,6 +159,91 @@ TEST(CudaDecode, TensorCoreKernelsWithinSpecTolerance) {
           }
         }
       }
+    }
+  }
+}
+
+// ---- v2 selection (bucket ranking, decode_rank.cuh) and the v1 pipeline ----------------------
+
+// HISA_DECODE_PIPELINE=v1 for the lifetime of the object (the pipeline is read at every call).
+struct PipelineV1 {
+  PipelineV1() { setenv("HISA_DECODE_PIPELINE", "v1", 1); }
+  ~PipelineV1() { unsetenv("HISA_DECODE_PIPELINE"); }
+};
+
+TEST(CudaDecode, BucketRankEqualsHostSort) {
+  SKIP_WITHOUT_GPU();
+  for (const RankCase& c : rank_cases()) {
+    const std::size_t outs = static_cast<std::size_t>(c.rows) * c.K;
+    DeviceBuffer keys(c.keys.data(), c.keys.size() * 4), out(outs * 4), path(c.rows * 4);
+    HISA_TEST_CUDA(cudaMemset(out.ptr, 0x5A, outs * 4));
+    hisa::cuda::decode_rank_rows_for_test(keys.as<uint32_t>(), c.rows, c.n, c.K, out.as<int32_t>(),
+                                          path.as<int32_t>());
+    std::vector<int32_t> got(outs), paths(c.rows);
+    HISA_TEST_CUDA(cudaMemcpy(got.data(), out.ptr, outs * 4, cudaMemcpyDeviceToHost));
+    HISA_TEST_CUDA(cudaMemcpy(paths.data(), path.ptr, c.rows * 4, cudaMemcpyDeviceToHost));
+    EXPECT_EQ(got, host_rank(c)) << c.name;
+    if (c.expect_path >= 0)
+      for (int r = 0; r < c.rows; ++r)
+        EXPECT_EQ(paths[r], c.expect_path) << c.name << " row " << r << " (1: bucket path, 0: fallback)";
+  }
+}
+
+// DSA shapes at lengths where HISA keeps 64 of many blocks and ranks 2048 of 4096 candidates:
+// the v2 pipeline (default) against the CPU (tensor cores: SPEC's tolerance; portable: bit for
+// bit), and against the v1 pipeline on the same scorer (both selections are exact on the same
+// keys, so the rows must be identical).
+TEST(CudaDecode, V2PipelineOnDsaShapesEqualsV1AndCpu) {
+  SKIP_WITHOUT_GPU();
+  for (int64_t next_n : {1, 2}) {
+    DecodeCase c = make_case(DType::fp8_e4m3, {20000, 6000, 4160, 2100, 64, 0, 9000}, next_n, 64, 128,
+                             64, 4100 + static_cast<uint32_t>(next_n));
+    c.build_pooled(64);
+    const DeviceCase dc(c);
+    for (const Config& cfg : {decode_cfg(Method::hisa, 2048, 64, 64), decode_cfg(Method::hisa, 512, 64, 16),
+                              decode_cfg(Method::block, 2048, 64)}) {
+      const std::string what = "next_n=" + std::to_string(next_n) + " " + hisa::to_spec(cfg) +
+                               " topk=" + std::to_string(cfg.topk);
+      const std::vector<int32_t> cpu = run_cpu(c, cfg);
+      for (bool portable : {true, false}) {
+        if (!portable && !sm90_here()) continue;
+        const std::vector<int32_t> v2 = run_gpu(dc, cfg, portable);
+        std::vector<int32_t> v1;
+        {
+          PipelineV1 old;
+          v1 = run_gpu(dc, cfg, portable);
+        }
+        EXPECT_EQ(v2, v1) << what << (portable ? " portable" : " tensor cores") << ": v2 != v1";
+        if (portable)
+          EXPECT_EQ(v2, cpu) << what << " portable: != CPU";
+        else
+          check_tolerant(c, cfg, v2, cpu, "v2 tensor-core " + what);
+      }
+    }
+  }
+}
+
+// Rows whose scores are all equal (zero queries: every token and block scores 0) make the bucket
+// path decline; the fallback must give the exact answer (ties to the larger position).
+TEST(CudaDecode, V2PipelineFallsBackOnTiedScores) {
+  SKIP_WITHOUT_GPU();
+  DecodeCase c = make_case(DType::fp8_e4m3, {9000, 5000, 3000}, 2, 64, 128, 64, 4321);
+  std::fill(c.q.begin(), c.q.begin() + c.next_n * c.H * c.D, uint8_t{0});  // sequence 0: q = 0
+  c.build_pooled(64);
+  const DeviceCase dc(c);
+  for (const Config& cfg : {decode_cfg(Method::hisa, 2048, 64, 64), decode_cfg(Method::block, 1024, 64)}) {
+    const std::vector<int32_t> cpu = run_cpu(c, cfg);
+    for (bool portable : {true, false}) {
+      if (!portable && !sm90_here()) continue;
+      const std::vector<int32_t> v2 = run_gpu(dc, cfg, portable);
+      std::vector<int32_t> v1;
+      {
+        PipelineV1 old;
+        v1 = run_gpu(dc, cfg, portable);
+      }
+      EXPECT_EQ(v2, v1) << hisa::to_spec(cfg) << (portable ? " portable" : " tensor cores");
+      if (portable) EXPECT_EQ(v2, cpu) << hisa::to_spec(cfg) << " portable";
+      else check_tolerant(c, cfg, v2, cpu, "v2 tensor-core tied " + hisa::to_spec(cfg));
     }
   }
 }
