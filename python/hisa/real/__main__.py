@@ -52,7 +52,7 @@ def _topks(text, L, argument="--topk"):
                 value = int(mult) * L // (int(den) if den else 1)
             else:
                 value = int(item)
-        except ValueError:
+        except (ValueError, ZeroDivisionError):
             raise RealDataError(argument, f"{text!r}: integers or forms like L/16, 2L/16") from None
         if not 1 <= value <= L:
             raise RealDataError(argument, f"{item} = {value} is outside [1, --L={L}]")
@@ -168,9 +168,12 @@ def cmd_capture(args):
 def cmd_ppl(args):
     from . import ppl, text
     method_list = methods_mod.parse_list(args.methods)
+    topks = _topks(args.topk, args.L)
     weights, tok, llama, load_s = _load(args)
     text.check_L(args.L, weights.config.n_ctx)
-    topks = _topks(args.topk, args.L)
+    cfg = weights.config
+    methods_mod.preflight(method_list, topks, args.L, cfg.group_size, cfg.head_dim,
+                          args.select_dtype)
     ids, source = _text_ids(args, tok, args.L)
     wins = text.windows(len(ids), args.L, args.windows, args.offset)
     _log(f"ppl: L={args.L}, windows {wins}, topk {topks}, methods "
@@ -190,14 +193,17 @@ def cmd_ppl(args):
 def cmd_passkey(args):
     from . import passkey, text
     method_list = methods_mod.parse_list(args.methods)
-    weights, tok, llama, load_s = _load(args)
-    text.check_L(args.L, weights.config.n_ctx)
-    topk = _topks(args.topk, args.L)
-    if len(topk) != 1:
-        raise RealDataError("--topk", f"{args.topk!r}: one value for passkey")
     depths = passkey.parse_depths(args.depths)
     if args.trials < 1:
         raise RealDataError("--trials", f"{args.trials}: must be >= 1")
+    topk = _topks(args.topk, args.L)
+    if len(topk) != 1:
+        raise RealDataError("--topk", f"{args.topk!r}: one value for passkey")
+    weights, tok, llama, load_s = _load(args)
+    text.check_L(args.L, weights.config.n_ctx)
+    cfg = weights.config
+    methods_mod.preflight(method_list, topk, args.L, cfg.group_size, cfg.head_dim,
+                          args.select_dtype)
     filler, source = _text_ids(args, tok, args.L)
     _log(f"passkey: L={args.L}, depths {depths}, {args.trials} trial(s), topk {topk[0]}, template "
          f"{args.template}, methods {[m.spec for m in method_list]}")

@@ -204,3 +204,21 @@ class Selector:
         self.seconds += time.perf_counter() - t0
         self.calls += len(out)
         return out
+
+
+def preflight(method_list, topks, L, group_heads, head_dim, dtype="f32", argument="--methods"):
+    """Call every (method, topk) once on a one-query problem of L keys, so that a knob the
+    method refuses (e.g. block with topk < 2 B) fails before hours of forward passes, with a
+    RealDataError naming `argument`."""
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((1, group_heads, head_dim)).astype(np.float32)
+    k = rng.standard_normal((L, head_dim)).astype(np.float32)
+    for m in method_list:
+        if m.dense:
+            continue
+        for topk in topks:
+            sel = Selector(m, topk, dtype, threads=1)
+            try:
+                sel.method.select(*sel.problem(q, k), topk=topk, threads=1)
+            except (hisa.ArgumentError, hisa.DTypeError) as e:
+                raise RealDataError(argument, f"{m.spec} at topk={topk}: {e}") from None

@@ -97,13 +97,14 @@ class Llama:
     cores); `q_chunk`: queries per attention chunk (memory: chunk * group * L * 4 bytes per
     worker)."""
 
-    def __init__(self, weights, threads=0, q_chunk=256, lm_chunk=512, row_chunk=512):
+    def __init__(self, weights, threads=0, q_chunk=256, lm_chunk=512, row_chunk=512, sel_chunk=64):
         self.w = weights
         self.cfg = weights.config
         self.threads = int(threads) if threads else (os.cpu_count() or 1)
         self.q_chunk = int(q_chunk)
         self.lm_chunk = int(lm_chunk)
         self.row_chunk = int(row_chunk)
+        self.sel_chunk = int(sel_chunk)
         self.timings = {}
 
     # ---- the transformer ---------------------------------------------------------------------
@@ -173,16 +174,18 @@ class Llama:
 
                 t0 = time.perf_counter()
 
+                chunk = self.q_chunk if sel is None else self.sel_chunk
+
                 def attend(task):
                     g, c0 = task
-                    c1 = min(T, c0 + self.q_chunk)
+                    c1 = min(T, c0 + chunk)
                     out = attn[c0:c1, g * G:(g + 1) * G, :]
                     if sel is None:
                         out[...] = self.attend_dense(qs[g], ks[g], vs[g], c0, c1)
                     else:
                         out[...] = self.attend_selected(qs[g], ks[g], vs[g], sel[g], c0, c1)
 
-                tasks = [(g, c0) for c0 in range(0, T, self.q_chunk) for g in range(HK)]
+                tasks = [(g, c0) for c0 in range(0, T, chunk) for g in range(HK)]
                 parallel(attend, tasks[::-1])  # the longest (last) chunks first: better balance
                 timings["attention"] += time.perf_counter() - t0
 
@@ -234,7 +237,8 @@ class Llama:
         ksel = k[safe]                                      # [n, K, D]
         vsel = v[safe]
         lg = np.matmul(q[t0:t1] * np.float32(1.0 / math.sqrt(D)), ksel.transpose(0, 2, 1))
-        lg = np.where(valid[:, None, :], lg, np.float32(-np.inf))   # [n, G, K]
+        if not valid.all():  # -1 padding: no weight
+            lg[np.broadcast_to(~valid[:, None, :], lg.shape)] = -np.inf   # [n, G, K]
         lg -= lg.max(axis=2, keepdims=True)
         np.exp(lg, out=lg)
         s = lg.sum(axis=2, keepdims=True)
