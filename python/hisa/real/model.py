@@ -228,21 +228,35 @@ class Llama:
 
     def attend_selected(self, q, k, v, idx, t0=0, t1=None):
         """Attention of one KV group for queries [t0, t1), restricted to idx [T, topk] (-1
-        padded): query t's heads attend to keys idx[t] only."""
+        padded): query t's heads attend to the keys of idx[t] only (a set: a repeated index
+        counts once).
+
+        The chunk's queries share most of their keys (sinks, local tokens, hot spots), so the
+        logits are computed against the union U of the chunk's selections, [n * G, |U|], with
+        -inf where a query did not select a key; |U| <= t1, so this costs at most the dense
+        chunk, and gathers each key once instead of once per query."""
         t1 = q.shape[0] if t1 is None else t1
         _, G, D = q.shape
+        n = t1 - t0
         rows = idx[t0:t1]
         valid = rows >= 0
-        safe = np.where(valid, rows, 0)
-        ksel = k[safe]                                      # [n, K, D]
-        vsel = v[safe]
-        lg = np.matmul(q[t0:t1] * np.float32(1.0 / math.sqrt(D)), ksel.transpose(0, 2, 1))
-        if not valid.all():  # -1 padding: no weight
-            lg[np.broadcast_to(~valid[:, None, :], lg.shape)] = -np.inf   # [n, G, K]
-        lg -= lg.max(axis=2, keepdims=True)
+        present = np.zeros(q.shape[0], dtype=bool)
+        present[rows[valid]] = True
+        union = np.flatnonzero(present)
+        where = np.zeros(q.shape[0], dtype=np.intp)
+        where[union] = np.arange(union.size)
+        mask = np.full(n * union.size, -np.inf, dtype=np.float32)
+        flat = np.arange(n, dtype=np.intp)[:, None] * union.size + where[rows]
+        mask[flat[valid] if not valid.all() else flat.ravel()] = 0.0
+        mask = mask.reshape(n, union.size)
+        qc = (q[t0:t1] * np.float32(1.0 / math.sqrt(D))).reshape(n * G, D)
+        lg = qc @ k[union].T                                # [n*G, |U|]
+        lg3 = lg.reshape(n, G, union.size)
+        lg3 += mask[:, None, :]
+        lg -= lg.max(axis=1, keepdims=True)
         np.exp(lg, out=lg)
-        s = lg.sum(axis=2, keepdims=True)
-        return np.matmul(lg, vsel) / s
+        s = lg.sum(axis=1, keepdims=True)
+        return ((lg @ v[union]) / s).reshape(n, G, D)
 
     # ---- the LM head -------------------------------------------------------------------------
 
