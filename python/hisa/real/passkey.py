@@ -96,7 +96,8 @@ def run(llama, tokenizer, filler, L, depths, method_list, topk, trials=1, seed=0
                            trial=ti, number=number, needle_token=int(needle_at),
                            retrieved=bool(ok == len(answer)), digits_correct=ok,
                            answer_logprob=logprob, greedy=tokenizer.decode(greedy.tolist()),
-                           seconds=seconds, select_seconds=selector.seconds if selector else 0.0)
+                           seconds=seconds, select_seconds=selector.seconds if selector else 0.0,
+                           forward_parts={k: round(v, 3) for k, v in llama.timings.items()})
                 rows.append(row)
                 log(f"{m.spec:24s} depth {depth:.2f} trial {ti}: {number} -> greedy "
                     f"{row['greedy']!r} ({ok}/5 digits, log p {logprob:.2f}, {seconds:.1f} s)")

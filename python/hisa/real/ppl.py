@@ -55,12 +55,15 @@ def run(llama, ids, windows, method_list, topks, select_dtype="f32", threads=0, 
                 nll = llama.nll(hidden, win)
                 seconds = time.perf_counter() - t0
                 select_s = selector.seconds if selector else 0.0
+                parts = {k: round(v, 3) for k, v in llama.timings.items()}
                 log(f"window {wi} [{start}, {end}) {m.spec:24s} topk={topk}: "
-                    f"ppl {math.exp(nll.mean()):.4f}  ({seconds:.1f} s, selection {select_s:.1f} s)")
+                    f"ppl {math.exp(nll.mean()):.4f}  ({seconds:.1f} s: selection {select_s:.1f} s, "
+                    f"attention {parts['attention']:.1f} s, linear {parts['linear']:.1f} s)")
                 for k in (topks if m.dense else [topk]):
                     rows.append(_finish(dict(window=wi, start=int(start), end=int(end),
                                              method=m.spec, topk=int(k), seconds=seconds,
-                                             select_seconds=select_s, **_stats(nll, k))))
+                                             select_seconds=select_s, forward_parts=parts,
+                                             **_stats(nll, k))))
     # pooled over windows
     pooled = {}
     for r in rows:
