@@ -19,17 +19,22 @@ def test_parse_specs():
     assert methods.parse("dense").dense
     assert methods.parse("flat").spec == "flat"
     m = methods.parse("hisa:B=32,m=16")
-    assert m.spec == "hisa:B=32,m=16" and dict(m.params) == {"block_size": 32, "num_blocks": 16}
-    assert methods.parse("hisa").spec == "hisa:B=64,m=64"  # the API's defaults
-    assert methods.parse(" misa:a=1, c=4 ").spec == "misa:a=1,c=4,B=64"
-    assert methods.parse("block:B=16").spec == "block:B=16"
-    assert [m.spec for m in methods.parse_list("dense flat;hisa:B=8,m=4")] == [
-        "dense", "flat", "hisa:B=8,m=4"]
+    assert m.spec == "hisa:B=32,m=16,summary=mean,Q=1"
+    assert dict(m.params) == {"block_size": 32, "num_blocks": 16, "block_summary": "mean",
+                              "shared_candidates": 1}
+    assert methods.parse("hisa").spec == "hisa:B=64,m=64,summary=mean,Q=1"  # the defaults
+    assert methods.parse(" misa:a=1, c=4 ").spec == "misa:B=1024,a=1,c=4"
+    assert methods.parse("block:B=16").spec == "block:B=16,summary=mean"
+    assert methods.parse("proj:d=8,c=4").spec == "proj:d=8,c=4"
+    assert methods.parse("hisa-misa:m=32,a=1,c=2").name == "hisa_misa"
+    assert [m.spec for m in methods.parse_list("dense flat;hisa:B=8,m=4,summary=emax")] == [
+        "dense", "flat", "hisa:B=8,m=4,summary=emax,Q=1"]
 
 
 @pytest.mark.parametrize("spec, what", [
-    ("nope", "unknown method 'nope'"), ("hisa:x=1", "bad knob 'x=1'"),
-    ("hisa:B", "bad knob 'B'"), ("hisa:B=abc", "B='abc' is not a int"), ("flat:B=4", "bad knob")])
+    ("nope", "unknown method 'nope'"), ("hisa:x=1", "takes no knob 'x'"),
+    ("hisa:B", "expected knob=value"), ("hisa:B=abc", "expects an integer"),
+    ("flat:B=4", "takes no knob"), ("hisa:summary=max", "mean, bound or emax")])
 def test_bad_specs(spec, what):
     with pytest.raises(RealDataError, match=what) as e:
         methods.parse(spec)
@@ -57,7 +62,7 @@ def test_registry_is_extensible():
 
 
 def test_preflight_catches_bad_knobs():
-    with pytest.raises(RealDataError, match="block:B=64 at topk=64") as e:
+    with pytest.raises(RealDataError, match="block:B=64,summary=mean at topk=64") as e:
         methods.preflight([methods.parse("block:B=64")], [64], 256, 3, 8)
     assert e.value.subject == "--methods"
     methods.preflight([methods.parse("block:B=32"), methods.parse("dense")], [64], 256, 3, 8)
@@ -117,14 +122,14 @@ def test_ppl_command(files, capsys):
     assert res["topks"] == [8, 64] and len(res["windows"]) == 2
     for w in (0, 1, "all"):
         # topk = L: every method selects every visible key, so it is the dense model
-        for m in ("flat", "hisa:B=4,m=2", "block:B=4"):
+        for m in ("flat", "hisa:B=4,m=2,summary=mean,Q=1", "block:B=4,summary=mean"):
             assert rows[(w, m, 64)]["ppl_all"] == pytest.approx(rows[(w, "dense", 64)]["ppl_all"],
                                                                 rel=1e-4)
         assert rows[(w, "flat", 8)]["delta_vs_flat_all"] == 0
     for w in (0, 1):
         assert rows[(w, "dense", 8)]["n_from_topk"] == rows[(w, "dense", 8)]["n_all"] - 8 == 55
     assert rows[("all", "dense", 8)]["n_all"] == 2 * 63
-    assert "dense" in stdout and "hisa:B=4,m=2" in stdout
+    assert "dense" in stdout and "hisa:B=4,m=2,summary=mean,Q=1" in stdout
 
 
 @pytest.mark.parametrize("template", ["plain", "chat"])

@@ -127,7 +127,8 @@ def test_methods_on_model_qk(weights):
     llama = model.Llama(weights)
     llama.forward(IDS * 3, on_qk=lambda l, qs, ks: got.setdefault(l, (qs, ks)))
     qs, ks = got[1]
-    for spec in ("flat", "hisa:B=4,m=3", "block:B=4", "misa:a=1,c=2,B=4"):
+    for spec in ("flat", "hisa:B=4,m=3", "block:B=4", "misa:a=1,c=2,B=4", "proj:d=4,c=2",
+                 "hisa:B=4,m=3,summary=emax,Q=4", "hisa-misa:B=4,m=3,a=1,c=2"):
         for dtype in ("f32", "fp8"):
             sel = methods.Selector(methods.parse(spec), topk=8, dtype=dtype)
             out = sel(1, qs, ks)

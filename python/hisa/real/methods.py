@@ -1,26 +1,25 @@
 """Selection methods by spec string, and the per-layer selector the model's attention restriction
-calls. The one place that maps a method name and its knobs to a hisa API call: to add a method or
-a knob, register it here.
+calls. Specs are hisa's own (include/hisa/spec.hpp, parsed by the library, the same grammar as
+`hisa eval --methods`), plus `dense`:
 
-Spec strings: ``NAME`` or ``NAME:KNOB=VALUE[,KNOB=VALUE...]``, e.g.
+    dense                             no restriction (the model as trained)
+    flat                              exact DSA selection
+    hisa:B=64,m=16[,summary=emax][,Q=16]   HISA (block summary, shared candidates)
+    block:B=64                        block-sparse baseline
+    misa:a=1,c=4[,B=1024]             routed heads (hierarchical with c > 1)
+    proj:d=8,c=4                      projected-key candidates + exact re-rank
+    hisa-misa:B=64,m=64,a=1,c=2       HISA's blocks, MISA's heads over them, re-rank
 
-    dense                 no restriction (the model as trained)
-    flat                  exact DSA selection (hisa.flat_topk)
-    hisa:B=64,m=16        hisa.hisa_topk(block_size=64, num_blocks=16)
-    block:B=64            hisa.block_topk(block_size=64)
-    misa:a=1,c=4,B=64     hisa.misa_topk(heads=1, candidates=4, block_size=64)
-
-Knobs left out take the API's defaults; the canonical spec (``Method.spec``) lists every knob.
-`topk` is not a knob: the drivers set it (e.g. L/16).
-
-Adding a method:
+Knobs left out take the library's defaults; the canonical spec (``Method.spec``) lists every
+knob. `topk` is not a knob: the drivers set it (e.g. L/16). Other selectors (not in hisa) can be
+registered:
 
     @register("mine", knobs=[Knob("B", "block_size", int, 64, "tokens per block")],
               doc="what it does")
     def _mine(q, kv, w, *, topk, threads, block_size):
         return my_selector(q, kv, w, topk=topk, block_size=block_size)   # int32 [T, topk]
 
-The function receives one indexer problem (SPEC.md inputs: q [T, H, D], kv = k or (k, k_scale),
+A method receives one indexer problem (SPEC.md inputs: q [T, H, D], kv = k or (k, k_scale),
 w [T, H]; one causal sequence) and returns SPEC.md's output: int32 [T, topk], -1 padded.
 """
 
@@ -34,10 +33,12 @@ import hisa
 from . import fp8
 from .errors import RealDataError
 
+HISA_METHODS = ("flat", "hisa", "block", "misa", "proj", "hisa-misa")
+
 
 @dataclasses.dataclass(frozen=True)
 class Knob:
-    key: str          # the name in spec strings (short: B, m, a, c)
+    key: str          # the name in spec strings
     param: str        # the keyword argument of the method's function
     type: type
     default: object
@@ -52,70 +53,30 @@ class MethodInfo:
     doc: str
 
 
-REGISTRY = {}
+# Selectors outside hisa's own methods (and dense); hisa's are parsed by the library.
+REGISTRY = {"dense": MethodInfo("dense", None, (), "no restriction: dense causal attention")}
 
 
 def register(name, knobs=(), doc=""):
     """Decorator: register `fn` as method `name` with its knobs (a sequence of Knob)."""
     def wrap(fn):
-        if name in REGISTRY:
+        if name in REGISTRY or name in HISA_METHODS:
             raise ValueError(f"method {name!r} is already registered")
         REGISTRY[name] = MethodInfo(name, fn, tuple(knobs), doc)
         return fn
     return wrap
 
 
-REGISTRY["dense"] = MethodInfo("dense", None, (), "no restriction: dense causal attention")
-
-
-@register("flat", doc="exact DSA indexer: top-k of all visible keys (hisa.flat_topk)")
-def _flat(q, kv, w, *, topk, threads):
-    return hisa.flat_topk(q, kv, w, topk=topk, threads=threads)
-
-
-_B = Knob("B", "block_size", int, 64, "tokens per block")
-
-
-@register("hisa", knobs=[_B, Knob("m", "num_blocks", int, 64, "blocks kept per query")],
-          doc="hierarchical: best m blocks by pooled key, then exact top-k (hisa.hisa_topk)")
-def _hisa(q, kv, w, *, topk, threads, block_size, num_blocks):
-    return hisa.hisa_topk(q, kv, w, topk=topk, threads=threads, block_size=block_size,
-                          num_blocks=num_blocks)
-
-
-@register("block", knobs=[_B], doc="block-sparse baseline: topk/B best blocks, whole (hisa.block_topk)")
-def _block(q, kv, w, *, topk, threads, block_size):
-    return hisa.block_topk(q, kv, w, topk=topk, threads=threads, block_size=block_size)
-
-
-@register("misa", knobs=[Knob("a", "heads", int, 8, "active heads per query"),
-                         Knob("c", "candidates", int, 1, "candidate factor (c*topk re-ranked)"), _B],
-          doc="routed heads (hisa.misa_topk)")
-def _misa(q, kv, w, *, topk, threads, heads, candidates, block_size):
-    return hisa.misa_topk(q, kv, w, topk=topk, threads=threads, heads=heads,
-                          candidates=candidates, block_size=block_size)
-
-
 @dataclasses.dataclass(frozen=True)
 class Method:
-    info: MethodInfo
-    params: tuple     # ((param, value), ...) in knob order
-
-    @property
-    def name(self):
-        return self.info.name
+    spec: str         # canonical: every knob
+    name: str
+    fn: object        # fn(q, kv, w, *, topk, threads, **params); None: dense
+    params: tuple     # ((param, value), ...)
 
     @property
     def dense(self):
-        return self.info.fn is None
-
-    @property
-    def spec(self):
-        """Canonical spec string: every knob, in registration order."""
-        if not self.info.knobs:
-            return self.name
-        values = dict(self.params)
-        return self.name + ":" + ",".join(f"{k.key}={values[k.param]}" for k in self.info.knobs)
+        return self.fn is None
 
     def __str__(self):
         return self.spec
@@ -124,17 +85,21 @@ class Method:
         """int32 [T, topk] for one indexer problem (dense: not applicable)."""
         if self.dense:
             raise ValueError("dense attention has no selection")
-        return self.info.fn(q, kv, w, topk=int(topk), threads=int(threads), **dict(self.params))
+        return self.fn(q, kv, w, topk=int(topk), threads=int(threads), **dict(self.params))
 
 
-def parse(spec, argument="--methods"):
-    """Method of a spec string; RealDataError naming `argument` when it is not one."""
-    text = str(spec).strip()
-    name, _, rest = text.partition(":")
-    info = REGISTRY.get(name.strip())
-    if info is None:
-        raise RealDataError(argument, f"unknown method {name!r} in {text!r} "
-                                      f"(known: {', '.join(sorted(REGISTRY))})")
+def _hisa_method(text, argument):
+    """A spec of hisa's own grammar, parsed by the library."""
+    try:
+        name, knobs = hisa.spec_knobs(text)
+        canonical = hisa._C.to_spec(hisa._C.parse_method_spec(text))
+    except (hisa.ArgumentError, hisa.DTypeError) as e:
+        raise RealDataError(argument, f"{text!r}: {e}") from None
+    fn = getattr(hisa, f"{name}_topk")
+    return Method(canonical, name, fn, tuple(knobs.items()))
+
+
+def _registered_method(info, text, rest, argument):
     by_key = {k.key: k for k in info.knobs}
     values = {k.param: k.default for k in info.knobs}
     for item in filter(None, (s.strip() for s in rest.split(","))):
@@ -149,7 +114,21 @@ def parse(spec, argument="--methods"):
         except ValueError:
             raise RealDataError(argument, f"{text!r}: {key}={value!r} is not a "
                                           f"{knob.type.__name__}") from None
-    return Method(info, tuple((k.param, values[k.param]) for k in info.knobs))
+    spec = info.name + (":" + ",".join(f"{k.key}={values[k.param]}" for k in info.knobs)
+                        if info.knobs else "")
+    return Method(spec, info.name, info.fn, tuple((k.param, values[k.param]) for k in info.knobs))
+
+
+def parse(spec, argument="--methods"):
+    """Method of a spec string; RealDataError naming `argument` when it is not one."""
+    text = "".join(str(spec).split())
+    name, _, rest = text.partition(":")
+    if name in REGISTRY:
+        return _registered_method(REGISTRY[name], text, rest, argument)
+    if name in HISA_METHODS:
+        return _hisa_method(text, argument)
+    raise RealDataError(argument, f"unknown method {name!r} in {text!r} (known: "
+                                  f"{', '.join(sorted(HISA_METHODS + tuple(REGISTRY)))})")
 
 
 def parse_list(specs, argument="--methods"):
@@ -163,8 +142,15 @@ def parse_list(specs, argument="--methods"):
 
 
 def describe():
-    """Help text: every registered method and its knobs."""
-    lines = []
+    """Help text: every method and its knobs."""
+    lines = [
+        "  flat   exact DSA indexer: top-k of all visible keys",
+        "  hisa   B (64), m (64), summary (mean|bound|emax), Q (1: shared candidates off)",
+        "  block  B (64), summary: block-sparse baseline, topk/B whole blocks",
+        "  misa   a (8), c (1), B (1024): routed heads, c*topk re-ranked",
+        "  proj   d (16), c (1): every token in d key dimensions, c*topk re-ranked",
+        "  hisa-misa  B, m, a, c, summary: HISA's blocks, MISA's heads, re-rank",
+        "  (docs/semantics.md defines each)"]
     for info in REGISTRY.values():
         knobs = ", ".join(f"{k.key}={k.default} ({k.doc})" for k in info.knobs)
         lines.append(f"  {info.name:6s} {info.doc}" + (f"; knobs: {knobs}" if knobs else ""))
