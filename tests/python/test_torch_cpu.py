@@ -86,9 +86,14 @@ def test_errors_name_the_argument(rng):
 
 
 def test_ops_are_registered():
-    for name, extra in (("flat_topk", []), ("hisa_topk", ["block_size", "num_blocks"]),
-                        ("block_topk", ["block_size"]),
-                        ("misa_topk", ["block_size", "heads", "candidates"])):
+    for name, extra in (("flat_topk", []),
+                        ("hisa_topk", ["block_size", "num_blocks", "block_summary",
+                                       "shared_candidates"]),
+                        ("block_topk", ["block_size", "block_summary"]),
+                        ("misa_topk", ["block_size", "heads", "candidates"]),
+                        ("proj_topk", ["proj_dim", "candidates"]),
+                        ("hisa_misa_topk", ["block_size", "num_blocks", "heads", "candidates",
+                                            "block_summary"])):
         schema = getattr(torch.ops.hisa, name).default._schema
         names = [a.name for a in schema.arguments]
         assert names[:6] == ["q", "k", "k_scale", "weights", "ks", "ke"], names
