@@ -4,8 +4,8 @@
     python3 bench/prefill/plot.py prefill.json out.png [more.json ...]
 
 Later files add methods missing from earlier ones (e.g. a flat-only run plus a full run).
-The DeepGEMM fp8_mqa_logits + torch.topk anchor (H100, 2026-11-22, /work/shared/anchors/
-h100_deepgemm_flat_2026-11-22.json) is drawn for reference.
+The DeepGEMM fp8_mqa_logits + torch.topk anchor of the GPU the run was on (H100 2026-11-22 or
+H200 2026-12-01, /work/shared/anchors/) is drawn for reference.
 """
 import json
 import sys
@@ -15,8 +15,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ANCHOR = {  # L: total ms (logits + torch.topk), DeepGEMM on one H100
-    8192: 2.35, 32768: 21.4, 65536: 75.6, 131072: 281.0}
+ANCHORS = {  # GPU: {L: total ms (logits + torch.topk)}, DeepGEMM (shared/anchors/)
+    "H100": {8192: 2.35, 32768: 21.4, 65536: 75.6, 131072: 281.0},
+    "H200": {8192: 2.14, 32768: 20.07, 65536: 71.92, 131072: 273.52}}
 
 
 def main():
@@ -44,9 +45,11 @@ def main():
         Ls = sorted(pts)
         style = "--" if name.startswith("flat ") or name.startswith("torch") else "-"
         ax.plot(Ls, [pts[L] for L in Ls], style, marker="o", label=name)
-    Ls = sorted(ANCHOR)
-    ax.plot(Ls, [ANCHOR[L] for L in Ls], ":", color="black", marker="x",
-            label="DeepGEMM logits + torch.topk (H100 anchor)")
+    gpu = "H200" if "H200" in device else "H100"
+    anchor = ANCHORS[gpu]
+    Ls = sorted(anchor)
+    ax.plot(Ls, [anchor[L] for L in Ls], ":", color="black", marker="x",
+            label=f"DeepGEMM logits + torch.topk ({gpu} anchor)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("context length L (one causal sequence)")
