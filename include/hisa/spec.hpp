@@ -10,7 +10,7 @@
 
 namespace hisa {
 
-// Knobs per method: hisa B m summary Q; block B summary; misa B a c; proj d c;
+// Knobs per method: hisa B m summary Q; block B summary; misa B a c; proj d B c;
 // hisa-misa B m a c summary; flat none. B = block_size, m = blocks, a = heads,
 // c = candidates, d = proj_dim, summary = mean|bound|emax, Q = shared_candidates. A malformed spec, an unknown method
 // or a knob the method does not take is an ArgumentError naming `argument`. Values are checked

@@ -114,14 +114,16 @@ def misa_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *,
 
 
 def proj_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *, topk=2048,
-              proj_dim=16, candidates=4, allow_nonfinite=False, check_values=None, backend=None,
-              threads=0, out=None, workspace=None):
-    """Projected-key candidates: every visible token scored with all heads in the sequence's
-    `proj_dim` (d') leading key directions (eigenvectors of its keys' second moment), the best
-    `candidates` * topk re-ranked by the exact score. CPU only for now."""
+              proj_dim=16, candidates=4, block_size=64, allow_nonfinite=False, check_values=None,
+              backend=None, threads=0, out=None, workspace=None):
+    """Projected-key candidates: the first and the local block of `block_size` tokens, plus the
+    `candidates` * topk other tokens that score best with all heads in the sequence's `proj_dim`
+    (d') leading key directions (eigenvectors of its keys' second moment), re-ranked by the
+    exact score. CPU only for now."""
     return _select("proj", q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
-                   dict(topk=topk, proj_dim=proj_dim, candidates=candidates), allow_nonfinite,
-                   check_values, backend, threads, out, workspace)
+                   dict(topk=topk, proj_dim=proj_dim, candidates=candidates,
+                        block_size=block_size), allow_nonfinite, check_values, backend, threads,
+                   out, workspace)
 
 
 def hisa_misa_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *,
@@ -148,7 +150,7 @@ def spec_knobs(spec):
                                       shared_candidates=c.shared_candidates),
              "block": dict(block_size=c.block_size, block_summary=summary),
              "misa": dict(block_size=c.block_size, heads=c.heads, candidates=c.candidates),
-             "proj": dict(proj_dim=c.proj_dim, candidates=c.candidates),
+             "proj": dict(proj_dim=c.proj_dim, candidates=c.candidates, block_size=c.block_size),
              "hisa_misa": dict(block_size=c.block_size, num_blocks=c.blocks, heads=c.heads,
                                candidates=c.candidates, block_summary=summary)}[name]
     return name, knobs

@@ -5,7 +5,7 @@
                              block_summary="mean", shared_candidates=1, ...)
     torch.ops.hisa.block_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, block_summary="mean", ...)
     torch.ops.hisa.misa_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=1024, heads=8, candidates=1, ...)
-    torch.ops.hisa.proj_topk(q, k, k_scale, weights, ks, ke, topk=2048, proj_dim=16, candidates=4, ...)
+    torch.ops.hisa.proj_topk(q, k, k_scale, weights, ks, ke, topk=2048, proj_dim=16, candidates=4, block_size=64, ...)
     torch.ops.hisa.hisa_misa_topk(q, k, k_scale, weights, ks, ke, topk=2048, block_size=64, num_blocks=64,
                                   heads=8, candidates=4, block_summary="mean", ...)
 
@@ -96,14 +96,15 @@ def _(q, k, k_scale, weights, ks, ke, topk=2048, block_size=1024, heads=8, candi
 @torch.library.custom_op("hisa::proj_topk", mutates_args=())
 def proj_topk(q: Tensor, k: Tensor, k_scale: Optional[Tensor], weights: Tensor, ks: Optional[Tensor],
               ke: Optional[Tensor], topk: int = 2048, proj_dim: int = 16, candidates: int = 4,
-              allow_nonfinite: bool = False, check_values: bool = False) -> Tensor:
+              block_size: int = 64, allow_nonfinite: bool = False,
+              check_values: bool = False) -> Tensor:
     return run("proj", q, _kv(k, k_scale), weights, ks, ke,
-               dict(topk=topk, proj_dim=proj_dim, candidates=candidates),
+               dict(topk=topk, proj_dim=proj_dim, candidates=candidates, block_size=block_size),
                allow_nonfinite=allow_nonfinite, check_values=check_values)
 
 
 @proj_topk.register_fake
-def _(q, k, k_scale, weights, ks, ke, topk=2048, proj_dim=16, candidates=4,
+def _(q, k, k_scale, weights, ks, ke, topk=2048, proj_dim=16, candidates=4, block_size=64,
       allow_nonfinite=False, check_values=False):
     return _fake(q, topk)
 

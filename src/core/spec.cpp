@@ -23,7 +23,7 @@ constexpr MethodKnobs kMethods[] = {
     {"hisa", Method::hisa, "B m summary Q"},
     {"block", Method::block, "B summary"},
     {"misa", Method::misa, "B a c"},
-    {"proj", Method::proj, "d c"},
+    {"proj", Method::proj, "d B c"},
     {"hisa-misa", Method::hisa_misa, "B m a c summary"},
 };
 

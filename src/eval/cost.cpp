@@ -67,12 +67,16 @@ double scored_triples(const Problem& p, const Config& cfg, int64_t t) {
     }
     case Method::proj: {
       if (cfg.candidates >= (n + topk - 1) / topk) return static_cast<double>(n * H);
-      // Query projection (H x d' D-long products), reduced scores of every token (d'/D of a
-      // triple each), the exact re-rank. The per-sequence basis and key projection (about
-      // d' products per key, shared by the sequence's queries) are not counted.
+      // Query projection (H x d' D-long products), reduced scores of the tokens outside the
+      // first and the local block (d'/D of a triple each), the exact re-rank of c*topk of them
+      // plus those two blocks. The per-sequence basis and key projection (about d' products
+      // per key, shared by the sequence's queries) are not counted.
+      const int64_t B = cfg.block_size, nb = (n + B - 1) / B;
+      const int64_t first = std::min(n, B), forced = first + (n - std::max(first, (nb - 1) * B));
       const double dp = static_cast<double>(cfg.proj_dim);
-      return dp * static_cast<double>(H) + static_cast<double>(n * H) * dp / static_cast<double>(p.D) +
-             static_cast<double>(std::min(cfg.candidates * topk, n) * H);
+      return dp * static_cast<double>(H) +
+             static_cast<double>((n - forced) * H) * dp / static_cast<double>(p.D) +
+             static_cast<double>((std::min(cfg.candidates * topk, n - forced) + forced) * H);
     }
     case Method::hisa_misa:
       return hisa_misa_triples(p, cfg, n);

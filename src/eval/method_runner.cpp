@@ -28,7 +28,8 @@ std::string config_label(const Config& cfg) {
       return B + " (m=" + std::to_string(cfg.block_size > 0 ? cfg.topk / cfg.block_size : 0) + ")" +
              summary;
     case Method::proj:
-      return "d=" + std::to_string(cfg.proj_dim) + " c=" + std::to_string(cfg.candidates);
+      return "d=" + std::to_string(cfg.proj_dim) + " c=" + std::to_string(cfg.candidates) +
+             (cfg.block_size != 64 ? " " + B : "");
     case Method::hisa_misa:
       return B + " m=" + std::to_string(cfg.blocks) + " a=" + std::to_string(cfg.heads) +
              " c=" + std::to_string(cfg.candidates) + summary;

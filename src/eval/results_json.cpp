@@ -35,7 +35,7 @@ void config(JsonWriter& j, const Config& c) {
       j.key("a").value(c.heads).key("c").value(c.candidates).key("B").value(c.block_size);
       break;
     case Method::proj:
-      j.key("d").value(c.proj_dim).key("c").value(c.candidates);
+      j.key("d").value(c.proj_dim).key("c").value(c.candidates).key("B").value(c.block_size);
       break;
     case Method::hisa_misa:
       j.key("B").value(c.block_size).key("m").value(c.blocks).key("a").value(c.heads);

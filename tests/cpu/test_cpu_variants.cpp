@@ -92,6 +92,8 @@ std::vector<int32_t> proj_reference(const TestProblem& tp, const Config& cfg) {
     if (cfg.candidates * cfg.topk >= n) {
       picks = ref.rank_tokens(t, visible, cfg.topk);
     } else {
+      const int64_t B = cfg.block_size, nb = (n + B - 1) / B;
+      const int64_t first_end = std::min(b, a + B), local_begin = std::max(first_end, a + (nb - 1) * B);
       int64_t kend = a;  // the sequence's keys: up to the largest ke of queries sharing ks
       for (int64_t u = 0; u < tp.T; ++u)
         if (ref.ks(u) == a) kend = std::max(kend, ref.ke(u));
@@ -108,8 +110,8 @@ std::vector<int32_t> proj_reference(const TestProblem& tp, const Config& cfg) {
       std::vector<std::vector<float>> qp;
       for (int64_t h = 0; h < tp.H; ++h)
         qp.push_back(project([&](int64_t d) { return load(tp.dtype, tp.q, (t * tp.H + h) * tp.D + d); }));
-      std::vector<Scored> reduced;
-      for (int64_t s = a; s < b; ++s) {
+      std::vector<Scored> reduced;  // tokens between the first and the local block
+      for (int64_t s = first_end; s < local_begin; ++s) {
         const std::vector<float> kp = project([&](int64_t d) { return ref.key_value(s, d); });
         float sc = 0.0f;
         for (int64_t h = 0; h < tp.H; ++h) {
@@ -119,7 +121,9 @@ std::vector<int32_t> proj_reference(const TestProblem& tp, const Config& cfg) {
         }
         reduced.push_back({sc, s});
       }
-      std::vector<int64_t> cands;
+      std::vector<int64_t> cands;  // those two blocks always, the best c*topk of the others
+      for (int64_t s = a; s < first_end; ++s) cands.push_back(s);
+      for (int64_t s = local_begin; s < b; ++s) cands.push_back(s);
       for (const Scored& x : ref_top(reduced, cfg.candidates * cfg.topk)) cands.push_back(x.index);
       picks = ref.rank_tokens(t, cands, cfg.topk);
     }
@@ -133,7 +137,7 @@ TEST(CpuVariants, ProjMatchesTheReference) {
     for (int64_t d : {1, 4, 16})
       for (int64_t c : {1, 3}) {
         const TestProblem tp = structured_problem(dt, 40, 150, 3, 16, 20, 31);
-        Config cfg = make_config(Method::proj, 12);
+        Config cfg = make_config(Method::proj, 12, d == 4 ? 16 : 8);
         cfg.proj_dim = d;
         cfg.candidates = c;
         const std::vector<int32_t> got = run_select(tp, cfg);
@@ -271,16 +275,17 @@ TEST(MethodSpec, ParsesAndRoundTrips) {
   EXPECT_EQ(h.block_size, 128);
   EXPECT_EQ(h.blocks, 32);
   EXPECT_EQ(h.block_summary, BlockSummary::emax);
-  const Config p = hisa::parse_method_spec("proj:d=24,c=4");
+  const Config p = hisa::parse_method_spec("proj:d=24,c=4,B=32");
+  EXPECT_EQ(p.block_size, 32);
   EXPECT_EQ(p.proj_dim, 24);
   EXPECT_EQ(p.candidates, 4);
   EXPECT_EQ(hisa::parse_method_spec("flat").method, Method::flat);
   for (const char* spec : {"hisa:B=64,m=16,summary=mean,Q=1", "block:B=32,summary=bound",
-                           "misa:B=64,a=8,c=4", "proj:d=16,c=2", "hisa-misa:B=64,m=64,a=1,c=4,summary=emax",
+                           "misa:B=64,a=8,c=4", "proj:d=16,B=64,c=2", "hisa-misa:B=64,m=64,a=1,c=4,summary=emax",
                            "flat"})
     EXPECT_EQ(hisa::to_spec(hisa::parse_method_spec(spec)), spec);
   for (const char* bad : {"nope", "hisa:m", "hisa:m=", "hisa:a=2", "hisa:m=x", "hisa:summary=max",
-                          "proj:B=64", "flat:B=1", "hisa:B=64,,m=2"}) {
+                          "proj:m=64", "flat:B=1", "hisa:B=64,,m=2"}) {
     try {
       hisa::parse_method_spec(bad, "--methods");
       ADD_FAILURE() << "accepted " << bad;

@@ -286,6 +286,10 @@ TEST(Cost, CountsFollowEachMethodsDefinition) {
   EXPECT_EQ(hisa::eval::scored_triples(p, c, 0), 15 * 8 + 1000 * 2 + 400 * 8.0);
   c.candidates = 10;  // c * topk >= n: flat
   EXPECT_EQ(hisa::eval::scored_triples(p, c, 0), 8000.0);
+  c.method = hisa::Method::proj;  // d' = 4 of D = 16; first block 64 + local 40 tokens forced
+  c.proj_dim = 4;
+  c.candidates = 2;
+  EXPECT_EQ(hisa::eval::scored_triples(p, c, 0), 4 * 8 + 896 * 8 * 4 / 16.0 + (200 + 104) * 8.0);
 }
 
 TEST(EvalInputs, SweepsEveryCaseAndPoolsThem) {

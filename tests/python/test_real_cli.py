@@ -25,7 +25,7 @@ def test_parse_specs():
     assert methods.parse("hisa").spec == "hisa:B=64,m=64,summary=mean,Q=1"  # the defaults
     assert methods.parse(" misa:a=1, c=4 ").spec == "misa:B=1024,a=1,c=4"
     assert methods.parse("block:B=16").spec == "block:B=16,summary=mean"
-    assert methods.parse("proj:d=8,c=4").spec == "proj:d=8,c=4"
+    assert methods.parse("proj:d=8,c=4").spec == "proj:d=8,B=64,c=4"
     assert methods.parse("hisa-misa:m=32,a=1,c=2").name == "hisa_misa"
     assert [m.spec for m in methods.parse_list("dense flat;hisa:B=8,m=4,summary=emax")] == [
         "dense", "flat", "hisa:B=8,m=4,summary=emax,Q=1"]

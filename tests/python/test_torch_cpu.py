@@ -91,7 +91,7 @@ def test_ops_are_registered():
                                        "shared_candidates"]),
                         ("block_topk", ["block_size", "block_summary"]),
                         ("misa_topk", ["block_size", "heads", "candidates"]),
-                        ("proj_topk", ["proj_dim", "candidates"]),
+                        ("proj_topk", ["proj_dim", "candidates", "block_size"]),
                         ("hisa_misa_topk", ["block_size", "num_blocks", "heads", "candidates",
                                             "block_summary"])):
         schema = getattr(torch.ops.hisa, name).default._schema

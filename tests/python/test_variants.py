@@ -59,7 +59,7 @@ def test_spec_topk_is_the_named_call(rng):
     flat = cases["flat"]
     # The approximate ones differ from flat here, and proj with many candidates is close to it.
     assert hisa.iou(cases["proj:d=8,c=3"], flat).mean() > 0.5
-    assert hisa.spec_knobs("proj:d=8") == ("proj", dict(proj_dim=8, candidates=1))
+    assert hisa.spec_knobs("proj:d=8") == ("proj", dict(proj_dim=8, candidates=1, block_size=64))
 
 
 def test_shared_candidates_only_add_candidates(rng):

@@ -39,12 +39,13 @@ inputs (.npy; the dtype of q picks the arithmetic, k must have the same dtype):
 method:
   --method M         flat (exact), hisa (block pre-filter, then exact top-k),
                      block (block-sparse baseline), misa (routed heads),
-                     proj (every token scored in a d'-dim key space, then C*topk re-ranked),
+                     proj (first and local block + the C*topk best other tokens in a
+                     d'-dim key space, re-ranked),
                      hisa-misa (hisa's blocks, misa's heads over their tokens, re-rank)
                      (docs/semantics.md defines each)
   --topk N           indices per query (default 2048)
-  --block-size B     tokens per block for hisa, block, hisa-misa (default 64) and the misa
-                     router (default 1024)
+  --block-size B     tokens per block for hisa, block, hisa-misa, proj's forced first and
+                     local block (default 64) and the misa router (default 1024)
   --blocks M         hisa, hisa-misa: blocks kept per query, >= 2 (default 64)
   --block-summary S  hisa, block, hisa-misa: block summary of stage 1: mean (default), bound
                      (Quest's channel-wise min/max) or emax (mean + sqrt(2 ln B) * spread)
@@ -84,7 +85,7 @@ void note_unused_flags(const Args& a, Method m) {
     bool used;
   };
   const Unused flags[] = {
-      {"--block-size", m != Method::flat && m != Method::proj},
+      {"--block-size", m != Method::flat},
       {"--blocks", m == Method::hisa || m == Method::hisa_misa},
       {"--block-summary", m == Method::hisa || m == Method::block || m == Method::hisa_misa},
       {"--heads", m == Method::misa || m == Method::hisa_misa},

@@ -148,7 +148,8 @@ def describe():
         "  hisa   B (64), m (64), summary (mean|bound|emax), Q (1: shared candidates off)",
         "  block  B (64), summary: block-sparse baseline, topk/B whole blocks",
         "  misa   a (8), c (1), B (1024): routed heads, c*topk re-ranked",
-        "  proj   d (16), c (1): every token in d key dimensions, c*topk re-ranked",
+        "  proj   d (16), B (64), c (1): first/local block + the c*topk best other tokens in d"
+        " key dimensions, re-ranked",
         "  hisa-misa  B, m, a, c, summary: HISA's blocks, MISA's heads, re-rank",
         "  (docs/semantics.md defines each)"]
     for info in REGISTRY.values():
