@@ -8,7 +8,11 @@ cost.vs_flat; src/eval/cost.hpp). Fidelity is the mean IoU against flat or, for 
 marked and, for real inputs, the cheapest configuration that keeps >= --target of flat's
 attention mass per layer and overall; writes a plot.
 
-    python3 bench/fidelity/pareto.py RESULTS.json --plot OUT.png [--L 32768] [--target 0.99]
+    python3 bench/fidelity/pareto.py RESULTS.json [MORE.json ...] --plot OUT.png [--L 32768]
+        [--target 0.99]
+
+Several files are merged (same inputs, e.g. a later run of some methods): a record of a later
+file replaces the one with the same case, method and configuration.
 """
 
 import argparse
@@ -32,6 +36,18 @@ def family(rec):
 
 def label(rec):
     return f"{rec['method']} {rec['label']}".replace(" -", "")
+
+
+def merged(paths):
+    """The first file's header with the records of every file, later ones replacing earlier
+    records of the same (case, L, method, label)."""
+    data = json.load(open(paths[0]))
+    index = {}
+    for path in paths:
+        for r in json.load(open(path))["records"]:
+            index[(r.get("case"), r["L"], r["method"], r["label"])] = r
+    data["records"] = list(index.values())
+    return data
 
 
 def pareto(points):
@@ -75,13 +91,13 @@ def real_rows(records, target):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("results")
+    ap.add_argument("results", nargs="+")
     ap.add_argument("--plot")
     ap.add_argument("--L", type=int, help="synthetic results: the length to show")
     ap.add_argument("--target", type=float, default=0.99)
     ap.add_argument("--title", default="")
     args = ap.parse_args()
-    data = json.load(open(args.results))
+    data = merged(args.results)
     recs = [r for r in data["records"] if "error" not in r]
     real = "inputs" in data
     if real:
@@ -139,7 +155,7 @@ def main():
         ax.set_xlabel("scored (query, head, token) triples per query, relative to flat")
         ax.set_ylabel(ylabel)
         ax.axhline(args.target if real else 0.99, color="grey", lw=0.5)
-        ax.set_title(args.title or args.results)
+        ax.set_title(args.title or ", ".join(args.results))
         ax.grid(True, which="both", lw=0.3)
         ax.legend(fontsize=8, loc="lower right")
         fig.tight_layout()

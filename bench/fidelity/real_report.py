@@ -25,8 +25,10 @@ def key(r):
     return f"{r['method']} {r['label']}".strip()
 
 
-def load_eval(path):
-    data = json.load(open(path))
+def load_eval(paths):
+    from pareto import merged
+
+    data = merged(paths)
     recs = [r for r in data["records"] if "error" not in r]
     flat = {r["case"]: r for r in recs if r["method"] == "flat"}
     return data, recs, flat
@@ -100,21 +102,27 @@ def diagnostics(data, recs, B=64):
 
 
 def ppl_table(paths):
-    rows = []
+    """One row per (method, topk) over the files (single-window runs or their "all" rows);
+    deltas recomputed against dense and flat wherever they came from."""
+    rows, seen = [], set()
     for p in paths:
         d = json.load(open(p))
-        rows += [r for r in d["rows"] if r["window"] == "all" or len(d["windows"]) == 1]
+        for r in d["rows"]:
+            k = (r["method"], r["topk"])
+            if (r["window"] == "all" or len(d["windows"]) == 1) and k not in seen:
+                seen.add(k)
+                rows.append(r)
+    dense = {r["topk"]: r["ppl_from_topk"] for r in rows if r["method"] == "dense"}
+    flat = {r["topk"]: r["ppl_from_topk"] for r in rows if r["method"] == "flat"}
     print("| method | topk | PPL (t >= topk) | vs dense | vs flat | PPL (all) |")
     print("|---|---|---|---|---|---|")
-    seen = set()
     for r in rows:
-        k = (r["method"], r["topk"])
-        if k in seen or (r["method"] == "dense" and ("dense", None) in seen):
-            continue
-        seen.add(k if r["method"] != "dense" else ("dense", None))
-        print(f"| {r['method']} | {r['topk'] if r['method'] != 'dense' else '-'} | "
-              f"{r['ppl_from_topk']:.3f} | {r['delta_vs_dense_from_topk']:+.3f} | "
-              f"{r['delta_vs_flat_from_topk']:+.3f} | {r['ppl_all']:.3f} |")
+        f = flat.get(r["topk"])
+        vs_flat = "-" if f is None or r["method"] == "dense" else f"{r['ppl_from_topk'] - f:+.3f}"
+        print(f"| {r['method']} | {r['topk']} | "
+              f"{r['ppl_from_topk']:.3f} | {r['ppl_from_topk'] - dense[r['topk']]:+.3f} | "
+              f"{vs_flat} | {r['ppl_all']:.3f} |")
+        r["delta_vs_flat_from_topk"] = None if f is None else r["ppl_from_topk"] - f
     return rows
 
 
@@ -157,7 +165,7 @@ def plots(recs, ppl_rows, out_dir):
         by = collections.defaultdict(list)
         for r in ppl_rows:
             mt = re.match(r"hisa:B=(\d+),m=(\d+),summary=(\w+),Q=(\d+)", r["method"])
-            if mt:
+            if mt and r["delta_vs_flat_from_topk"] is not None:
                 B, m, summ, Q = mt.groups()
                 name = f"hisa B={B} {summ}" + ("" if Q == "1" else f" Q={Q}") + f" topk={r['topk']}"
                 by[name].append((int(m) * int(B), r["delta_vs_flat_from_topk"]))
@@ -176,7 +184,8 @@ def plots(recs, ppl_rows, out_dir):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--eval", required=True)
+    ap.add_argument("--eval", required=True, nargs="+", help="hisa eval --inputs results "
+                    "(later files replace the same case/method/config of earlier ones)")
     ap.add_argument("--ppl", nargs="*", default=[])
     ap.add_argument("--passkey", nargs="*", default=[])
     ap.add_argument("--plot-dir")
