@@ -24,12 +24,24 @@
 
 #include "cuda/common.cuh"
 #include "cuda/decode_common.cuh"
+#include "cuda/hisa_sm90_tile.cuh"
 #include "cuda/hisa_wgmma.cuh"
 
 #pragma nv_diag_suppress 177  // helpers unused in the non-sm_90a passes (kernels are stubs)
 
 namespace hisa::cuda::dec {
 namespace {
+
+// The tile helpers HISA's sm_90a kernels use (hisa_sm90_tile.cuh): the accumulator layout of
+// an m64n64 wgmma tile is the same here.
+using sm90::aligned_base;
+using sm90::e4m3x2_to_bf16x2;
+using sm90::key_head_sums;
+using sm90::relu;
+using sm90::stored_row;
+__device__ __forceinline__ void head_weights(const float* wrow, float (&wv)[16]) {
+  sm90::load_head_weights(wrow, wv);
+}
 
 using namespace sm90;
 
@@ -65,79 +77,9 @@ __host__ __device__ inline Carve carve(int qbytes, int tile_bytes, int stages, i
   return c;
 }
 
-__device__ __forceinline__ unsigned char* aligned_base(unsigned char* smem) {
-  const uint32_t a = smem_addr(smem);
-  return smem + (((a + 1023u) & ~1023u) - a);
-}
-
-__device__ __forceinline__ float relu(float x) {
-#ifdef HISA_SM90
-  float y;
-  asm("max.NaN.f32 %0, %1, 0f00000000;" : "=f"(y) : "f"(x));
-  return y;
-#else
-  return x < 0.0f ? 0.0f : x;
-#endif
-}
-
-// Two e4m3 codes (low byte = element 0) to bf16x2 (element 0 low), exactly: e4m3 -> f16 is
-// exact (hardware cvt), and so are f16 -> f32 -> bf16 for every e4m3 value.
-__device__ __forceinline__ uint32_t e4m3x2_to_bf16x2(uint32_t two) {
-  uint32_t out = 0;
-#ifdef HISA_SM90
-  asm("{\n.reg .b32 h;\n.reg .b16 lo, hi, in;\n.reg .f32 flo, fhi;\n"
-      "cvt.u16.u32 in, %1;\n"
-      "cvt.rn.f16x2.e4m3x2 h, in;\n"
-      "mov.b32 {lo, hi}, h;\n"
-      "cvt.f32.f16 flo, lo;\n"
-      "cvt.f32.f16 fhi, hi;\n"
-      "cvt.rn.bf16x2.f32 %0, fhi, flo;\n}"
-      : "=r"(out)
-      : "r"(two));
-#endif
-  return out;
-}
-
 __device__ __forceinline__ uint32_t f32x2_to_bf16x2(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x = lo (low half)
   return *reinterpret_cast<const uint32_t*>(&v);
-}
-
-// Thread (warp w, lane l) of an m64n64 accumulator holds key rows r0 = 16w + l/4 (acc[4i],
-// acc[4i+1]) and r0 + 8 (acc[4i+2], acc[4i+3]) for heads 8i + 2(l%4) + {0,1}.
-__device__ __forceinline__ void head_weights(const float* wrow, float (&wv)[16]) {
-  const int c = threadIdx.x & 3;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const float2 v = *reinterpret_cast<const float2*>(wrow + 8 * i + 2 * c);
-    wv[2 * i] = v.x;
-    wv[2 * i + 1] = v.y;
-  }
-}
-
-// sum_h w_h * relu(acc) of this thread's two keys, summed over the lane quad: .x row r0,
-// .y row r0 + 8.
-__device__ __forceinline__ float2 key_head_sums(const float (&acc)[32], const float (&wv)[16]) {
-  float a0 = 0.0f, a1 = 0.0f, b0 = 0.0f, b1 = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    a0 = fmaf(wv[2 * i], relu(acc[4 * i]), a0);
-    a1 = fmaf(wv[2 * i + 1], relu(acc[4 * i + 1]), a1);
-    b0 = fmaf(wv[2 * i], relu(acc[4 * i + 2]), b0);
-    b1 = fmaf(wv[2 * i + 1], relu(acc[4 * i + 3]), b1);
-  }
-  float a = a0 + a1, b = b0 + b1;
-  a += __shfl_xor_sync(0xffffffffu, a, 1);
-  b += __shfl_xor_sync(0xffffffffu, b, 1);
-  a += __shfl_xor_sync(0xffffffffu, a, 2);
-  b += __shfl_xor_sync(0xffffffffu, b, 2);
-  return make_float2(a, b);
-}
-
-// The tile row whose sum this thread stores (lane-quad member 0: r0, member 1: r0 + 8), or -1.
-__device__ __forceinline__ int stored_row() {
-  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, c = lane & 3;
-  return c < 2 ? 16 * (tid >> 5) + (lane >> 2) + 8 * c : -1;
 }
 
 // acc = tile (A, keys) x query tile (B, heads): K = 128 in kSteps wgmma k-steps.
