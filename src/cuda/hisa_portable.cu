@@ -15,34 +15,25 @@
 #include "cuda/hisa_block_ops.cuh"
 #include "cuda/hisa_launch.cuh"
 #include "cuda/hisa_rows.cuh"
+#include "cuda/portable_tile.cuh"
 #include "hisa/error.hpp"
 
 namespace hisa::cuda {
 namespace {
 
 using hisa_ops::SelectScratch;
+using portable::align16;
+using portable::decode;
+using portable::kTile;
+using portable::kTilePitch;
+using portable::relu;
+using portable::tile_head_dots;
 
 constexpr int kThreads = 256;
-constexpr int kTile = 32;           // keys per tile: one per lane
-constexpr int kTilePitch = kTile + 1;  // [D][33] transposed tile: conflict-free both ways
-constexpr int kHeadGroup = 4;       // heads per thread per pass (register blocking)
-
-__device__ __forceinline__ float relu(float x) { return x < 0.0f ? 0.0f : x; }
-
-__device__ __forceinline__ float decode(DType dt, const void* base, int64_t i) {
-  switch (dt) {
-    case DType::f32: return static_cast<const float*>(base)[i];
-    case DType::bf16: return bf16_decode(static_cast<const uint16_t*>(base)[i]);
-    case DType::fp8_e4m3: return fp8_e4m3_decode(static_cast<const uint8_t*>(base)[i]);
-  }
-  return 0.0f;
-}
-
 // Shared-memory carve shared by both kernels (byte offsets, 16-aligned).
 struct Carve {
   size_t qf, wv, kt, rd, keys, blocks, sortbuf, scratch, total;
 };
-__host__ __device__ inline size_t align16(size_t v) { return (v + 15) & ~size_t(15); }
 __host__ __device__ inline Carve carve(int H, int D, int nkeys, int nblocks, int kpad) {
   Carve c{};
   size_t o = 0;
@@ -69,24 +60,8 @@ __device__ void load_query(const HisaParams& p, int64_t t, float* qf, float* wv)
 // rd[h][l] holds relu(dot(q_h, key_l)). Contains __syncthreads.
 __device__ float tile_scores(const float* qf, const float* wv, const float* kt, float* rd, int H,
                              int D) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-  for (int h0 = warp * kHeadGroup; h0 < H; h0 += nwarps * kHeadGroup) {
-    float acc[kHeadGroup];
-    const float* qrow[kHeadGroup];
-#pragma unroll
-    for (int g = 0; g < kHeadGroup; ++g) {
-      acc[g] = 0.0f;
-      qrow[g] = qf + static_cast<int64_t>(h0 + g < H ? h0 + g : h0) * D;
-    }
-    for (int d = 0; d < D; ++d) {
-      const float kv = kt[d * kTilePitch + lane];
-#pragma unroll
-      for (int g = 0; g < kHeadGroup; ++g) acc[g] = __fmaf_rn(qrow[g][d], kv, acc[g]);
-    }
-#pragma unroll
-    for (int g = 0; g < kHeadGroup; ++g)
-      if (h0 + g < H) rd[(h0 + g) * kTile + lane] = relu(acc[g]);
-  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  tile_head_dots(qf, kt, rd, H, D);
   __syncthreads();
   float sc = 0.0f;
   if (warp == 0)

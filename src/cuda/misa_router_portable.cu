@@ -9,29 +9,22 @@
 #include "cuda/common.cuh"
 #include "cuda/misa_launch.cuh"
 #include "cuda/misa_router_common.cuh"
+#include "cuda/portable_tile.cuh"
 
 namespace hisa::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kTile = 32;
-constexpr int kPitch = kTile + 1;
-constexpr int kHeadGroup = 4;
-
-__device__ __forceinline__ float decode(DType dt, const void* base, int64_t i) {
-  switch (dt) {
-    case DType::f32: return static_cast<const float*>(base)[i];
-    case DType::bf16: return bf16_decode(static_cast<const uint16_t*>(base)[i]);
-    case DType::fp8_e4m3: return fp8_e4m3_decode(static_cast<const uint8_t*>(base)[i]);
-  }
-  return 0.0f;
-}
-__device__ __forceinline__ float relu(float x) { return x < 0.0f ? 0.0f : x; }
+using portable::align16;
+using portable::decode;
+using portable::kTile;
+using portable::relu;
+using portable::tile_head_dots;
+constexpr int kPitch = portable::kTilePitch;
 
 struct Carve {
   size_t qf, kt, rd, rsum, keys, rank, heads, total;
 };
-__host__ __device__ inline size_t align16(size_t v) { return (v + 15) & ~size_t(15); }
 __host__ __device__ inline Carve carve(int H, int D) {
   Carve c{};
   size_t o = 0;
@@ -76,7 +69,6 @@ __global__ void __launch_bounds__(kThreads) misa_router_portable_kernel(MisaRout
   for (int h = threadIdx.x; h < H; h += blockDim.x) rsum[h] = 0.0f;
   const int nfull = misa::full_blocks(n, p.B);
   const float* pooled = static_cast<const float*>(p.pooled);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
   for (int c0 = 0; c0 < nfull; c0 += kTile) {
     const int cnt = min(kTile, nfull - c0);
     for (int i = threadIdx.x; i < kTile * D; i += blockDim.x) {
@@ -85,23 +77,7 @@ __global__ void __launch_bounds__(kThreads) misa_router_portable_kernel(MisaRout
       kt[d * kPitch + l] = l < cnt ? pooled[row * D + d] : 0.0f;
     }
     __syncthreads();
-    for (int h0 = warp * kHeadGroup; h0 < H; h0 += nwarps * kHeadGroup) {
-      float acc[kHeadGroup];
-      const float* qrow[kHeadGroup];
-#pragma unroll
-      for (int g = 0; g < kHeadGroup; ++g) {
-        acc[g] = 0.0f;
-        qrow[g] = qf + static_cast<int64_t>(h0 + g < H ? h0 + g : h0) * D;
-      }
-      for (int d = 0; d < D; ++d) {
-        const float kv = kt[d * kPitch + lane];
-#pragma unroll
-        for (int g = 0; g < kHeadGroup; ++g) acc[g] = __fmaf_rn(qrow[g][d], kv, acc[g]);
-      }
-#pragma unroll
-      for (int g = 0; g < kHeadGroup; ++g)
-        if (h0 + g < H) rd[(h0 + g) * kTile + lane] = relu(acc[g]);
-    }
+    tile_head_dots(qf, kt, rd, H, D);
     __syncthreads();
     for (int h = threadIdx.x; h < H; h += blockDim.x) {
       float s = rsum[h];
