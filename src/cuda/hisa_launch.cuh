@@ -117,9 +117,21 @@ std::size_t sm90_tokens_smem(const HisaParams& p);
 void launch_sm90_blocks(const HisaParams& p, cudaStream_t st);
 void launch_sm90_tokens(const HisaParams& p, cudaStream_t st);  // p.lists: MISA re-scoring
 
+// hisa_sm90_pair.cu: the same kernels with two neighbouring queries per CTA, sharing key tiles
+// (sm_90a, H == 64, D == 128, FP8 or bf16, B % 64 == 0, not MISA lists) ---------------------
+bool sm90_pair_supported(const HisaParams& p);
+std::size_t sm90_pair_blocks_smem(const HisaParams& p);
+std::size_t sm90_pair_tokens_smem(const HisaParams& p);
+void launch_sm90_pair_blocks(const HisaParams& p, cudaStream_t st);
+void launch_sm90_pair_tokens(const HisaParams& p, cudaStream_t st);
+void hisa_bench_pair_score_only(bool on);  // set by hisa_bench_score_only
+
 // hisa_select.cu: test hook. When true, hisa_select always takes the portable kernels (the
 // tests run both paths on one GPU). Not thread-safe; tests only.
 void hisa_force_portable(bool on);
+// Test hook: -1 (default) = query pairs unless HISA_PAIR=0, 0 = one query per CTA, 1 = pairs
+// wherever supported. Not thread-safe; tests only.
+void hisa_set_pairing(int mode);
 // Benchmark hook: when set (4 events), hisa_select records ev[0] at its start, ev[1] after
 // pooling, ev[2] after the first chunk's stage 1 and ev[3] at its end. Null turns it off.
 void hisa_set_stage_events(cudaEvent_t* ev);

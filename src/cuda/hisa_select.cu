@@ -10,6 +10,7 @@
 // kept [chunk, m] i32. The last two only when some row can need block scores (S > topk and
 // ceil(S/B) > m). The chunk bounds the kept buffer to 64 MB.
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -22,6 +23,19 @@ namespace hisa::cuda {
 namespace {
 
 bool g_force_portable = false;
+int g_pairing = -1;  // test hook: -1 = HISA_PAIR or automatic, 0 = off, 1 = on where supported
+
+// Query pairs (hisa_sm90_pair.cu) unless turned off: the hook, else HISA_PAIR=0 (benchmarks
+// time both kernels side by side with it).
+bool pairing_wanted() {
+  if (g_pairing >= 0) return g_pairing == 1;
+  const char* v = std::getenv("HISA_PAIR");
+  if (v == nullptr || *v == '\0') return true;
+  const std::string s(v);
+  if (s == "0") return false;
+  if (s == "1") return true;
+  throw ArgumentError("HISA_PAIR", "expected 0 or 1, got '" + s + "'");
+}
 cudaEvent_t* g_stage_events = nullptr;
 
 void mark(int i, cudaStream_t st) {
@@ -47,6 +61,7 @@ size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
 struct Plan {
   HisaParams base;      // everything but t0/T/pooled/kept/out
   bool fast = false;    // sm_90a kernels
+  bool pair = false;    // sm_90a kernels with two queries per CTA
   bool need_blocks = false;
   int64_t chunk = 0;    // queries per launch
   size_t off_used = 0, off_pooled = 0, off_kept = 0, total = 0;
@@ -87,6 +102,9 @@ Plan make_plan(const Problem& p, const Config& cfg) {
   plan.fast = !g_force_portable && dev.major == 9 && dev.minor == 0 && sm90_supported(b) &&
               sm90_tokens_smem(b) <= static_cast<size_t>(dev.smem_optin) &&
               (!plan.need_blocks || sm90_blocks_smem(b) <= static_cast<size_t>(dev.smem_optin));
+  plan.pair = plan.fast && pairing_wanted() && sm90_pair_supported(b) &&
+              sm90_pair_tokens_smem(b) <= static_cast<size_t>(dev.smem_optin) &&
+              (!plan.need_blocks || sm90_pair_blocks_smem(b) <= static_cast<size_t>(dev.smem_optin));
   if (!plan.fast) {
     const size_t need = std::max(portable_tokens_smem(b),
                                  plan.need_blocks ? portable_blocks_smem(b) : size_t(0));
@@ -118,6 +136,7 @@ Plan make_plan(const Problem& p, const Config& cfg) {
 }  // namespace
 
 void hisa_force_portable(bool on) { g_force_portable = on; }
+void hisa_set_pairing(int mode) { g_pairing = mode; }
 void hisa_set_stage_events(cudaEvent_t* ev) { g_stage_events = ev; }
 
 std::size_t hisa_workspace_bytes(const Problem& p, const Config& cfg) {
@@ -147,13 +166,17 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
     par.t0 = static_cast<int>(t0);
     par.T = static_cast<int>(std::min<int64_t>(plan.chunk, p.T - t0));
     if (plan.need_blocks) {
-      if (plan.fast)
+      if (plan.pair)
+        launch_sm90_pair_blocks(par, st);
+      else if (plan.fast)
         launch_sm90_blocks(par, st);
       else
         launch_portable_blocks(par, st);
     }
     if (t0 == 0) mark(2, st);
-    if (plan.fast)
+    if (plan.pair)
+      launch_sm90_pair_tokens(par, st);
+    else if (plan.fast)
       launch_sm90_tokens(par, st);
     else
       launch_portable_tokens(par, st);

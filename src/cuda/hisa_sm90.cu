@@ -196,7 +196,10 @@ void launch_tokens(const HisaParams& p, size_t bytes, cudaStream_t st) {
 }
 }  // namespace
 
-void hisa_bench_score_only(bool on) { g_score_only = on; }
+void hisa_bench_score_only(bool on) {
+  g_score_only = on;
+  hisa_bench_pair_score_only(on);
+}
 
 void launch_sm90_tokens(const HisaParams& p, cudaStream_t st) {
   if (p.T == 0) return;

@@ -132,4 +132,5 @@ __device__ __forceinline__ void wgmma_m64n64k16_bf16(float (&d)[32], uint64_t a,
 #endif
 }
 
+
 }  // namespace hisa::cuda::sm90

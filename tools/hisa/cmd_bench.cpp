@@ -56,7 +56,10 @@ options:
   --repeats N         timed repetitions after one warm-up; the median is reported (default 5)
   --fidelity-L LIST   sizes of the structured workload for IoU/recall vs flat (default: --L)
   --fidelity-rows N   rows spread over [0, L) on which fidelity is measured (default 4096, 0 = all)
-  --no-fidelity       skip the fidelity runs
+  --no-fidelity       skip the fidelity runs (which also time every method on the structured
+                      workload, printed beside the random-data times)
+  --flat-chunks K     time flat's stages on K evenly spaced query chunks only and scale by
+                      visible pairs (marked in the JSON; for 256K-1M tokens); 0 = all
   --torch-json FILE   torch.topk timings from bench/prefill/torch_topk.py, shown side by side
   --json FILE         write every figure as JSON
   --commit SHA        git commit recorded in the JSON (default: $HISA_GIT_COMMIT or unknown)
@@ -97,6 +100,7 @@ struct LengthResult {
   double score_ms = -1, topk_ms = -1, staged_ms = -1;
   double score_tflops = 0, topk_gbps = 0;
   int64_t chunk_rows = 0;
+  int64_t flat_sampled_chunks = 0;  // > 0: flat stage times extrapolated from this many chunks
   std::vector<MethodRun> methods;
   double device_used_gb = 0, buffers_gb = 0;
 };
@@ -161,7 +165,7 @@ double time_ms(cudaStream_t st, int repeats, Fn&& fn) {
 }
 
 LengthResult bench_length(int64_t L, const std::vector<int64_t>& ms, int64_t B, int64_t topk,
-                          int repeats, MethodSet set, cudaStream_t st) {
+                          int repeats, MethodSet set, int64_t flat_chunks, cudaStream_t st) {
   LengthResult res;
   res.L = L;
   const int64_t T = L, S = L;
@@ -218,10 +222,22 @@ LengthResult bench_length(int64_t L, const std::vector<int64_t>& ms, int64_t B, 
   float* logits = carve.take<float>(rows * ld);
   void* scratch = carve.take<unsigned char>(cuda::flat_score_scratch_bytes(rows));
   const int64_t chunks = cuda::ceil_div(T, rows);
+  // --flat-chunks K: time only K evenly spaced chunks and scale by visible pairs (long L).
+  std::vector<int64_t> timed;
+  double timed_pairs = 0;
+  const bool sampled = flat_chunks > 0 && flat_chunks < chunks;
+  for (int64_t i = 0; i < (sampled ? flat_chunks : chunks); ++i) {
+    const int64_t c = sampled ? (2 * i + 1) * chunks / (2 * flat_chunks) : i;
+    timed.push_back(c);
+    const int64_t t0 = c * rows, n = std::min(rows, T - t0);
+    timed_pairs += static_cast<double>(n) * (t0 + 1) + 0.5 * static_cast<double>(n) * (n - 1);
+  }
+  res.flat_sampled_chunks = sampled ? flat_chunks : 0;
+  const double scale_up = sampled ? res.pairs / timed_pairs : 1.0;
   Events ev(3 * chunks);
   std::vector<double> score_t, topk_t;
   for (int r = 0; r <= repeats; ++r) {
-    for (int64_t c = 0; c < chunks; ++c) {
+    for (int64_t c : timed) {
       const int64_t t0 = c * rows, n = std::min(rows, T - t0);
       HISA_CUDA_CHECK(cudaEventRecord(ev.e[3 * c], st));
       cuda::flat_score_rows(pe, pe.ks, pe.ke, t0, n, logits, ld, scratch, scorer, st);
@@ -232,12 +248,12 @@ LengthResult bench_length(int64_t L, const std::vector<int64_t>& ms, int64_t B, 
     HISA_CUDA_CHECK(cudaStreamSynchronize(st));
     if (r == 0) continue;
     double s = 0, k2 = 0;
-    for (int64_t c = 0; c < chunks; ++c) {
+    for (int64_t c : timed) {
       s += ev.ms(3 * c, 3 * c + 1);
       k2 += ev.ms(3 * c + 1, 3 * c + 2);
     }
-    score_t.push_back(s);
-    topk_t.push_back(k2);
+    score_t.push_back(s * scale_up);
+    topk_t.push_back(k2 * scale_up);
   }
   res.score_ms = median(score_t);
   res.topk_ms = median(topk_t);
@@ -250,6 +266,11 @@ LengthResult bench_length(int64_t L, const std::vector<int64_t>& ms, int64_t B, 
   for (std::size_t i = 0; i < configs.size(); ++i) {
     MethodRun& m = res.methods[i];
     if (!m.error.empty()) continue;
+    if (sampled && configs[i].second.method == Method::flat) {
+      m.error = "not run end to end: flat stages timed on " + std::to_string(flat_chunks) +
+                " of " + std::to_string(chunks) + " chunks and scaled by visible pairs";
+      continue;
+    }
     Options o;
     o.device = Device::cuda;
     o.stream = st;
@@ -272,15 +293,17 @@ struct Fidelity {
     std::string name;
     Summary iou, recall;
     double needles = -1;
+    double ms = -1;  // end to end on the structured workload (median of repeats)
     std::string error;
   };
   std::vector<Row> methods;
   double flat_needles = -1;
+  double flat_ms = -1;
   double gen_s = 0;
 };
 
 Fidelity fidelity_length(int64_t L, const std::vector<int64_t>& ms, int64_t B, int64_t topk,
-                         int64_t sample, MethodSet set, cudaStream_t st) {
+                         int64_t sample, MethodSet set, int repeats, cudaStream_t st) {
   Fidelity f;
   f.L = L;
   const auto t0 = std::chrono::steady_clock::now();
@@ -321,7 +344,24 @@ Fidelity fidelity_length(int64_t L, const std::vector<int64_t>& ms, int64_t B, i
     return std::make_pair(all, sub);
   };
   const auto configs = method_configs(ms, B, topk, set);
+  // Each method is also timed here (the structured workload: neighbouring queries share
+  // blocks as real text does), with a caller workspace as in bench_length.
+  std::size_t ws_bytes = 0;
+  for (const auto& c : configs) {
+    try {
+      ws_bytes = std::max(ws_bytes, workspace_bytes(p, c.second, Device::cuda));
+    } catch (const std::exception&) {
+    }
+  }
+  DeviceBytes ws(ws_bytes);
+  Options timed = o;
+  timed.workspace = ws.p;
+  timed.workspace_bytes = ws_bytes;
+  auto time_it = [&](const Config& cfg) {
+    return time_ms(st, repeats, [&] { select(p, cfg, out.as<int32_t>(), timed); });
+  };
   const auto [flat_all, flat_sub] = run(configs[0].second);
+  f.flat_ms = time_it(configs[0].second);
   f.flat_needles = eval::needle_recall({flat_all.data(), topk}, L, wl.needles);
   for (std::size_t i = 1; i < configs.size(); ++i) {
     Fidelity::Row r;
@@ -332,6 +372,7 @@ Fidelity fidelity_length(int64_t L, const std::vector<int64_t>& ms, int64_t B, i
       r.iou = summarize(row_iou(sub.data(), topk, flat_sub.data(), topk, n));
       r.recall = summarize(row_recall(sub.data(), topk, flat_sub.data(), topk, n));
       r.needles = eval::needle_recall({all.data(), topk}, L, wl.needles);
+      r.ms = time_it(configs[i].second);
     } catch (const std::exception& e) {
       r.error = e.what();
       (void)cudaGetLastError();
@@ -370,6 +411,7 @@ std::string summary_json(const Summary& s) {
 int run_prefill(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--L", "--m", "--B", "--methods", "--topk", "--repeats", "--fidelity-L", "--fidelity-rows",
+                "--flat-chunks",
                 "--a", "--c", "--misa-B",
                 "--torch-json", "--json", "--commit"},
                {"--no-fidelity", "--help"});
@@ -383,6 +425,8 @@ int run_prefill(const std::vector<std::string>& argv) {
   const int repeats = static_cast<int>(a.integer("--repeats", 5));
   const auto fid_Ls = a.has("--no-fidelity") ? std::vector<int64_t>{} : a.integers("--fidelity-L", Ls);
   const int64_t fid_rows = a.integer("--fidelity-rows", 4096);
+  const int64_t flat_chunks = a.integer("--flat-chunks", 0);
+  if (flat_chunks < 0) throw ArgumentError("--flat-chunks", "must be >= 0");
   for (int64_t L : Ls)
     if (L < 1) throw ArgumentError("--L", "lengths must be >= 1");
   if (repeats < 1) throw ArgumentError("--repeats", "must be >= 1");
@@ -419,12 +463,12 @@ int run_prefill(const std::vector<std::string>& argv) {
   std::cerr << "copy ceiling " << num(copy_gbps) << " GB/s\n";
   std::vector<LengthResult> results;
   for (int64_t L : Ls) {
-    results.push_back(bench_length(L, ms, B, topk, repeats, set, st));
+    results.push_back(bench_length(L, ms, B, topk, repeats, set, flat_chunks, st));
     std::cerr << "L=" << L << " done\n";
   }
   std::vector<Fidelity> fids;
   for (int64_t L : fid_Ls) {
-    fids.push_back(fidelity_length(L, ms, B, topk, fid_rows, set, st));
+    fids.push_back(fidelity_length(L, ms, B, topk, fid_rows, set, repeats, st));
     std::cerr << "fidelity L=" << L << " done (structured workload built in "
               << num(fids.back().gen_s) << " s)\n";
   }
@@ -445,6 +489,7 @@ int run_prefill(const std::vector<std::string>& argv) {
        << ", \"chunk_rows\": " << r.chunk_rows << ", \"visible_pairs\": " << num(r.pairs)
        << ", \"flat_score_ms\": " << num(r.score_ms) << ", \"flat_topk_ms\": " << num(r.topk_ms)
        << ", \"flat_staged_ms\": " << num(r.staged_ms)
+       << ", \"flat_sampled_chunks\": " << r.flat_sampled_chunks
        << ", \"flat_score_tflops\": " << num(r.score_tflops)
        << ", \"flat_topk_gbps_one_read\": " << num(r.topk_gbps)
        << ", \"device_used_gb\": " << num(r.device_used_gb)
@@ -467,13 +512,14 @@ int run_prefill(const std::vector<std::string>& argv) {
     const Fidelity& f = fids[i];
     js << (i ? "," : "") << "\n  {\"L\": " << f.L << ", \"rows\": " << f.rows
        << ", \"workload\": \"make_structured (seed 1) + quantize_fp8\""
-       << ", \"flat_needle_recall\": " << num(f.flat_needles) << ", \"methods\": {";
+       << ", \"flat_needle_recall\": " << num(f.flat_needles) << ", \"flat_ms\": " << num(f.flat_ms)
+       << ", \"methods\": {";
     for (std::size_t j = 0; j < f.methods.size(); ++j) {
       const auto& m = f.methods[j];
       js << (j ? ", " : "") << json_str(m.name) << ": {";
       if (m.error.empty())
         js << "\"iou\": " << summary_json(m.iou) << ", \"recall\": " << summary_json(m.recall)
-           << ", \"needle_recall\": " << num(m.needles);
+           << ", \"needle_recall\": " << num(m.needles) << ", \"ms\": " << num(m.ms);
       else
         js << "\"error\": " << json_str(m.error);
       js << "}";
@@ -502,6 +548,12 @@ int run_prefill(const std::vector<std::string>& argv) {
     for (std::size_t j = 1; j < r.methods.size(); ++j)
       std::printf(" %9s", r.methods[j].error.empty() ? num(r.methods[j].ms).c_str() : "err");
     std::printf("\n");
+  }
+  for (const Fidelity& f : fids) {
+    std::printf("%7lld %7s %9s %7s %9s %7s %8s %8s", static_cast<long long>(f.L), "struct", "-",
+                "-", "-", "-", "-", num(f.flat_ms).c_str());
+    for (const auto& m : f.methods) std::printf(" %9s", m.error.empty() ? num(m.ms).c_str() : "err");
+    std::printf("   (structured workload)\n");
   }
   for (const Fidelity& f : fids) {
     std::printf("fidelity L=%lld (%lld rows, flat needles %.2f):", static_cast<long long>(f.L),
