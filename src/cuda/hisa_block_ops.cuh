@@ -120,9 +120,9 @@ struct Threshold {
   }
 };
 
-// Radix select of the top K (0 <= K; K >= n selects all) of items [0, n) by (key(i), index(i)), indices
-// distinct. Four passes over the key bytes, early exit once a bin is taken whole; when the
-// K-th key is tied, up to four more passes over the index bytes among the tied items.
+// Radix select of the top K (0 <= K; K >= n selects all) of items [0, n) by (key(i), index(i)),
+// indices distinct. Four passes over the key bytes, early exit once a bin is taken whole; when
+// the K-th key is tied, up to four more passes over the index bytes among the tied items.
 template <class KeyAt, class IndexAt>
 __device__ Threshold block_select_top(int n, int K, KeyAt key_at, IndexAt index_at,
                                       SelectScratch& sc) {
@@ -130,24 +130,36 @@ __device__ Threshold block_select_top(int n, int K, KeyAt key_at, IndexAt index_
   if (K >= n) return Threshold{0u, 0u};
   // Skip the key bits every item shares (scores of one query mostly share sign and exponent
   // bits, which would put nearly all items in one bin of the first pass): the passes start at
-  // the highest bit where some key differs from item 0's.
-  const uint32_t key0 = key_at(0);
-  uint32_t diff = 0;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) diff |= key_at(i) ^ key0;
-  diff = __reduce_or_sync(0xffffffffu, diff);
-  if ((threadIdx.x & 31) == 0) sc.warp_sums[threadIdx.x >> 5] = diff;
+  // the highest bit where some keys differ (OR ^ AND over the items).
+  uint32_t any = 0, every = 0xFFFFFFFFu;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const uint32_t k = key_at(i);
+    any |= k;
+    every &= k;
+  }
+  any = __reduce_or_sync(0xffffffffu, any);
+  every = __reduce_and_sync(0xffffffffu, every);
+  if ((threadIdx.x & 31) == 0) {
+    sc.warp_sums[threadIdx.x >> 5] = any;
+    sc.hist[threadIdx.x >> 5] = every;
+  }
   __syncthreads();
-  diff = 0;
-  for (int w = 0; w < static_cast<int>(blockDim.x >> 5); ++w) diff |= sc.warp_sums[w];
-  __syncthreads();  // warp_sums is reused by the scans
-  uint32_t prefix = key0, mask = 0xFFFFFFFFu, remaining = static_cast<uint32_t>(K);
+  any = 0;
+  every = 0xFFFFFFFFu;
+  for (int w = 0; w < static_cast<int>(blockDim.x >> 5); ++w) {
+    any |= sc.warp_sums[w];
+    every &= sc.hist[w];
+  }
+  __syncthreads();  // warp_sums and hist are reused
+  const uint32_t diff = any ^ every;
+  uint32_t prefix = every, mask = 0xFFFFFFFFu, remaining = static_cast<uint32_t>(K);
   if (diff != 0) {
     const int hb = 31 - __clz(static_cast<int>(diff));  // highest differing bit
     mask = hb == 31 ? 0u : ~((2u << hb) - 1u);          // bits above hb: shared by all items
-    prefix = key0 & mask;
-    auto all = [](int) { return true; };
+    prefix = every & mask;
     // Passes of 8 bits from hb down; the last may overlap resolved bits (they are constant
     // among the filtered items, so the digit still separates the rest).
+    auto all = [](int) { return true; };
     for (int top = hb;; top -= 8) {
       const int shift = top >= 7 ? top - 7 : 0;
       radix_pass(n, shift, prefix, mask, remaining, key_at, all, sc);

@@ -36,6 +36,10 @@ struct HisaParams {
   // Row r of the chunk scores kept[r * m + i], i < m (m = c * topk tokens chosen by the routed
   // score), or its whole range when that is at most max(B, m) tokens (misa_row_geometry).
   bool lists = false;
+  // Streaming selection (sm_90a stage 2, hisa_sm90.cu): > 0 keeps at most this many candidates
+  // in shared memory, dropping those that cannot reach the top K (a running threshold), so
+  // shared memory and selection work stop growing with m. 0: every candidate's key is kept.
+  int stream_cap = 0;
 };
 
 // The shape of query t's work (SPEC.md): blocks align to ks; when every block is kept (nb <= m)
@@ -113,7 +117,8 @@ void launch_portable_tokens(const HisaParams& p, cudaStream_t st);  // stage 2 (
 // hisa_sm90.cu: wgmma tensor cores, sm_90a only, H == 64, D == 128, FP8 or bf16 ------------
 bool sm90_supported(const HisaParams& p);
 std::size_t sm90_blocks_smem(const HisaParams& p);
-std::size_t sm90_tokens_smem(const HisaParams& p);
+std::size_t sm90_tokens_smem(const HisaParams& p);  // with p.stream_cap as set
+int sm90_stream_cap(const HisaParams& p);            // the streaming buffer's size
 void launch_sm90_blocks(const HisaParams& p, cudaStream_t st);
 void launch_sm90_tokens(const HisaParams& p, cudaStream_t st);  // p.lists: MISA re-scoring
 
@@ -129,6 +134,9 @@ void hisa_bench_pair_score_only(bool on);  // set by hisa_bench_score_only
 // hisa_select.cu: test hook. When true, hisa_select always takes the portable kernels (the
 // tests run both paths on one GPU). Not thread-safe; tests only.
 void hisa_force_portable(bool on);
+// Test hook: -1 (default) = the streaming selection where it applies unless HISA_STREAM=0,
+// 0 = never, 1 = wherever supported (also for small m). Not thread-safe; tests only.
+void hisa_set_streaming(int mode);
 // Test hook: -1 (default) = query pairs unless HISA_PAIR=0, 0 = one query per CTA, 1 = pairs
 // wherever supported. Not thread-safe; tests only.
 void hisa_set_pairing(int mode);

@@ -3,7 +3,7 @@
 //   finish_blocks: keep block 0, the local block nb-1 and the m-2 best middle blocks (ties to
 //                  the larger j) and write the kept list in ascending order;
 //   finish_tokens: keep the top K candidates (ties to the larger index, NaN last), sort them,
-//                  write the idx row with -1 padding.
+//                  write the idx row with -1 padding (finish_select: the same over any view).
 #pragma once
 
 #include "cuda/hisa_block_ops.cuh"
@@ -35,29 +35,30 @@ __device__ inline void finish_blocks(const RowGeometry& g, int m, const uint32_t
   }
 }
 
-// keys[pos] = ranking key of candidate pos in [0, g.cvalid); token(pos) its key row.
-// sortbuf holds next_pow2(max(g.K, 1)) entries, and 128 * IPT when IPT > 0. Writes
-// out_row[0..topk). IPT = 0 sorts in shared memory (any blockDim); IPT > 0 sorts in the
-// registers of a 128-thread CTA (hisa_register_sort.cuh), for g.K <= 128 * IPT.
-template <int IPT = 0, class TokenAt>
-__device__ inline void finish_tokens(const RowGeometry& g, int topk, const uint32_t* keys,
-                                     TokenAt token, uint64_t* sortbuf,
-                                     hisa_ops::SelectScratch& sc, int32_t* out_row) {
+// The top K of items [0, n) by (key_at(i), token_at(i)), sorted, as the idx row
+// out_row[0..topk) with -1 padding (K <= n).
+// sortbuf holds next_pow2(max(K, 1)) entries, and 128 * IPT when IPT > 0. IPT = 0 sorts in
+// shared memory (any blockDim); IPT > 0 sorts in the registers of a 128-thread CTA
+// (hisa_register_sort.cuh), for K <= 128 * IPT.
+template <int IPT = 0, class KeyAt, class TokenAt>
+__device__ inline void finish_select(int n, int K, int topk, KeyAt key_at, TokenAt token_at,
+                                     uint64_t* sortbuf, hisa_ops::SelectScratch& sc,
+                                     int32_t* out_row) {
   if (threadIdx.x == 0) sc.counter = 0;
   __syncthreads();
   const hisa_ops::Threshold thr = hisa_ops::block_select_top(
-      g.cvalid, g.K, [&](int i) { return keys[i]; },
-      [&](int i) { return static_cast<uint32_t>(token(i)); }, sc);
+      n, K, key_at, [&](int i) { return static_cast<uint32_t>(token_at(i)); }, sc);
   // Compaction into the sort buffer: one atomic per warp (ballot), not one per item.
   const int lane = threadIdx.x & 31;
-  for (int base = threadIdx.x - lane; base < g.cvalid; base += blockDim.x) {
+  for (int base = threadIdx.x - lane; base < n; base += blockDim.x) {
     const int i = base + lane;
     bool sel = false;
     uint64_t item = 0;
-    if (i < g.cvalid) {
-      const uint32_t tok = static_cast<uint32_t>(token(i));
-      sel = thr.selects(keys[i], tok);
-      item = (static_cast<uint64_t>(keys[i]) << 32) | tok;
+    if (i < n) {
+      const uint32_t tok = static_cast<uint32_t>(token_at(i));
+      const uint32_t key = key_at(i);
+      sel = thr.selects(key, tok);
+      item = (static_cast<uint64_t>(key) << 32) | tok;
     }
     const uint32_t ballot = __ballot_sync(0xffffffffu, sel);
     uint32_t at = 0;
@@ -67,7 +68,7 @@ __device__ inline void finish_tokens(const RowGeometry& g, int topk, const uint3
   }
   if constexpr (IPT > 0) {
     constexpr int kN = 128 * IPT;
-    for (int i = g.K + threadIdx.x; i < kN; i += blockDim.x) sortbuf[i] = 0;  // sorts last
+    for (int i = K + threadIdx.x; i < kN; i += blockDim.x) sortbuf[i] = 0;  // sorts last
     __syncthreads();
     uint64_t v[IPT];
 #pragma unroll
@@ -77,16 +78,26 @@ __device__ inline void finish_tokens(const RowGeometry& g, int topk, const uint3
 #pragma unroll
     for (int r = 0; r < IPT; ++r) {
       const int i = static_cast<int>(threadIdx.x) * IPT + r;
-      if (i < topk) out_row[i] = i < g.K ? static_cast<int32_t>(v[r] & 0xFFFFFFFFu) : -1;
+      if (i < topk) out_row[i] = i < K ? static_cast<int32_t>(v[r] & 0xFFFFFFFFu) : -1;
     }
     for (int i = kN + threadIdx.x; i < topk; i += blockDim.x) out_row[i] = -1;
   } else {
-    const int n2 = hisa_ops::next_pow2(g.K > 0 ? g.K : 1);
-    for (int i = g.K + threadIdx.x; i < n2; i += blockDim.x) sortbuf[i] = 0;  // sorts last
+    const int n2 = hisa_ops::next_pow2(K > 0 ? K : 1);
+    for (int i = K + threadIdx.x; i < n2; i += blockDim.x) sortbuf[i] = 0;  // sorts last
     hisa_ops::block_bitonic_sort_desc(sortbuf, n2);
     for (int r = threadIdx.x; r < topk; r += blockDim.x)
-      out_row[r] = r < g.K ? static_cast<int32_t>(sortbuf[r] & 0xFFFFFFFFu) : -1;
+      out_row[r] = r < K ? static_cast<int32_t>(sortbuf[r] & 0xFFFFFFFFu) : -1;
   }
+}
+
+// keys[pos] = ranking key of candidate pos in [0, g.cvalid); token(pos) its key row. The
+// top g.K of them as the idx row (finish_select).
+template <int IPT = 0, class TokenAt>
+__device__ inline void finish_tokens(const RowGeometry& g, int topk, const uint32_t* keys,
+                                     TokenAt token, uint64_t* sortbuf,
+                                     hisa_ops::SelectScratch& sc, int32_t* out_row) {
+  finish_select<IPT>(g.cvalid, g.K, topk, [&](int i) { return keys[i]; }, token, sortbuf, sc,
+                     out_row);
 }
 
 }  // namespace hisa::cuda

@@ -27,14 +27,31 @@ int g_pairing = -1;  // test hook: -1 = HISA_PAIR or automatic, 0 = off, 1 = on 
 
 // Query pairs (hisa_sm90_pair.cu) unless turned off: the hook, else HISA_PAIR=0 (benchmarks
 // time both kernels side by side with it).
+int g_streaming = -1;  // test hook: -1 = HISA_STREAM or automatic, 0 = off, 1 = wherever supported
+
+// A switch read from the environment: unset or empty = -1 (automatic), "0" or "1".
+int env_switch(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return -1;
+  const std::string s(v);
+  if (s == "0" || s == "1") return s == "1" ? 1 : 0;
+  throw ArgumentError(name, "expected 0 or 1, got '" + s + "'");
+}
+
+// Query pairs (hisa_sm90_pair.cu) only when asked for (hook, else HISA_PAIR=1): on the H200
+// they were slower than one query per CTA (docs/cuda_hisa.md), so they stay opt-in.
 bool pairing_wanted() {
   if (g_pairing >= 0) return g_pairing == 1;
-  const char* v = std::getenv("HISA_PAIR");
-  if (v == nullptr || *v == '\0') return true;
-  const std::string s(v);
-  if (s == "0") return false;
-  if (s == "1") return true;
-  throw ArgumentError("HISA_PAIR", "expected 0 or 1, got '" + s + "'");
+  return env_switch("HISA_PAIR") == 1;
+}
+
+// Streaming selection: automatic when the dense key array would be at least twice the
+// stream buffer (m * B >= 4 * max(kpad, 512): m >= 128 in the DSA configuration); the hook,
+// else HISA_STREAM=0/1, turns it off or on wherever supported.
+bool streaming_wanted(const HisaParams& b, int cap) {
+  const int mode = g_streaming >= 0 ? g_streaming : env_switch("HISA_STREAM");
+  if (mode >= 0) return mode == 1;
+  return static_cast<int64_t>(b.cmax) >= 2 * static_cast<int64_t>(cap);
 }
 cudaEvent_t* g_stage_events = nullptr;
 
@@ -99,10 +116,15 @@ Plan make_plan(const Problem& p, const Config& cfg) {
 
   const DeviceInfo dev = device_info();
   plan.need_blocks = p.S > topk && nbmax > m;
-  plan.fast = !g_force_portable && dev.major == 9 && dev.minor == 0 && sm90_supported(b) &&
-              sm90_tokens_smem(b) <= static_cast<size_t>(dev.smem_optin) &&
+  const bool sm90 = !g_force_portable && dev.major == 9 && dev.minor == 0 && sm90_supported(b);
+  if (sm90) {
+    const int cap = sm90_stream_cap(b);
+    if (streaming_wanted(b, cap)) b.stream_cap = cap;
+  }
+  plan.fast = sm90 && sm90_tokens_smem(b) <= static_cast<size_t>(dev.smem_optin) &&
               (!plan.need_blocks || sm90_blocks_smem(b) <= static_cast<size_t>(dev.smem_optin));
-  plan.pair = plan.fast && pairing_wanted() && sm90_pair_supported(b) &&
+  if (!plan.fast) b.stream_cap = 0;
+  plan.pair = plan.fast && b.stream_cap == 0 && pairing_wanted() && sm90_pair_supported(b) &&
               sm90_pair_tokens_smem(b) <= static_cast<size_t>(dev.smem_optin) &&
               (!plan.need_blocks || sm90_pair_blocks_smem(b) <= static_cast<size_t>(dev.smem_optin));
   if (!plan.fast) {
@@ -137,6 +159,7 @@ Plan make_plan(const Problem& p, const Config& cfg) {
 
 void hisa_force_portable(bool on) { g_force_portable = on; }
 void hisa_set_pairing(int mode) { g_pairing = mode; }
+void hisa_set_streaming(int mode) { g_streaming = mode; }
 void hisa_set_stage_events(cudaEvent_t* ev) { g_stage_events = ev; }
 
 std::size_t hisa_workspace_bytes(const Problem& p, const Config& cfg) {

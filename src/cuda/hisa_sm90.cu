@@ -80,24 +80,32 @@ __global__ void __launch_bounds__(kThreads) sm90_blocks_kernel(HisaParams p) {
 // kSelect = false (benchmark hook only) stops after scoring: the selection's share of the time.
 // kList (MISA re-scoring): the candidates are the row's list p.kept[r * m ..] (or its whole
 // range), not kept blocks (hisa_launch.cuh, misa_row_geometry).
-template <int E, bool kSelect, bool kList>
+// kStream: the streaming selection (p.stream_cap items; see stream_epilogue below).
+template <int E, bool kSelect, bool kList, bool kStream = false>
 __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
 #ifdef HISA_SM90
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const int64_t t = p.t0 + blockIdx.x;
   const RowGeometry g = kList ? misa_row_of(p, t) : row_of(p, t);
   unsigned char* smem = aligned_base(smem_raw);
-  const Carve c = carve<E>(p.cmax, p.m, p.kpad, p.k_scale != nullptr);
+  const Carve c = carve<E>(kStream ? 0 : p.cmax, p.m, p.kpad, p.k_scale != nullptr,
+                           kStream ? p.stream_cap : 0);
   auto& sc = *reinterpret_cast<SelectScratch*>(smem + c.scratch);
   uint32_t* keys = reinterpret_cast<uint32_t*>(smem + c.keys);
   int32_t* blocks = reinterpret_cast<int32_t*>(smem + c.blocks);
   uint64_t* sortbuf = reinterpret_cast<uint64_t*>(smem + c.stages);  // after the MMA loop
+  uint64_t* items = reinterpret_cast<uint64_t*>(smem + c.items);
+  auto& ss = *reinterpret_cast<StreamState*>(smem + c.state);
 
   load_q_async<E>(static_cast<const uint8_t*>(p.q) + t * kRows * kD * E, smem + c.qtile);
   cp_async_commit();
   if (!g.all_blocks)
     for (int i = threadIdx.x; i < p.m; i += kThreads)
       blocks[i] = p.kept[static_cast<int64_t>(blockIdx.x) * p.m + i];
+  if (kStream && threadIdx.x == 0) {
+    ss.count = 0;
+    ss.have = 0;
+  }
   __syncthreads();
   float wv[16];
   load_head_weights(p.w + t * kRows, wv);
@@ -124,30 +132,109 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
   };
   const unsigned char* kbytes = static_cast<const unsigned char*>(p.k);
   auto row_ptr = [&](int pos) { return kbytes + static_cast<int64_t>(token(pos)) * (kD * E); };
-  auto epi = [&](float(&acc)[32], int tile) {
+  auto score = [&](float(&acc)[32], int tile) {
     const float2 sum = key_head_sums(acc, wv);
-    const int pos = tile * kRows + row;
-    if (row >= 0 && pos < g.cvalid) {
-      float s = (threadIdx.x & 1) ? sum.y : sum.x;
-      if (p.k_scale != nullptr) s = ksc[(tile % TileShape<E>::kStages) * kRows + row] * s;
-      keys[pos] = hisa_ops::score_key(s);
-    }
+    float s = (threadIdx.x & 1) ? sum.y : sum.x;
+    if (p.k_scale != nullptr && row >= 0) s = ksc[(tile % TileShape<E>::kStages) * kRows + row] * s;
+    return s;
   };
   // A tile of 64 candidates lies inside one kept block when B % 64 == 0, and every tile is
   // contiguous when all blocks are kept: then the tile's key rows are contiguous in k.
   const bool contiguous = g.all_blocks || (!kList && p.B % kRows == 0);
   auto affine = [&](int tile) { return AffineRows{row_ptr(tile * kRows), kD * E}; };
-  mma_loop<E, E == 2>(smem + c.qtile, smem + c.stages, (g.cvalid + kRows - 1) / kRows, g.cvalid,
-                      contiguous, affine, row_ptr, side, epi);
-  if constexpr (kSelect) {
-    int32_t* out_row = p.out + t * p.topk;
-    if (p.kpad > kRegSortItems / 2 && p.kpad <= kRegSortItems)  // sort in registers
-      finish_tokens<kRegSortItems / 128>(g, p.topk, keys, token, sortbuf, sc, out_row);
+  const int ntiles = (g.cvalid + kRows - 1) / kRows;
+  int32_t* out_row = p.out + t * p.topk;
+  if constexpr (kStream) {
+    // Streaming selection: candidates are appended as (key << 32 | token) items (one atomic per
+    // warp and tile), but once the buffer has been drained a candidate that the running
+    // threshold does not select is dropped at once: K items that beat it are already held,
+    // and held items leave only for better ones. drain() keeps the top K of the buffer
+    // (radix select) and compacts it in place, chunk by chunk so that no write overtakes a
+    // read. The buffer (p.stream_cap >= K + 128) never overflows: drain runs when the count
+    // seen before the tile barrier, plus one tile still being appended and the next one, could
+    // pass it. Exactly the same rows as keeping every key (ties to the larger token, NaN last).
+    const int cap = p.stream_cap;
+    hisa_ops::Threshold thr{0u, 0u};
+    bool have = false;
+    auto key_of = [&](int i) { return static_cast<uint32_t>(items[i] >> 32); };
+    auto tok_of = [&](int i) { return static_cast<uint32_t>(items[i]); };
+    auto drain_now = [&]() {
+      const int n = static_cast<int>(ss.count);
+      thr = hisa_ops::block_select_top(n, g.K, key_of, tok_of, ss.sc);
+      have = true;
+      const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+      uint32_t base = 0;
+      for (int c0 = 0; c0 < n; c0 += kThreads) {
+        const int i = c0 + static_cast<int>(threadIdx.x);
+        uint64_t it = 0;
+        bool sel = false;
+        if (i < n) {
+          it = items[i];
+          sel = thr.selects(static_cast<uint32_t>(it >> 32), static_cast<uint32_t>(it));
+        }
+        const uint32_t ballot = __ballot_sync(0xffffffffu, sel);
+        if (lane == 0) ss.sc.warp_sums[warp] = __popc(ballot);
+        __syncthreads();
+        uint32_t off = base, total = 0;
+#pragma unroll
+        for (int w = 0; w < kThreads / 32; ++w) {
+          const uint32_t cw = ss.sc.warp_sums[w];
+          off += w < warp ? cw : 0u;
+          total += cw;
+        }
+        if (sel) items[off + __popc(ballot & ((1u << lane) - 1u))] = it;
+        base += total;
+        __syncthreads();  // warp_sums is rewritten by the next chunk
+      }
+      if (threadIdx.x == 0) ss.count = base;
+      __syncthreads();
+    };
+    // The count read before the tile barrier may miss the last tile's appends (<= 64) and the
+    // next tile appends <= 64 more.
+    const volatile uint32_t* seen = &ss.count;
+    const auto hook = drain_with([=]() { return *seen + 2 * kRows > static_cast<uint32_t>(cap); },
+                                 drain_now);
+    auto epi = [&](float(&acc)[32], int tile) {
+      const float s = score(acc, tile);
+      const int pos = tile * kRows + row;
+      bool keep = false;
+      uint64_t item = 0;
+      if (row >= 0 && pos < g.cvalid) {
+        const uint32_t key = hisa_ops::score_key(s), tok = static_cast<uint32_t>(token(pos));
+        keep = !have || thr.selects(key, tok);
+        item = (static_cast<uint64_t>(key) << 32) | tok;
+      }
+      const int lane = threadIdx.x & 31;
+      const uint32_t ballot = __ballot_sync(0xffffffffu, keep);
+      uint32_t at = 0;
+      if (lane == 0 && ballot != 0u) at = atomicAdd(&ss.count, static_cast<uint32_t>(__popc(ballot)));
+      at = __shfl_sync(0xffffffffu, at, 0);
+      if (keep) items[at + __popc(ballot & ((1u << lane) - 1u))] = item;
+    };
+    mma_loop<E, E == 2>(smem + c.qtile, smem + c.stages, ntiles, g.cvalid, contiguous, affine,
+                        row_ptr, side, epi, hook);
+    const int n = static_cast<int>(ss.count);
+    if (p.kpad > kRegSortItems / 2 && p.kpad <= kRegSortItems)
+      finish_select<kRegSortItems / 128>(n, g.K, p.topk, key_of, tok_of, sortbuf, ss.sc, out_row);
     else
-      finish_tokens<0>(g, p.topk, keys, token, sortbuf, sc, out_row);
+      finish_select<0>(n, g.K, p.topk, key_of, tok_of, sortbuf, ss.sc, out_row);
   } else {
-    __syncthreads();
-    if (threadIdx.x == 0 && g.cvalid > 0) p.out[t * p.topk] = static_cast<int32_t>(keys[g.cvalid - 1]);
+    auto epi = [&](float(&acc)[32], int tile) {
+      const float s = score(acc, tile);
+      const int pos = tile * kRows + row;
+      if (row >= 0 && pos < g.cvalid) keys[pos] = hisa_ops::score_key(s);
+    };
+    mma_loop<E, E == 2>(smem + c.qtile, smem + c.stages, ntiles, g.cvalid, contiguous, affine,
+                        row_ptr, side, epi);
+    if constexpr (kSelect) {
+      if (p.kpad > kRegSortItems / 2 && p.kpad <= kRegSortItems)  // sort in registers
+        finish_tokens<kRegSortItems / 128>(g, p.topk, keys, token, sortbuf, sc, out_row);
+      else
+        finish_tokens<0>(g, p.topk, keys, token, sortbuf, sc, out_row);
+    } else {
+      __syncthreads();
+      if (threadIdx.x == 0 && g.cvalid > 0) out_row[0] = static_cast<int32_t>(keys[g.cvalid - 1]);
+    }
   }
 #elif defined(__CUDA_ARCH__)
   __trap();
@@ -175,8 +262,15 @@ std::size_t sm90_blocks_smem(const HisaParams& p) {
 }
 std::size_t sm90_tokens_smem(const HisaParams& p) {
   const bool scales = p.k_scale != nullptr;
-  return p.dtype == DType::fp8_e4m3 ? carve<1>(p.cmax, p.m, p.kpad, scales).total
-                                    : carve<2>(p.cmax, p.m, p.kpad, scales).total;
+  const int nkeys = p.stream_cap > 0 ? 0 : p.cmax;
+  return p.dtype == DType::fp8_e4m3 ? carve<1>(nkeys, p.m, p.kpad, scales, p.stream_cap).total
+                                    : carve<2>(nkeys, p.m, p.kpad, scales, p.stream_cap).total;
+}
+
+int sm90_stream_cap(const HisaParams& p) {
+  // Room for K survivors plus at least 2 * 64 new items, at least 2 * kpad.
+  const int k = p.kpad < 512 ? 512 : p.kpad;
+  return 2 * k;
 }
 
 void launch_sm90_blocks(const HisaParams& p, cudaStream_t st) {
@@ -189,10 +283,10 @@ void launch_sm90_blocks(const HisaParams& p, cudaStream_t st) {
 
 namespace {
 bool g_score_only = false;
-template <int E, bool kSelect, bool kList = false>
+template <int E, bool kSelect, bool kList = false, bool kStream = false>
 void launch_tokens(const HisaParams& p, size_t bytes, cudaStream_t st) {
-  set_smem(reinterpret_cast<const void*>(&sm90_tokens_kernel<E, kSelect, kList>), bytes);
-  sm90_tokens_kernel<E, kSelect, kList><<<p.T, kThreads, bytes, st>>>(p);
+  set_smem(reinterpret_cast<const void*>(&sm90_tokens_kernel<E, kSelect, kList, kStream>), bytes);
+  sm90_tokens_kernel<E, kSelect, kList, kStream><<<p.T, kThreads, bytes, st>>>(p);
 }
 }  // namespace
 
@@ -208,9 +302,14 @@ void launch_sm90_tokens(const HisaParams& p, cudaStream_t st) {
   if (p.lists) {
     if (fp8) launch_tokens<1, true, true>(p, bytes, st);
     else launch_tokens<2, true, true>(p, bytes, st);
-  } else if (g_score_only) {
-    if (fp8) launch_tokens<1, false>(p, bytes, st);
-    else launch_tokens<2, false>(p, bytes, st);
+  } else if (g_score_only) {  // dense keys, no selection (the streaming kernel always selects)
+    HisaParams d = p;
+    d.stream_cap = 0;
+    if (fp8) launch_tokens<1, false>(d, sm90_tokens_smem(d), st);
+    else launch_tokens<2, false>(d, sm90_tokens_smem(d), st);
+  } else if (p.stream_cap > 0) {
+    if (fp8) launch_tokens<1, true, false, true>(p, bytes, st);
+    else launch_tokens<2, true, false, true>(p, bytes, st);
   } else {
     if (fp8) launch_tokens<1, true>(p, bytes, st);
     else launch_tokens<2, true>(p, bytes, st);

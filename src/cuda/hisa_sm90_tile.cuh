@@ -41,12 +41,23 @@ struct TileShape {
   static constexpr int kAhead = kStages - 1;         // tiles in flight beyond the current one
 };
 
-// Shared-memory carve (offsets from a 1024-aligned base).
+// The streaming selection's state (stage 2 with a bounded candidate buffer, hisa_sm90.cu):
+// items appended so far, the running threshold once the buffer was first drained, and a select
+// scratch of its own (the usual one aliases the ring, which is busy during the MMA loop).
+struct StreamState {
+  uint32_t count;
+  uint32_t have;  // thr is valid
+  SelectScratch sc;
+};
+
+// Shared-memory carve (offsets from a 1024-aligned base). stream_cap > 0: the candidates are
+// a buffer of stream_cap (key << 32 | token) items plus a StreamState instead of nkeys keys.
 struct Carve {
-  size_t qtile, stages, keys, blocks, scale, scratch, total;
+  size_t qtile, stages, keys, blocks, scale, scratch, items, state, total;
 };
 template <int E>
-__host__ __device__ inline Carve carve(int nkeys, int nblocks, int kpad, bool scales) {
+__host__ __device__ inline Carve carve(int nkeys, int nblocks, int kpad, bool scales,
+                                       int stream_cap = 0) {
   using S = TileShape<E>;
   Carve c{};
   size_t o = 0;
@@ -62,6 +73,8 @@ __host__ __device__ inline Carve carve(int nkeys, int nblocks, int kpad, bool sc
   c.keys = o;   o = (o + sizeof(uint32_t) * nkeys + 15) / 16 * 16;
   c.blocks = o; o = (o + sizeof(int32_t) * nblocks + 15) / 16 * 16;
   c.scale = o;  o += scales ? sizeof(float) * S::kStages * kRows : 0;  // k_scale per ring slot
+  c.items = o;  o += sizeof(uint64_t) * static_cast<size_t>(stream_cap);
+  c.state = o;  o += stream_cap > 0 ? (sizeof(StreamState) + 15) / 16 * 16 : 0;
   c.total = o + 1024;  // slack to align the dynamic base
   return c;
 }
@@ -176,10 +189,32 @@ struct AffineRows {
 // (the query), calling side(tile, slot) with each tile's loads and epi(acc, tile) for each
 // finished tile. affine(tile) is used when `is_affine`, else row_ptr(pos). Uniform control
 // flow; contains barriers.
-template <int E, bool kBf16Ops, class Affine, class RowPtr, class Side, class Epi>
+// A hook run at each tile's barrier: when full() is true on any thread, every thread calls
+// drain() (collective; it must not touch the ring or the query tile). The default does nothing.
+struct NoDrain {
+  static constexpr bool kActive = false;
+  __device__ bool full() const { return false; }
+  __device__ void drain() const {}
+};
+
+template <class Full, class Fn>
+struct DrainWith {
+  static constexpr bool kActive = true;
+  Full is_full;
+  Fn fn;
+  __device__ bool full() const { return is_full(); }
+  __device__ void drain() const { fn(); }
+};
+template <class Full, class Fn>
+__device__ DrainWith<Full, Fn> drain_with(Full f, Fn fn) {
+  return DrainWith<Full, Fn>{f, fn};
+}
+
+template <int E, bool kBf16Ops, class Affine, class RowPtr, class Side, class Epi,
+          class Drain = NoDrain>
 __device__ __forceinline__ void mma_loop(const unsigned char* qtile, unsigned char* stages,
                                          int ntiles, int nvalid, bool is_affine, Affine affine,
-                                         RowPtr row_ptr, Side side, Epi epi) {
+                                         RowPtr row_ptr, Side side, Epi epi, Drain drain = {}) {
   using S = TileShape<E>;
   const uint32_t qa = smem_addr(qtile);
   // Affine path: this thread copies chunk c of rows r0 + j * kStep.
@@ -226,7 +261,12 @@ __device__ __forceinline__ void mma_loop(const unsigned char* qtile, unsigned ch
   for (int i = 0; i < ntiles; ++i) {
     cp_async_wait<S::kAhead - 1>();  // this thread's part of tile i has landed
     fence_proxy_async();
-    __syncthreads();  // everyone's part; every reader of tile i-1's stage is done
+    // Everyone's part; every reader of tile i-1's stage is done.
+    if constexpr (Drain::kActive) {
+      if (__syncthreads_or(drain.full())) drain.drain();
+    } else {
+      __syncthreads();
+    }
     if (i + S::kAhead < ntiles) load_tile(i + S::kAhead);
     cp_async_commit();
     const uint32_t ba = smem_addr(stages + (i % S::kStages) * S::kTileBytes);

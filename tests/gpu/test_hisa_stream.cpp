@@ -1,0 +1,118 @@
+// CUDA HISA streaming selection (hisa_sm90.cu, kStream): stage 2 keeps at most stream_cap
+// candidates, dropping at once those the running threshold rules out. It scores exactly like
+// the dense kernel and selects exactly (ties to the larger token, NaN last), so its idx rows
+// must be IDENTICAL to the dense kernel's (hisa_set_streaming(1) vs (0)) on every row; the
+// dense rows are held to the tensor-core tolerance against the CPU in test_hisa_fast.cpp, and
+// the streaming rows are re-checked against the CPU here on sampled rows at large m (SPEC.md
+// "Tolerances of tensor-core paths", check_row in hisa_gpu_check.hpp). Skipped without a GPU;
+// off sm_90 both settings take the portable kernels and still agree.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <iostream>
+#include <limits>
+
+#include "hisa_gpu_check.hpp"
+
+namespace {
+
+using namespace hisa_gpu_test;
+
+#define SKIP_WITHOUT_GPU() \
+  if (hisa::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device"
+
+hisa::Workload gaussian(int64_t T, int64_t S, uint64_t seed, DType dt) {
+  hisa::GaussianSpec g;
+  g.T = T, g.S = S, g.H = 64, g.D = 128, g.seed = seed;
+  hisa::Workload w = hisa::make_gaussian(g);
+  return dt == DType::fp8_e4m3 ? hisa::quantize_fp8(w) : hisa::to_bf16(w);
+}
+
+struct StreamingGuard {
+  ~StreamingGuard() { hisa::cuda::hisa_set_streaming(-1); }
+};
+
+void expect_stream_matches(const hisa::Problem& h, const Config& cfg, const std::string& what,
+                           int64_t nsample = 0) {
+  StreamingGuard guard;
+  DeviceProblem dp(h);
+  hisa::cuda::hisa_set_streaming(0);
+  const GpuRun dense = run_direct(dp, cfg, /*portable=*/false);
+  hisa::cuda::hisa_set_streaming(1);
+  const GpuRun stream = run_direct(dp, cfg, /*portable=*/false);
+  EXPECT_EQ(dense.unwritten, 0) << what;
+  EXPECT_EQ(stream.unwritten, 0) << what;
+  int64_t differ = 0, first = -1;
+  for (int64_t t = 0; t < h.T; ++t) {
+    const bool same = std::equal(dense.idx.begin() + t * cfg.topk,
+                                 dense.idx.begin() + (t + 1) * cfg.topk,
+                                 stream.idx.begin() + t * cfg.topk);
+    if (!same && differ++ == 0) first = t;
+  }
+  EXPECT_EQ(differ, 0) << what << ": first differing row " << first;
+  if (nsample > 0) {
+    SampledRows sr(h, spread(h.T, nsample));
+    const std::vector<int32_t> c = cpu_select(sr.view, cfg);
+    TolStats st;
+    for (std::size_t i = 0; i < sr.rows.size(); ++i)
+      check_row(h, sr.rows[i], cfg, stream.idx.data() + sr.rows[i] * cfg.topk,
+                c.data() + i * cfg.topk, st);
+    std::cout << "[hisa stream] " << what << ": " << st.summary() << "\n";
+    EXPECT_EQ(st.violations, 0) << what << ": " << st.summary();
+  }
+}
+
+// m = 64 (4096 candidates: the buffer drains once near the end), 128 and 256 (several drains).
+TEST(CudaHisaStream, DsaConfigLargeM) {
+  SKIP_WITHOUT_GPU();
+  const hisa::Workload w = gaussian(20000, 20000, 301, DType::fp8_e4m3);
+  expect_stream_matches(w.problem(), hisa_cfg(2048, 64, 64), "gaussian fp8 T=S=20000 m=64");
+  expect_stream_matches(w.problem(), hisa_cfg(2048, 64, 128), "gaussian fp8 T=S=20000 m=128", 32);
+  expect_stream_matches(w.problem(), hisa_cfg(2048, 64, 256), "gaussian fp8 T=S=20000 m=256", 32);
+}
+
+TEST(CudaHisaStream, StructuredBf16SmallTopkAndB128) {
+  SKIP_WITHOUT_GPU();
+  hisa::StructuredSpec spec;
+  spec.T = spec.S = 8192;
+  const hisa::Workload s = hisa::quantize_fp8(hisa::make_structured(spec));
+  expect_stream_matches(s.problem(), hisa_cfg(2048, 64, 96), "structured fp8 T=S=8192 m=96", 32);
+  const hisa::Workload b = gaussian(6000, 6000, 311, DType::bf16);
+  expect_stream_matches(b.problem(), hisa_cfg(256, 64, 40), "gaussian bf16 k=256 m=40", 32);
+  const hisa::Workload f = gaussian(9001, 9001, 312, DType::fp8_e4m3);
+  expect_stream_matches(f.problem(), hisa_cfg(2048, 128, 48), "gaussian fp8 B=128 m=48", 32);
+  expect_stream_matches(f.problem(), hisa_cfg(1000, 64, 100), "gaussian fp8 k=1000 m=100", 32);
+}
+
+// Exact score ties everywhere (every block holds the same 64 keys, k_scale 1) and NaN scores
+// (NaN k_scale on some rows): the threshold must keep ties to the larger token and NaN last.
+TEST(CudaHisaStream, TiesAndNaN) {
+  SKIP_WITHOUT_GPU();
+  hisa::Workload w = gaussian(6000, 6000, 321, DType::fp8_e4m3);
+  for (int64_t s = 64; s < w.S; ++s)
+    std::copy_n(w.k.begin() + (s % 64) * w.D, w.D, w.k.begin() + s * w.D);
+  std::fill(w.k_scale.begin(), w.k_scale.end(), 1.0f);
+  expect_stream_matches(w.problem(), hisa_cfg(2048, 64, 80), "tied blocks fp8 m=80");
+  hisa::Workload n = gaussian(6000, 6000, 322, DType::fp8_e4m3);
+  for (int64_t s = 0; s < n.S; s += 7) n.k_scale[s] = std::numeric_limits<float>::quiet_NaN();
+  expect_stream_matches(n.problem(), hisa_cfg(2048, 64, 80), "NaN k_scale fp8 m=80");
+}
+
+TEST(CudaHisaStream, PackedBatch) {
+  SKIP_WITHOUT_GPU();
+  std::vector<hisa::Workload> seqs;
+  seqs.push_back(gaussian(2500, 2500, 331, DType::fp8_e4m3));
+  seqs.push_back(gaussian(9000, 9000, 332, DType::fp8_e4m3));
+  seqs.push_back(gaussian(3100, 3100, 333, DType::fp8_e4m3));
+  const hisa::Workload packed = hisa::pack_sequences(seqs);
+  expect_stream_matches(packed.problem(), hisa_cfg(2048, 64, 128), "packed fp8 m=128", 32);
+}
+
+// Small enough for compute-sanitizer: 256 rows, m = 128 (drains), the register sort.
+TEST(CudaHisaStream, SmallRunForSanitizer) {
+  SKIP_WITHOUT_GPU();
+  const Fp8Problem p = make_fp8_random(256, 12000, 341);
+  expect_stream_matches(p.view(), hisa_cfg(2048, 64, 128), "sanitizer-sized stream run");
+}
+
+}  // namespace
