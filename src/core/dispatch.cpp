@@ -15,8 +15,6 @@ void require_cuda_support(const Config& cfg) {
   if (cfg.method == Method::proj || cfg.method == Method::hisa_misa)
     throw BackendError(std::string("method ") + to_string(cfg.method) +
                        ": not implemented on CUDA (use the CPU backend, --device cpu)");
-  if (cfg.shared_candidates != 1)
-    throw BackendError("shared_candidates > 1: not implemented on CUDA yet (use the CPU backend)");
   if (cfg.block_summary != BlockSummary::mean)
     throw BackendError(std::string("block_summary ") + to_string(cfg.block_summary) +
                        ": not implemented on CUDA (use the CPU backend, --device cpu)");

@@ -38,8 +38,16 @@ struct HisaParams {
   bool lists = false;
   // Streaming selection (sm_90a stage 2, hisa_sm90.cu): > 0 keeps at most this many candidates
   // in shared memory, dropping those that cannot reach the top K (a running threshold), so
-  // shared memory and selection work stop growing with m. 0: every candidate's key is kept.
+  // shared memory stops growing with m (any m fits). 0: every candidate's key is kept.
   int stream_cap = 0;
+  // shared_candidates = shared_q > 1 (hisa_shared_tiles.cuh; needs the streaming kernel): row t
+  // selects from its tile's kept blocks. seq_first [S + 1]: first row of each sequence start;
+  // t_total: rows of the call; list_max: most candidate blocks of one row.
+  bool shared_tiles = false;  // stage 2 takes the tile union (also with Q = 1: a test hook)
+  int shared_q = 1;
+  const int32_t* seq_first = nullptr;
+  int t_total = 0;
+  int list_max = 0;
 };
 
 // The shape of query t's work (SPEC.md): blocks align to ks; when every block is kept (nb <= m)
@@ -82,6 +90,11 @@ __host__ __device__ inline RowGeometry misa_row_geometry(int ks, int ke, int B, 
   return g;
 }
 
+// Shared-memory ints of a shared_candidates row's block list and union bitmap.
+__host__ __device__ inline int shared_list_ints(const HisaParams& p) {
+  return p.list_max + (p.nbmax + 31) / 32;
+}
+
 #if defined(__CUDACC__)
 // Query t's geometry with its range clamped into [0, S] and ks <= ke, so that a caller who
 // skipped the value checks can get a wrong row but never an access outside k.
@@ -107,6 +120,9 @@ void launch_mark_residues(const HisaParams& p, int T_total, uint32_t* used, cuda
 // `bf16_out`: rounded to bf16 (tensor-core stage 1), else f32.
 void launch_pool_keys(const HisaParams& p, const uint32_t* used, void* pooled, bool bf16_out,
                       cudaStream_t st);
+
+// hisa_shared_tiles.cu: seq_first[ks] = first row with that (clamped) ks, for every row.
+void launch_seq_first(const HisaParams& p, int T_total, int32_t* table, cudaStream_t st);
 
 // hisa_portable.cu: CUDA cores, any dtype/H/D, sm_80+; bitwise equal to the CPU backend ----
 std::size_t portable_blocks_smem(const HisaParams& p);
@@ -134,9 +150,13 @@ void hisa_bench_pair_score_only(bool on);  // set by hisa_bench_score_only
 // hisa_select.cu: test hook. When true, hisa_select always takes the portable kernels (the
 // tests run both paths on one GPU). Not thread-safe; tests only.
 void hisa_force_portable(bool on);
-// Test hook: -1 (default) = the streaming selection where it applies unless HISA_STREAM=0,
-// 0 = never, 1 = wherever supported (also for small m). Not thread-safe; tests only.
+// Test hook: -1 (default) = the streaming selection only where the dense key array does not
+// fit in shared memory (HISA_STREAM=0/1 overrides), 0 = never, 1 = wherever supported.
+// Not thread-safe; tests only.
 void hisa_set_streaming(int mode);
+// Test hook: true runs plain HISA (Q = 1) through the shared_candidates kernels (tiles of one
+// row: each union is the row's own kept list). Not thread-safe; tests only.
+void hisa_force_shared_tiles(bool on);
 // Test hook: -1 (default) = query pairs unless HISA_PAIR=0, 0 = one query per CTA, 1 = pairs
 // wherever supported. Not thread-safe; tests only.
 void hisa_set_pairing(int mode);

@@ -23,6 +23,7 @@ namespace hisa::cuda {
 namespace {
 
 bool g_force_portable = false;
+bool g_force_shared_tiles = false;
 int g_pairing = -1;  // test hook: -1 = HISA_PAIR or automatic, 0 = off, 1 = on where supported
 
 // Query pairs (hisa_sm90_pair.cu) unless turned off: the hook, else HISA_PAIR=0 (benchmarks
@@ -45,14 +46,10 @@ bool pairing_wanted() {
   return env_switch("HISA_PAIR") == 1;
 }
 
-// Streaming selection: automatic when the dense key array would be at least twice the
-// stream buffer (m * B >= 4 * max(kpad, 512): m >= 128 in the DSA configuration); the hook,
-// else HISA_STREAM=0/1, turns it off or on wherever supported.
-bool streaming_wanted(const HisaParams& b, int cap) {
-  const int mode = g_streaming >= 0 ? g_streaming : env_switch("HISA_STREAM");
-  if (mode >= 0) return mode == 1;
-  return static_cast<int64_t>(b.cmax) >= 2 * static_cast<int64_t>(cap);
-}
+// Streaming selection: automatic only when the dense key array does not fit in shared memory
+// (it is slower where both fit: one extra radix select per drain, H200 A/B in
+// docs/cuda_hisa.md); the hook, else HISA_STREAM=0/1, turns it off or on wherever supported.
+int streaming_mode() { return g_streaming >= 0 ? g_streaming : env_switch("HISA_STREAM"); }
 cudaEvent_t* g_stage_events = nullptr;
 
 void mark(int i, cudaStream_t st) {
@@ -81,7 +78,7 @@ struct Plan {
   bool pair = false;    // sm_90a kernels with two queries per CTA
   bool need_blocks = false;
   int64_t chunk = 0;    // queries per launch
-  size_t off_used = 0, off_pooled = 0, off_kept = 0, total = 0;
+  size_t off_used = 0, off_pooled = 0, off_kept = 0, off_seq = 0, total = 0;
 };
 
 Plan make_plan(const Problem& p, const Config& cfg) {
@@ -97,6 +94,8 @@ Plan make_plan(const Problem& p, const Config& cfg) {
   const int64_t m = std::min<int64_t>(m_cfg, nbmax + 1);
   const int64_t topk = cfg.topk;
   const int64_t cmax = std::max(std::min(m * B, p.S), std::min(topk, p.S));
+  const int64_t Q = cfg.method == Method::hisa ? cfg.shared_candidates : 1;
+  const bool shared = Q > 1 || (g_force_shared_tiles && cfg.method == Method::hisa);
   b.dtype = p.dtype;
   b.H = static_cast<int>(p.H);
   b.D = static_cast<int>(p.D);
@@ -117,12 +116,31 @@ Plan make_plan(const Problem& p, const Config& cfg) {
   const DeviceInfo dev = device_info();
   plan.need_blocks = p.S > topk && nbmax > m;
   const bool sm90 = !g_force_portable && dev.major == 9 && dev.minor == 0 && sm90_supported(b);
-  if (sm90) {
-    const int cap = sm90_stream_cap(b);
-    if (streaming_wanted(b, cap)) b.stream_cap = cap;
+  if (shared) {
+    // shared_candidates: a row's candidates are its tile's union, any number of blocks up to
+    // Q lists (or all of its own): only the streaming kernel bounds that.
+    const int64_t own = std::max<int64_t>(m, (std::min(topk, p.S) + B - 1) / B);
+    b.shared_tiles = true;
+    b.shared_q = static_cast<int>(std::min<int64_t>(Q, INT32_MAX));
+    b.t_total = static_cast<int>(p.T);
+    b.list_max = static_cast<int>(std::min<int64_t>(std::min<int64_t>(Q, nbmax) * own, nbmax));
+    if (!sm90)
+      throw BackendError(
+          "CUDA HISA with shared_candidates > 1 needs the sm_90a kernels (compute capability "
+          "9.0, H=64, D=128, FP8 or bf16); use the CPU backend");
+    b.stream_cap = sm90_stream_cap(b);
+  } else if (sm90) {
+    const int mode = streaming_mode();
+    if (mode == 1 || (mode == -1 && sm90_tokens_smem(b) > static_cast<size_t>(dev.smem_optin)))
+      b.stream_cap = sm90_stream_cap(b);
   }
   plan.fast = sm90 && sm90_tokens_smem(b) <= static_cast<size_t>(dev.smem_optin) &&
               (!plan.need_blocks || sm90_blocks_smem(b) <= static_cast<size_t>(dev.smem_optin));
+  if (shared && !plan.fast)
+    throw BackendError("CUDA HISA with shared_candidates = " + std::to_string(Q) +
+                       ": one row's working set needs " + std::to_string(sm90_tokens_smem(b)) +
+                       " bytes of shared memory, the device allows " +
+                       std::to_string(dev.smem_optin) + "; use a smaller Q or the CPU backend");
   if (!plan.fast) b.stream_cap = 0;
   plan.pair = plan.fast && b.stream_cap == 0 && pairing_wanted() && sm90_pair_supported(b) &&
               sm90_pair_tokens_smem(b) <= static_cast<size_t>(dev.smem_optin) &&
@@ -140,7 +158,8 @@ Plan make_plan(const Problem& p, const Config& cfg) {
   }
 
   plan.chunk = std::max<int64_t>(1, p.T);
-  if (plan.need_blocks)
+  // Q > 1: stage 2 reads the kept lists of a row's whole tile, so one chunk holds every row.
+  if (plan.need_blocks && !shared)
     plan.chunk = std::clamp<int64_t>((int64_t(64) << 20) / (4 * m), 1, std::max<int64_t>(1, p.T));
   size_t o = 0;
   plan.off_used = o;
@@ -150,6 +169,10 @@ Plan make_plan(const Problem& p, const Config& cfg) {
     o = align256(o + static_cast<size_t>(p.S) * p.D * (plan.fast ? 2 : 4));
     plan.off_kept = o;
     o = align256(o + sizeof(int32_t) * static_cast<size_t>(plan.chunk) * m);
+    if (shared) {
+      plan.off_seq = o;
+      o = align256(o + sizeof(int32_t) * (static_cast<size_t>(p.S) + 1));
+    }
   }
   plan.total = o;
   return plan;
@@ -160,6 +183,7 @@ Plan make_plan(const Problem& p, const Config& cfg) {
 void hisa_force_portable(bool on) { g_force_portable = on; }
 void hisa_set_pairing(int mode) { g_pairing = mode; }
 void hisa_set_streaming(int mode) { g_streaming = mode; }
+void hisa_force_shared_tiles(bool on) { g_force_shared_tiles = on; }
 void hisa_set_stage_events(cudaEvent_t* ev) { g_stage_events = ev; }
 
 std::size_t hisa_workspace_bytes(const Problem& p, const Config& cfg) {
@@ -183,6 +207,11 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
     par.kept = reinterpret_cast<int32_t*>(base + plan.off_kept);
     launch_mark_residues(par, static_cast<int>(p.T), used, st);
     launch_pool_keys(par, used, base + plan.off_pooled, plan.fast, st);
+    if (par.shared_tiles) {
+      int32_t* seq = reinterpret_cast<int32_t*>(base + plan.off_seq);
+      launch_seq_first(par, static_cast<int>(p.T), seq, st);
+      par.seq_first = seq;
+    }
   }
   mark(1, st);
   for (int64_t t0 = 0; t0 < p.T; t0 += plan.chunk) {

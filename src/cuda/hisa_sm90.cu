@@ -19,6 +19,7 @@
 #include "cuda/hisa_block_ops.cuh"
 #include "cuda/hisa_launch.cuh"
 #include "cuda/hisa_rows.cuh"
+#include "cuda/hisa_shared_tiles.cuh"
 #include "cuda/hisa_sm90_tile.cuh"
 #include "cuda/hisa_wgmma.cuh"
 
@@ -80,16 +81,18 @@ __global__ void __launch_bounds__(kThreads) sm90_blocks_kernel(HisaParams p) {
 // kSelect = false (benchmark hook only) stops after scoring: the selection's share of the time.
 // kList (MISA re-scoring): the candidates are the row's list p.kept[r * m ..] (or its whole
 // range), not kept blocks (hisa_launch.cuh, misa_row_geometry).
-// kStream: the streaming selection (p.stream_cap items; see stream_epilogue below).
-template <int E, bool kSelect, bool kList, bool kStream = false>
+// kStream: the streaming selection (p.stream_cap items; see the kStream branch below).
+// kShared (with kStream): shared_candidates, the row's blocks are its tile's union
+// (hisa_shared_tiles.cuh) instead of its own kept list.
+template <int E, bool kSelect, bool kList, bool kStream = false, bool kShared = false>
 __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
 #ifdef HISA_SM90
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const int64_t t = p.t0 + blockIdx.x;
-  const RowGeometry g = kList ? misa_row_of(p, t) : row_of(p, t);
+  RowGeometry g = kList ? misa_row_of(p, t) : row_of(p, t);
   unsigned char* smem = aligned_base(smem_raw);
-  const Carve c = carve<E>(kStream ? 0 : p.cmax, p.m, p.kpad, p.k_scale != nullptr,
-                           kStream ? p.stream_cap : 0);
+  const Carve c = carve<E>(kStream ? 0 : p.cmax, kShared ? shared_list_ints(p) : p.m, p.kpad,
+                           p.k_scale != nullptr, kStream ? p.stream_cap : 0);
   auto& sc = *reinterpret_cast<SelectScratch*>(smem + c.scratch);
   uint32_t* keys = reinterpret_cast<uint32_t*>(smem + c.keys);
   int32_t* blocks = reinterpret_cast<int32_t*>(smem + c.blocks);
@@ -99,7 +102,7 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
 
   load_q_async<E>(static_cast<const uint8_t*>(p.q) + t * kRows * kD * E, smem + c.qtile);
   cp_async_commit();
-  if (!g.all_blocks)
+  if (!kShared && !g.all_blocks)
     for (int i = threadIdx.x; i < p.m; i += kThreads)
       blocks[i] = p.kept[static_cast<int64_t>(blockIdx.x) * p.m + i];
   if (kStream && threadIdx.x == 0) {
@@ -107,6 +110,13 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
     ss.have = 0;
   }
   __syncthreads();
+  if constexpr (kShared) {
+    if (!g.all_blocks) {  // every block of an all-blocks row is in its tile's union anyway
+      g.nk = tile_union_blocks(p, t, g, blocks, reinterpret_cast<uint32_t*>(blocks + p.list_max), ss.sc);
+      g.cvalid = (g.nk - 1) * p.B + (g.n - (g.nb - 1) * p.B);  // the local block is the last
+      g.K = g.cvalid < p.topk ? g.cvalid : p.topk;
+    }
+  }
   float wv[16];
   load_head_weights(p.w + t * kRows, wv);
   const int row = stored_row();
@@ -263,8 +273,9 @@ std::size_t sm90_blocks_smem(const HisaParams& p) {
 std::size_t sm90_tokens_smem(const HisaParams& p) {
   const bool scales = p.k_scale != nullptr;
   const int nkeys = p.stream_cap > 0 ? 0 : p.cmax;
-  return p.dtype == DType::fp8_e4m3 ? carve<1>(nkeys, p.m, p.kpad, scales, p.stream_cap).total
-                                    : carve<2>(nkeys, p.m, p.kpad, scales, p.stream_cap).total;
+  const int nblocks = p.shared_tiles ? shared_list_ints(p) : p.m;
+  return p.dtype == DType::fp8_e4m3 ? carve<1>(nkeys, nblocks, p.kpad, scales, p.stream_cap).total
+                                    : carve<2>(nkeys, nblocks, p.kpad, scales, p.stream_cap).total;
 }
 
 int sm90_stream_cap(const HisaParams& p) {
@@ -283,10 +294,11 @@ void launch_sm90_blocks(const HisaParams& p, cudaStream_t st) {
 
 namespace {
 bool g_score_only = false;
-template <int E, bool kSelect, bool kList = false, bool kStream = false>
+template <int E, bool kSelect, bool kList = false, bool kStream = false, bool kShared = false>
 void launch_tokens(const HisaParams& p, size_t bytes, cudaStream_t st) {
-  set_smem(reinterpret_cast<const void*>(&sm90_tokens_kernel<E, kSelect, kList, kStream>), bytes);
-  sm90_tokens_kernel<E, kSelect, kList, kStream><<<p.T, kThreads, bytes, st>>>(p);
+  auto* kernel = &sm90_tokens_kernel<E, kSelect, kList, kStream, kShared>;
+  set_smem(reinterpret_cast<const void*>(kernel), bytes);
+  kernel<<<p.T, kThreads, bytes, st>>>(p);
 }
 }  // namespace
 
@@ -302,6 +314,9 @@ void launch_sm90_tokens(const HisaParams& p, cudaStream_t st) {
   if (p.lists) {
     if (fp8) launch_tokens<1, true, true>(p, bytes, st);
     else launch_tokens<2, true, true>(p, bytes, st);
+  } else if (p.shared_tiles) {  // the planner sets stream_cap with it
+    if (fp8) launch_tokens<1, true, false, true, true>(p, bytes, st);
+    else launch_tokens<2, true, false, true, true>(p, bytes, st);
   } else if (g_score_only) {  // dense keys, no selection (the streaming kernel always selects)
     HisaParams d = p;
     d.stream_cap = 0;

@@ -108,6 +108,27 @@ TEST(CudaHisaStream, PackedBatch) {
   expect_stream_matches(packed.problem(), hisa_cfg(2048, 64, 128), "packed fp8 m=128", 32);
 }
 
+// Automatic mode (no hook, no HISA_STREAM): m = 1024 needs 64K candidates, a dense key array
+// larger than shared memory, so only the streaming kernel can serve it (before, such calls fell
+// back to the portable kernels). Rows checked against the CPU with check_row's tolerance.
+TEST(CudaHisaStream, AutomaticWhenDenseDoesNotFit) {
+  SKIP_WITHOUT_GPU();
+  StreamingGuard guard;
+  hisa::cuda::hisa_set_streaming(-1);
+  const hisa::Workload w = gaussian(16, 70000, 351, DType::fp8_e4m3);  // last 16 rows of S
+  const hisa::Problem h = w.problem();
+  const Config cfg = hisa_cfg(2048, 64, 1024);
+  DeviceProblem dp(h);
+  const GpuRun g = run_direct(dp, cfg, /*portable=*/false);
+  EXPECT_EQ(g.unwritten, 0);
+  const std::vector<int32_t> c = cpu_select(h, cfg);
+  TolStats st;
+  for (int64_t t = 0; t < h.T; ++t)
+    check_row(h, t, cfg, g.idx.data() + t * cfg.topk, c.data() + t * cfg.topk, st);
+  std::cout << "[hisa stream] automatic m=1024 S=70000: " << st.summary() << "\n";
+  EXPECT_EQ(st.violations, 0) << st.summary();
+}
+
 // Small enough for compute-sanitizer: 256 rows, m = 128 (drains), the register sort.
 TEST(CudaHisaStream, SmallRunForSanitizer) {
   SKIP_WITHOUT_GPU();

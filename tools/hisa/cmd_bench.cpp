@@ -47,6 +47,7 @@ options:
   --L LIST            context lengths (default 8192,32768,65536,131072)
   --m LIST            HISA kept blocks (default 32,64,128)
   --B N               block size for HISA and block-sparse (default 64)
+  --Q LIST            HISA shared_candidates tile sizes, 1 = plain HISA (default 1)
   --methods LIST      which of flat,hisa,block,misa to run (default all; flat's stage
                       timings always run)
   --a LIST            MISA active heads (default 8)
@@ -108,6 +109,7 @@ struct LengthResult {
 struct MethodSet {
   bool hisa = true, block = true, misa = true;
   std::vector<int64_t> misa_a{8}, misa_c{1, 4};
+  std::vector<int64_t> hisa_q{1};  // shared_candidates tiles (1 = plain HISA)
   int64_t misa_B = 1024;
 };
 
@@ -121,13 +123,15 @@ std::vector<std::pair<std::string, Config>> method_configs(const std::vector<int
   flat.topk = topk;
   v.push_back({"flat", flat});
   if (set.hisa) {
-    for (int64_t m : ms) {
-      Config c = flat;
-      c.method = Method::hisa;
-      c.block_size = B;
-      c.blocks = m;
-      v.push_back({"hisa_m" + std::to_string(m), c});
-    }
+    for (int64_t m : ms)
+      for (int64_t Q : set.hisa_q) {
+        Config c = flat;
+        c.method = Method::hisa;
+        c.block_size = B;
+        c.blocks = m;
+        c.shared_candidates = Q;
+        v.push_back({"hisa_m" + std::to_string(m) + (Q > 1 ? "_q" + std::to_string(Q) : ""), c});
+      }
   }
   if (set.block) {
     Config blk = flat;
@@ -410,7 +414,7 @@ std::string summary_json(const Summary& s) {
 
 int run_prefill(const std::vector<std::string>& argv) {
   const Args a(argv,
-               {"--L", "--m", "--B", "--methods", "--topk", "--repeats", "--fidelity-L", "--fidelity-rows",
+               {"--L", "--m", "--B", "--Q", "--methods", "--topk", "--repeats", "--fidelity-L", "--fidelity-rows",
                 "--flat-chunks",
                 "--a", "--c", "--misa-B",
                 "--torch-json", "--json", "--commit"},
@@ -435,6 +439,9 @@ int run_prefill(const std::vector<std::string>& argv) {
   set.misa_a = a.integers("--a", set.misa_a);
   set.misa_c = a.integers("--c", set.misa_c);
   set.misa_B = a.integer("--misa-B", set.misa_B);
+  set.hisa_q = a.integers("--Q", set.hisa_q);
+  for (int64_t Q : set.hisa_q)
+    if (Q < 1) throw ArgumentError("--Q", "tile sizes must be >= 1, got " + std::to_string(Q));
   {
     std::stringstream list(a.str("--methods", "flat,hisa,block,misa"));
     std::string item;
