@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Device calls for the HISA prefill work of issue #10 (build on the GPU machine; logs and JSON
+# to $OUT; short tables last). Parts, any of them, in order:
+#   check    build, the HISA GPU tests, compute-sanitizer on the small runs
+#   shared   `hisa bench prefill` HISA m=64,128 with shared_candidates Q=1,16 (random 32K,
+#            128K; structured 32K with fidelity vs flat)
+#   configs  B=128 m=64 (the paper's) beside B=64 m=128 (same candidates), 32K and 128K
+#   long     256K and 1M tokens, HISA m=64 (flat stages sampled on 8 chunks, scaled), peak memory
+#
+#   bench/hisa/prefill_run.sh <commit> check,shared
+# Needs the carried googletest sources in .deps/googletest (the device has no libgtest).
+set -uo pipefail
+COMMIT="${1:-unknown}"
+PARTS="${2:-check,shared}"
+OUT="${OUT:-/tmp/prefill_out}"
+mkdir -p "$OUT"
+BUILD=build/device_prefill
+export PATH=/usr/local/cuda/bin:$PATH
+has() { [[ ",$PARTS," == *",$1,"* ]]; }
+
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv
+if [ ! -x "$BUILD/hisa" ] || has check; then
+  configure() {
+    cmake -S . -B "$BUILD" -DHISA_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DHISA_PYTHON=OFF "$@" \
+      > "$OUT/cmake.log" 2>&1
+  }
+  configure || configure -DCMAKE_CUDA_STANDARD=17 || { tail -30 "$OUT/cmake.log"; exit 1; }
+  t0=$(date +%s)
+  if ! cmake --build "$BUILD" -j16 --target hisa_gpu_tests hisa_timing hisa_cli > "$OUT/build.log" 2>&1; then
+    grep -n -B2 -A6 "error" "$OUT/build.log" | head -80
+    exit 1
+  fi
+  echo "build: $(( $(date +%s) - t0 )) s"
+fi
+
+if has check; then
+  t0=$(date +%s)
+  timeout 360 "$BUILD/tests/hisa_gpu_tests" --gtest_filter='CudaHisa*' > "$OUT/tests.log" 2>&1
+  echo "tests: rc=$? in $(( $(date +%s) - t0 )) s"
+  grep -E "^\[ +(FAILED|SKIPPED) +\]|\[hisa (shared|stream)\]|Failure|first|Which is|Expected" "$OUT/tests.log" | head -40
+  grep -E "^\[  (PASSED|FAILED) +\]|tests? ran" "$OUT/tests.log"
+  t0=$(date +%s)
+  timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
+    --gtest_filter='CudaHisaShared.SmallRunForSanitizer:CudaHisaStream.SmallRunForSanitizer' \
+    > "$OUT/sanitize.log" 2>&1
+  echo "sanitizer: rc=$? in $(( $(date +%s) - t0 )) s"
+  grep -E "ERROR SUMMARY|PASSED|FAILED" "$OUT/sanitize.log" | head -5
+fi
+
+bench() {  # name, then bench prefill arguments
+  local name=$1; shift
+  t0=$(date +%s)
+  timeout 280 "$BUILD/hisa" bench prefill --methods hisa --repeats 5 --commit "$COMMIT" \
+    --json "$OUT/prefill_${name}.json" "$@" > "$OUT/bench_${name}.log" 2>&1
+  echo "== bench $name: rc=$? in $(( $(date +%s) - t0 )) s"
+  grep -A40 "^hisa bench prefill" "$OUT/bench_${name}.log"
+}
+has shared && bench shared --L 32768,131072 --m 64,128 --B 64 --Q 1,16 --fidelity-L 32768 --fidelity-rows 1024
+has configs && bench b128 --L 32768,131072 --m 64 --B 128 --fidelity-L 32768 --fidelity-rows 1024
+has configs && bench b64 --L 32768,131072 --m 128 --B 64 --fidelity-L 32768 --fidelity-rows 1024
+has long && bench long --L 262144,1048576 --m 64 --B 64 --flat-chunks 8 --no-fidelity --repeats 3
+exit 0
