@@ -192,10 +192,10 @@ __global__ void __launch_bounds__(dec::kRankThreads, 3) token_rank_kernel(Decode
       blocks[i] = p.kept[static_cast<int64_t>(r) * p.m + i];
   __syncthreads();
   const int B = p.B;
-  const bool b64 = B == 64;
+  const hisa_ops::BlockSplit split(B);
   auto token = [&](int cidx) -> int32_t {
-    const int i = b64 ? cidx >> 6 : cidx / B;
-    return (g.all_blocks ? i : blocks[i]) * B + (b64 ? cidx & 63 : cidx % B);
+    const int i = split.block(cidx);
+    return (g.all_blocks ? i : blocks[i]) * B + split.offset(cidx);
   };
   const bool ok = dec::bucket_rank_top(
       g.cvalid, g.K, nb_buckets, [&](int i) { return keys[i]; },

@@ -150,12 +150,12 @@ __global__ void __launch_bounds__(kThreads) sm90_keys_kernel(DecodeParams p) {
   for (int i = tid; i < nq * kH; i += kThreads) wsm[i] = p.w[static_cast<int64_t>(r0) * kH + i];
 
   // Position of row c of the job (flat: the position itself; stage 2: kept block, offset).
-  const bool b64 = p.B == 64;
+  const hisa_ops::BlockSplit split(p.B);
   auto pos_of = [&](int c) -> int {
     if (S == Stage::flat) return c;
-    const int i = b64 ? c >> 6 : c / p.B;
+    const int i = split.block(c);
     const int j = g.all_blocks ? i : __ldg(p.kept + static_cast<int64_t>(r0) * p.m + i);
-    return j * p.B + (b64 ? c & 63 : c % p.B);
+    return j * p.B + split.offset(c);
   };
   // A tile's 64 rows are contiguous in one page when tiles cannot straddle pages or blocks.
   const bool contiguous = p.P % kTile == 0 && (S == Stage::flat || g.all_blocks || p.B % kTile == 0);

@@ -122,14 +122,14 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
   const int row = stored_row();
 
   float* ksc = reinterpret_cast<float*>(smem + c.scale);
-  const bool b64 = p.B == kRows;  // the DSA case: shifts instead of divisions
+  const hisa_ops::BlockSplit split(p.B);
   auto token = [&](int pos) -> int32_t {
     if constexpr (kList) {
       return g.all_blocks ? g.ks + pos : blocks[pos];
     } else {
-      const int i = b64 ? pos >> 6 : pos / p.B;
+      const int i = split.block(pos);
       const int j = g.all_blocks ? i : blocks[i];
-      return g.ks + j * p.B + (b64 ? pos & 63 : pos % p.B);
+      return g.ks + j * p.B + split.offset(pos);
     }
   };
   // k_scale of the tile's 64 rows rides in the tile's cp.async group (no load in the epilogue).
