@@ -86,7 +86,7 @@ def hisa_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *,
     in the first stage: 'mean' (the pooled key), 'bound' (Quest's channel-wise min/max bound) or
     'emax' (mean + sqrt(2 ln B) * channel-wise spread; docs/semantics.md).
     `shared_candidates` Q > 1: each query of a tile of Q consecutive query rows (per sequence)
-    selects from the union of the tile's kept blocks (fidelity can only rise; CPU only for now)."""
+    selects from the union of the tile's kept blocks (fidelity can only rise; on CUDA, sm_90 only)."""
     return _select("hisa", q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
                    dict(topk=topk, block_size=block_size, num_blocks=num_blocks,
                         block_summary=block_summary, shared_candidates=shared_candidates),
