@@ -18,6 +18,10 @@ prof() {  # name, kernel regex, command...
     -f -o "$OUT/prof_$name" "$@" > "/tmp/ncu_$name.log" 2>&1
   echo "ncu $name: rc=$? in $(( $(date +%s) - t0 )) s"; tail -2 "/tmp/ncu_$name.log"
   ncu --import "$OUT/prof_$name.ncu-rep" --print-details all > "$OUT/prof_$name.txt" 2>&1
+  # Per-SASS-instruction counters (executed instructions, stall samples) as CSV.
+  ncu --import "$OUT/prof_$name.ncu-rep" --page source --csv --print-source sass \
+    > "$OUT/prof_${name}_sass.csv" 2>&1
+  gzip -f "$OUT/prof_${name}_sass.csv"
   rm -f "$OUT/prof_$name.ncu-rep"
   grep -E "^  [a-z_0-9]+.*\(|Duration|Compute \(SM\) Throughput|Memory Throughput|L2 Cache Throughput|DRAM Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Issued Warp|No Eligible|Warp Cycles Per Issued|Executed Ipc A|Block Limit" \
     "$OUT/prof_$name.txt" | head -30
