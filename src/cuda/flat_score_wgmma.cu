@@ -235,21 +235,12 @@ __device__ __forceinline__ void wgmma_m64n64k32(float (&d)[32], uint64_t da, uin
 
 // dot products of the warpgroup's 64 keys (A, K-major) with the 64 heads of one query
 // (B, K-major), K = 128 in four steps of 32 bytes inside the 128-byte swizzle atom.
-#ifndef HISA_DESC_HOIST
-#define HISA_DESC_HOIST 1  // 0: rebuild both descriptors per k-step (A/B switch)
-#endif
 __device__ __forceinline__ void issue_query(float (&acc)[32], uint32_t keys, uint32_t heads) {
-#if HISA_DESC_HOIST
   // One descriptor per operand, + 32 bytes (2 in the start-address field, no carry: shared
   // addresses < 256 KB) per k-step.
   const uint64_t dk = make_desc(keys), dh = make_desc(heads);
 #pragma unroll
   for (int kk = 0; kk < kDim / 32; ++kk) wgmma_m64n64k32(acc, dk + 2 * kk, dh + 2 * kk, kk > 0);
-#else
-#pragma unroll
-  for (int kk = 0; kk < kDim / 32; ++kk)
-    wgmma_m64n64k32(acc, make_desc(keys + 32 * kk), make_desc(heads + 32 * kk), kk > 0);
-#endif
   wgmma_commit();
 }
 

@@ -17,10 +17,6 @@
 // Helpers are unused in the non-sm_90a passes, where the kernels are stubs.
 #pragma nv_diag_suppress 177
 
-#ifndef HISA_DESC_HOIST
-#define HISA_DESC_HOIST 1  // 0: rebuild wgmma descriptors per k-step (A/B switch)
-#endif
-
 namespace hisa::cuda::sm90 {
 
 using hisa_ops::SelectScratch;
@@ -221,9 +217,7 @@ __device__ __forceinline__ void mma_loop(const unsigned char* qtile, unsigned ch
                                          RowPtr row_ptr, Side side, Epi epi, Drain drain = {}) {
   using S = TileShape<E>;
   const uint32_t qa = smem_addr(qtile);
-#if HISA_DESC_HOIST
   const uint64_t dq = sw128_desc(qa);
-#endif
   // Affine path: this thread copies chunk c of rows r0 + j * kStep.
   constexpr int kStep = kThreads / S::kChunks;  // 16 (FP8) or 8 (bf16): a multiple of 8
   constexpr int kPer = kRows / kStep;           // rows per thread: 4 or 8
@@ -278,8 +272,7 @@ __device__ __forceinline__ void mma_loop(const unsigned char* qtile, unsigned ch
     cp_async_commit();
     const uint32_t ba = smem_addr(stages + (i % S::kStages) * S::kTileBytes);
     wgmma_fence();
-#if HISA_DESC_HOIST
-    // One descriptor per operand; each k-step adds its byte offset / 16 to the start-address
+    // A = the key tile (M = keys), B = the query (N = heads). One descriptor per operand; each k-step adds its byte offset / 16 to the start-address
     // field (no carry out of it: shared addresses < 256 KB), instead of rebuilding both
     // descriptors per wgmma (uniform-datapath instructions on the issue-bound path).
     const uint64_t da = sw128_desc(ba);
@@ -291,17 +284,6 @@ __device__ __forceinline__ void mma_loop(const unsigned char* qtile, unsigned ch
       else
         wgmma_m64n64k32_e4m3(acc, da + (off >> 4), dq + (off >> 4), s > 0);
     }
-#else
-#pragma unroll
-    for (int s = 0; s < S::kSteps; ++s) {
-      const uint32_t off = static_cast<uint32_t>(((s * 32) >> 7) * kRows * 128 + ((s * 32) & 127));
-      // A = the key tile (M = keys), B = the query (N = heads).
-      if constexpr (kBf16Ops)
-        wgmma_m64n64k16_bf16(acc, sw128_desc(ba + off), sw128_desc(qa + off), s > 0);
-      else
-        wgmma_m64n64k32_e4m3(acc, sw128_desc(ba + off), sw128_desc(qa + off), s > 0);
-    }
-#endif
     wgmma_commit();
     wgmma_wait<0>();
     fence_operand(acc);
