@@ -246,26 +246,8 @@ __device__ __forceinline__ void issue_query(float (&acc)[32], uint32_t keys, uin
 
 // I for the thread's two key rows: relu * w over its 16 heads, then the 4 lanes of the quad.
 // `w` points at the query's 64 weights in shared memory, offset by 2 * quad.
-#ifndef HISA_FLAT_ILP
-#define HISA_FLAT_ILP 1
-#endif
 __device__ __forceinline__ void reduce_heads(const float (&acc)[32], const float* w, float& s0,
                                              float& s1) {
-#if HISA_FLAT_ILP
-  // Four independent FMA chains (even and odd heads of each key), as HISA's key_head_sums, so
-  // the dependent-FMA latency is hidden inside the warp.
-  float a0 = 0.0f, a1 = 0.0f, b0 = 0.0f, b1 = 0.0f;
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    const float2 wj = *reinterpret_cast<const float2*>(w + 8 * j);
-    a0 = fmaf(wj.x, relu_keep_nan(acc[4 * j + 0]), a0);
-    a1 = fmaf(wj.y, relu_keep_nan(acc[4 * j + 1]), a1);
-    b0 = fmaf(wj.x, relu_keep_nan(acc[4 * j + 2]), b0);
-    b1 = fmaf(wj.y, relu_keep_nan(acc[4 * j + 3]), b1);
-  }
-  s0 = a0 + a1;
-  s1 = b0 + b1;
-#else
   s0 = 0.0f;
   s1 = 0.0f;
 #pragma unroll
@@ -276,7 +258,6 @@ __device__ __forceinline__ void reduce_heads(const float (&acc)[32], const float
     s1 = fmaf(relu_keep_nan(acc[4 * j + 2]), wj.x, s1);
     s1 = fmaf(relu_keep_nan(acc[4 * j + 3]), wj.y, s1);
   }
-#endif
   s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, 1);
   s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, 2);
   s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, 1);
