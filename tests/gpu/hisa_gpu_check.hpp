@@ -188,6 +188,38 @@ struct TolStats {
 // max_j |kbar_j| (bf16 pooled keys: 2^-9 per element).
 constexpr double kTolI = 1e-3, kTolJ = 4e-3;
 
+// Cauchy-Schwarz magnitudes of row t's scores, of which the tensor-core tolerances are
+// fractions: query_magnitude = sum_{h in heads} |w_h| |q_h| (heads empty: all H heads),
+// key_magnitude = max_{s in [ks, ke)} |k_scale_s| |k_s|, magnitude = their product.
+inline double query_magnitude(const Problem& h, int64_t t, const std::vector<int32_t>& heads = {}) {
+  std::vector<float> v(h.D);
+  double wq = 0;
+  const int64_t n = heads.empty() ? h.H : static_cast<int64_t>(heads.size());
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t hh = heads.empty() ? i : heads[i];
+    hisa::cpu::decode_run(h.dtype, h.q, (t * h.H + hh) * h.D, h.D, v.data());
+    double s2 = 0;
+    for (float x : v) s2 += double(x) * x;
+    wq += std::fabs(h.w[t * h.H + hh]) * std::sqrt(s2);
+  }
+  return wq;
+}
+inline double key_magnitude(const Problem& h, int64_t t) {
+  const hisa::Range r = hisa::range_of(h, t);
+  std::vector<float> v(h.D);
+  double kmax = 0;
+  for (int64_t s = r.ks; s < r.ke; ++s) {
+    hisa::cpu::decode_run(h.dtype, h.k, s * h.D, h.D, v.data());
+    double s2 = 0;
+    for (float x : v) s2 += double(x) * x;
+    kmax = std::max(kmax, (h.k_scale ? std::fabs(h.k_scale[s]) : 1.0) * std::sqrt(s2));
+  }
+  return kmax;
+}
+inline double magnitude(const Problem& h, int64_t t, const std::vector<int32_t>& heads = {}) {
+  return query_magnitude(h, t, heads) * key_magnitude(h, t);
+}
+
 // Row t of host problem h (ranges as h defines them): `gpu` and `cpu` are its idx rows.
 inline void check_row(const Problem& h, int64_t t, const Config& cfg, const int32_t* gpu,
                       const int32_t* cpu, TolStats& st) {
@@ -222,22 +254,7 @@ inline void check_row(const Problem& h, int64_t t, const Config& cfg, const int3
     st.identical_rows++;
     return;
   }
-  // Magnitudes.
-  std::vector<float> qrow(h.D), krow(h.D);
-  double wq = 0, kmax = 0;
-  for (int64_t hh = 0; hh < h.H; ++hh) {
-    hisa::cpu::decode_run(h.dtype, h.q, (t * h.H + hh) * h.D, h.D, qrow.data());
-    double s2 = 0;
-    for (float x : qrow) s2 += double(x) * x;
-    wq += std::fabs(h.w[t * h.H + hh]) * std::sqrt(s2);
-  }
-  for (int64_t s = r.ks; s < r.ke; ++s) {
-    hisa::cpu::decode_run(h.dtype, h.k, s * h.D, h.D, krow.data());
-    double s2 = 0;
-    for (float x : krow) s2 += double(x) * x;
-    kmax = std::max(kmax, (h.k_scale ? h.k_scale[s] : 1.0) * std::sqrt(s2));
-  }
-  const double tol_i = kTolI * wq * kmax;
+  const double wq = query_magnitude(h, t), tol_i = kTolI * wq * key_magnitude(h, t);
   auto I = [&](int32_t s) { return static_cast<double>(hisa::cpu::token_score(h, t, s)); };
   std::vector<double> gi(G.size());
   for (std::size_t i = 0; i < G.size(); ++i) gi[i] = I(G[i]);
@@ -250,7 +267,7 @@ inline void check_row(const Problem& h, int64_t t, const Config& cfg, const int3
   std::vector<char> kept(std::max<int64_t>(nb, 0), all_blocks ? 1 : 0);
   double jthr = 0, tol_j = 0;
   if (!all_blocks) {
-    std::vector<float> kbar(h.D);
+    std::vector<float> kbar(h.D), krow(h.D);
     std::vector<std::vector<float>> qs(h.H, std::vector<float>(h.D));
     for (int64_t hh = 0; hh < h.H; ++hh)
       hisa::cpu::decode_run(h.dtype, h.q, (t * h.H + hh) * h.D, h.D, qs[hh].data());

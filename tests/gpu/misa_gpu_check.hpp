@@ -213,26 +213,6 @@ inline float routed_score(const Problem& h, int64_t t, const std::vector<int32_t
   return h.k_scale ? h.k_scale[s] * sc : sc;
 }
 
-// Cauchy-Schwarz magnitude sum_{h in heads} |w_h| |q_h| * max_{s in range} k_scale_s |k_s|.
-inline double magnitude(const Problem& h, int64_t t, const std::vector<int32_t>& heads) {
-  const hisa::Range r = hisa::range_of(h, t);
-  std::vector<float> v(h.D);
-  double wq = 0, kmax = 0;
-  for (int32_t hh : heads) {
-    hisa::cpu::decode_run(h.dtype, h.q, (t * h.H + hh) * h.D, h.D, v.data());
-    double s2 = 0;
-    for (float x : v) s2 += double(x) * x;
-    wq += std::fabs(h.w[t * h.H + hh]) * std::sqrt(s2);
-  }
-  for (int64_t s = r.ks; s < r.ke; ++s) {
-    hisa::cpu::decode_run(h.dtype, h.k, s * h.D, h.D, v.data());
-    double s2 = 0;
-    for (float x : v) s2 += double(x) * x;
-    kmax = std::max(kmax, (h.k_scale ? std::fabs(h.k_scale[s]) : 1.0) * std::sqrt(s2));
-  }
-  return wq * kmax;
-}
-
 // Row t (routed: n > max(C, B)) of the GPU against the CPU reference with the GPU's heads:
 // candidates = top C by I_A (exact), answer = top topk of those by I. Returns "" when accepted;
 // counts near-tie swaps in `swaps`.

@@ -97,21 +97,7 @@ double compare_with_cpu(const hisa::Problem& h, const Config& cfg, int64_t nsamp
     std::set<int32_t> seen;
     bool ok = true, ended = false;
     double prev = INFINITY;
-    double wq = 0, kmax = 0;
-    std::vector<float> v(h.D);
-    for (int64_t hh = 0; hh < h.H; ++hh) {
-      hisa::cpu::decode_run(h.dtype, h.q, (t * h.H + hh) * h.D, h.D, v.data());
-      double s2 = 0;
-      for (float x : v) s2 += double(x) * x;
-      wq += std::fabs(h.w[t * h.H + hh]) * std::sqrt(s2);
-    }
-    for (int64_t s = r.ks; s < r.ke; ++s) {
-      hisa::cpu::decode_run(h.dtype, h.k, s * h.D, h.D, v.data());
-      double s2 = 0;
-      for (float x : v) s2 += double(x) * x;
-      kmax = std::max(kmax, (h.k_scale ? h.k_scale[s] : 1.0) * std::sqrt(s2));
-    }
-    const double tol = kTolI * wq * kmax;
+    const double tol = kTolI * magnitude(h, t);
     for (int64_t i = 0; i < cfg.topk && ok; ++i) {
       if (gr[i] == -1) {
         ended = true;
