@@ -22,18 +22,7 @@ BUILD=build/device_ab
 export PATH=/usr/local/cuda/bin:$PATH
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv
-configure() {
-  cmake -S . -B "$BUILD" -DHISA_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DHISA_PYTHON=OFF "$@" \
-    > "$OUT/cmake.log" 2>&1
-}
-configure || configure -DCMAKE_CUDA_STANDARD=17 || { tail -30 "$OUT/cmake.log"; exit 1; }
-t0=$(date +%s)
-if ! cmake --build "$BUILD" -j16 --target hisa_gpu_tests hisa_timing hisa_cli > "$OUT/build.log" 2>&1; then
-  grep -n -B2 -A6 "error" "$OUT/build.log" | head -80
-  exit 1
-fi
-echo "build: $(( $(date +%s) - t0 )) s"
-grep -h "C75\|stack frame" "$OUT/build.log" | grep -v " 0 bytes stack" | sort | uniq -c | head -8
+bash bench/device/build.sh "$BUILD" "$OUT/build.log" hisa_gpu_tests hisa_timing hisa_cli || exit 1
 
 if [ "$FILTER" != "none" ]; then
   t0=$(date +%s)

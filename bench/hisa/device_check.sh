@@ -19,21 +19,7 @@ export PATH=/usr/local/cuda/bin:$PATH
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv
 cmake --version | head -1
-configure() {
-  cmake -S . -B "$BUILD" -DHISA_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DHISA_PYTHON=OFF "$@" \
-    > /tmp/hisa_cmake.log 2>&1
-}
-# Older CMake cannot name the CUDA20 dialect: retry with CUDA17 (the explicit -std=c++20 flag
-# of CMakeLists.txt then loses to CMake's -std=c++17; the CUDA sources compile as either).
-configure || { echo "configure failed, retrying with CMAKE_CUDA_STANDARD=17";
-               configure -DCMAKE_CUDA_STANDARD=17 || { tail -30 /tmp/hisa_cmake.log; exit 1; }; }
-t0=$(date +%s)
-if ! cmake --build "$BUILD" -j16 --target hisa_gpu_tests hisa_timing > "$OUT/build.log" 2>&1; then
-  grep -n -B2 -A6 "error" "$OUT/build.log" | head -80
-  exit 1
-fi
-echo "build: $(( $(date +%s) - t0 )) s"
-grep -h "C75\|stack frame" "$OUT/build.log" | sort | uniq -c | head -5
+bash bench/device/build.sh "$BUILD" "$OUT/build.log" hisa_gpu_tests hisa_timing || exit 1
 
 obj=$(find "$BUILD" -name 'hisa_sm90.cu.o' | head -1)
 if [ -n "$obj" ]; then

@@ -20,17 +20,7 @@ has() { [[ ",$PARTS," == *",$1,"* ]]; }
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv
 if [ ! -x "$BUILD/hisa" ] || has check; then
-  configure() {
-    cmake -S . -B "$BUILD" -DHISA_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DHISA_PYTHON=OFF "$@" \
-      > "$OUT/cmake.log" 2>&1
-  }
-  configure || configure -DCMAKE_CUDA_STANDARD=17 || { tail -30 "$OUT/cmake.log"; exit 1; }
-  t0=$(date +%s)
-  if ! cmake --build "$BUILD" -j16 --target hisa_gpu_tests hisa_timing hisa_cli > "$OUT/build.log" 2>&1; then
-    grep -n -B2 -A6 "error" "$OUT/build.log" | head -80
-    exit 1
-  fi
-  echo "build: $(( $(date +%s) - t0 )) s"
+  bash bench/device/build.sh "$BUILD" "$OUT/build.log" hisa_gpu_tests hisa_timing hisa_cli || exit 1
 fi
 
 if has check; then

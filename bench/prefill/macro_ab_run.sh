@@ -12,15 +12,12 @@ OUT="${OUT:-/tmp/macro_ab_out}"
 mkdir -p "$OUT"
 export PATH=/usr/local/cuda/bin:$PATH
 nvidia-smi --query-gpu=name,clocks.sm,temperature.gpu --format=csv,noheader
-build() {  # dir, extra cmake args
-  local dir=$1; shift
-  { cmake -S . -B "$dir" -DHISA_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DHISA_PYTHON=OFF "$@" &&
-    cmake --build "$dir" -j8 --target hisa_gpu_tests hisa_cli; } > "/tmp/build_$(basename "$dir").log" 2>&1
-}
 t0=$(date +%s)
-build build/ab1 -DCMAKE_CUDA_FLAGS=-D$MACRO=1 & build build/ab0 -DCMAKE_CUDA_FLAGS=-D$MACRO=0 & wait
+bash bench/device/build.sh build/ab1 /tmp/build_ab1.log hisa_gpu_tests hisa_cli -- -DCMAKE_CUDA_FLAGS=-D$MACRO=1 &
+bash bench/device/build.sh build/ab0 /tmp/build_ab0.log hisa_gpu_tests hisa_cli -- -DCMAKE_CUDA_FLAGS=-D$MACRO=0 &
+wait
 echo "builds: $(( $(date +%s) - t0 )) s"
-for d in ab0 ab1; do [ -x build/$d/hisa ] || { echo "build $d failed"; grep -B2 -A5 error "/tmp/build_$d.log" | head -30; exit 1; }; done
+for d in ab0 ab1; do [ -x build/$d/hisa ] || { echo "build $d failed"; grep -B2 -A5 -i error "/tmp/build_$d.log" | head -30; exit 1; }; done
 for round in 1 2; do
   for V in 0 1; do
     build/ab$V/hisa bench prefill --L 32768,131072 --methods flat,hisa --m 64,128 --no-fidelity \
