@@ -188,6 +188,15 @@ struct TolStats {
 // max_j |kbar_j| (bf16 pooled keys: 2^-9 per element).
 constexpr double kTolI = 1e-3, kTolJ = 4e-3;
 
+// Random Gaussian workload of the DSA shape (H = 64, D = 128), quantized to FP8 (per-key
+// scales) or rounded to bf16.
+inline hisa::Workload dsa_gaussian(int64_t T, int64_t S, uint64_t seed, DType dt) {
+  hisa::GaussianSpec g;
+  g.T = T, g.S = S, g.H = 64, g.D = 128, g.seed = seed;
+  hisa::Workload w = hisa::make_gaussian(g);
+  return dt == DType::fp8_e4m3 ? hisa::quantize_fp8(w) : hisa::to_bf16(w);
+}
+
 // Cauchy-Schwarz magnitudes of row t's scores, of which the tensor-core tolerances are
 // fractions: query_magnitude = sum_{h in heads} |w_h| |q_h| (heads empty: all H heads),
 // key_magnitude = max_{s in [ks, ke)} |k_scale_s| |k_s|, magnitude = their product.

@@ -18,13 +18,6 @@ using namespace hisa_gpu_test;
 #define SKIP_WITHOUT_GPU() \
   if (hisa::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device"
 
-hisa::Workload gaussian(int64_t T, int64_t S, uint64_t seed, DType dt) {
-  hisa::GaussianSpec g;
-  g.T = T, g.S = S, g.H = 64, g.D = 128, g.seed = seed;
-  hisa::Workload w = hisa::make_gaussian(g);
-  return dt == DType::fp8_e4m3 ? hisa::quantize_fp8(w) : hisa::to_bf16(w);
-}
-
 int64_t expected_count(const hisa::Problem& h, int64_t t, const Config& cfg) {
   const int64_t B = cfg.block_size, topk = cfg.topk;
   const int64_t m = cfg.method == Method::block ? topk / B : cfg.blocks;
@@ -78,7 +71,7 @@ void run_and_compare(const hisa::Problem& h, const Config& cfg, int64_t nsample,
 TEST(CudaHisaFast, Fp8AndBf16WithinTolerance) {
   SKIP_WITHOUT_GPU();
   for (DType dt : {DType::fp8_e4m3, DType::bf16}) {
-    const hisa::Workload w = gaussian(3000, 3000, 101 + static_cast<int>(dt), dt);
+    const hisa::Workload w = dsa_gaussian(3000, 3000, 101 + static_cast<int>(dt), dt);
     run_and_compare(w.problem(), hisa_cfg(256, 64, 8), 400,
                     std::string("gaussian T=S=3000 B=64 m=8 k=256 ") + hisa::to_string(dt));
   }
@@ -86,7 +79,7 @@ TEST(CudaHisaFast, Fp8AndBf16WithinTolerance) {
 
 TEST(CudaHisaFast, DsaConfigWithinTolerance) {
   SKIP_WITHOUT_GPU();
-  const hisa::Workload w = gaussian(6000, 6000, 111, DType::fp8_e4m3);
+  const hisa::Workload w = dsa_gaussian(6000, 6000, 111, DType::fp8_e4m3);
   run_and_compare(w.problem(), hisa_cfg(2048, 64, 64), 96,
                   "gaussian fp8 T=S=6000 B=64 m=64 k=2048");
 }
@@ -94,9 +87,9 @@ TEST(CudaHisaFast, DsaConfigWithinTolerance) {
 TEST(CudaHisaFast, PackedBatch) {
   SKIP_WITHOUT_GPU();
   std::vector<hisa::Workload> seqs;
-  seqs.push_back(gaussian(2500, 2500, 121, DType::fp8_e4m3));
-  seqs.push_back(gaussian(5000, 5000, 122, DType::fp8_e4m3));
-  seqs.push_back(gaussian(3100, 3100, 123, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(2500, 2500, 121, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(5000, 5000, 122, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(3100, 3100, 123, DType::fp8_e4m3));
   const hisa::Workload packed = hisa::pack_sequences(seqs);
   run_and_compare(packed.problem(), hisa_cfg(2048, 64, 64), 96, "packed fp8 2500+5000+3100");
   run_and_compare(packed.problem(), hisa_cfg(512, 64, 16), 96, "packed fp8 B=64 m=16 k=512");
@@ -118,7 +111,7 @@ TEST(CudaHisaFast, BigCausal32K) {
 
 TEST(CudaHisaFast, BlockSparseWholeBlocks) {
   SKIP_WITHOUT_GPU();
-  const hisa::Workload w = gaussian(6000, 6000, 141, DType::fp8_e4m3);
+  const hisa::Workload w = dsa_gaussian(6000, 6000, 141, DType::fp8_e4m3);
   const hisa::Problem h = w.problem();
   Config cfg;
   cfg.method = Method::block;
@@ -145,7 +138,7 @@ TEST(CudaHisaFast, BlockSparseWholeBlocks) {
 
 TEST(CudaHisaFast, ManyBlocksEqualsFlat) {
   SKIP_WITHOUT_GPU();
-  const hisa::Workload w = gaussian(3000, 3000, 151, DType::fp8_e4m3);
+  const hisa::Workload w = dsa_gaussian(3000, 3000, 151, DType::fp8_e4m3);
   const hisa::Problem h = w.problem();
   const Config cfg = hisa_cfg(1024, 64, 64);  // nb <= 47 < m: every block kept
   Config flat;

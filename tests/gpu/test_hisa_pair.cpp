@@ -19,13 +19,6 @@ using namespace hisa_gpu_test;
 #define SKIP_WITHOUT_GPU() \
   if (hisa::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device"
 
-hisa::Workload gaussian(int64_t T, int64_t S, uint64_t seed, DType dt) {
-  hisa::GaussianSpec g;
-  g.T = T, g.S = S, g.H = 64, g.D = 128, g.seed = seed;
-  hisa::Workload w = hisa::make_gaussian(g);
-  return dt == DType::fp8_e4m3 ? hisa::quantize_fp8(w) : hisa::to_bf16(w);
-}
-
 struct PairingGuard {
   ~PairingGuard() { hisa::cuda::hisa_set_pairing(-1); }
 };
@@ -64,7 +57,7 @@ void expect_pairs_match(const hisa::Problem& h, const Config& cfg, const std::st
 TEST(CudaHisaPair, Fp8AndBf16OddRowCount) {
   SKIP_WITHOUT_GPU();
   for (DType dt : {DType::fp8_e4m3, DType::bf16}) {
-    const hisa::Workload w = gaussian(3001, 3001, 201 + static_cast<int>(dt), dt);
+    const hisa::Workload w = dsa_gaussian(3001, 3001, 201 + static_cast<int>(dt), dt);
     expect_pairs_match(w.problem(), hisa_cfg(256, 64, 8),
                        std::string("gaussian T=S=3001 B=64 m=8 k=256 ") + hisa::to_string(dt), 64);
   }
@@ -72,7 +65,7 @@ TEST(CudaHisaPair, Fp8AndBf16OddRowCount) {
 
 TEST(CudaHisaPair, DsaConfigAndStructured) {
   SKIP_WITHOUT_GPU();
-  const hisa::Workload w = gaussian(6000, 6000, 211, DType::fp8_e4m3);
+  const hisa::Workload w = dsa_gaussian(6000, 6000, 211, DType::fp8_e4m3);
   expect_pairs_match(w.problem(), hisa_cfg(2048, 64, 64), "gaussian fp8 T=S=6000 DSA", 48);
   hisa::StructuredSpec spec;
   spec.T = spec.S = 8192;
@@ -86,10 +79,10 @@ TEST(CudaHisaPair, DsaConfigAndStructured) {
 TEST(CudaHisaPair, PackedBatchStraddlingPairs) {
   SKIP_WITHOUT_GPU();
   std::vector<hisa::Workload> seqs;
-  seqs.push_back(gaussian(2501, 2501, 221, DType::fp8_e4m3));
-  seqs.push_back(gaussian(4999, 4999, 222, DType::fp8_e4m3));
-  seqs.push_back(gaussian(3, 3, 223, DType::fp8_e4m3));
-  seqs.push_back(gaussian(3101, 3101, 224, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(2501, 2501, 221, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(4999, 4999, 222, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(3, 3, 223, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(3101, 3101, 224, DType::fp8_e4m3));
   const hisa::Workload packed = hisa::pack_sequences(seqs);
   expect_pairs_match(packed.problem(), hisa_cfg(2048, 64, 64), "packed fp8 2501+4999+3+3101", 48);
   expect_pairs_match(packed.problem(), hisa_cfg(512, 64, 16), "packed fp8 B=64 m=16 k=512", 48);
@@ -99,23 +92,23 @@ TEST(CudaHisaPair, PackedBatchStraddlingPairs) {
 // local block's tiles past a query's range are skipped for it.
 TEST(CudaHisaPair, BlockSizes128And192) {
   SKIP_WITHOUT_GPU();
-  const hisa::Workload w = gaussian(7001, 7001, 231, DType::fp8_e4m3);
+  const hisa::Workload w = dsa_gaussian(7001, 7001, 231, DType::fp8_e4m3);
   expect_pairs_match(w.problem(), hisa_cfg(2048, 128, 32), "gaussian fp8 B=128 m=32", 48);
   expect_pairs_match(w.problem(), hisa_cfg(1024, 192, 12), "gaussian fp8 B=192 m=12 k=1024", 48);
-  const hisa::Workload b = gaussian(4001, 4001, 232, DType::bf16);
+  const hisa::Workload b = dsa_gaussian(4001, 4001, 232, DType::bf16);
   expect_pairs_match(b.problem(), hisa_cfg(512, 128, 8), "gaussian bf16 B=128 m=8 k=512", 48);
 }
 
 TEST(CudaHisaPair, BlockSparseAndTinyProblems) {
   SKIP_WITHOUT_GPU();
-  const hisa::Workload w = gaussian(5001, 5001, 241, DType::fp8_e4m3);
+  const hisa::Workload w = dsa_gaussian(5001, 5001, 241, DType::fp8_e4m3);
   Config block;
   block.method = Method::block;
   block.topk = 2048;
   block.block_size = 64;
   expect_pairs_match(w.problem(), block, "block-sparse fp8 T=S=5001");
   for (int64_t T : {1, 2, 3}) {
-    const hisa::Workload t = gaussian(T, 4000, 250 + T, DType::fp8_e4m3);
+    const hisa::Workload t = dsa_gaussian(T, 4000, 250 + T, DType::fp8_e4m3);
     expect_pairs_match(t.problem(), hisa_cfg(256, 64, 8), "T=" + std::to_string(T) + " S=4000", 0);
   }
 }
@@ -125,8 +118,8 @@ TEST(CudaHisaPair, BlockSparseAndTinyProblems) {
 TEST(CudaHisaPair, SmallRunForSanitizer) {
   SKIP_WITHOUT_GPU();
   std::vector<hisa::Workload> seqs;
-  seqs.push_back(gaussian(2301, 2301, 261, DType::fp8_e4m3));
-  seqs.push_back(gaussian(2400, 2400, 262, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(2301, 2301, 261, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(2400, 2400, 262, DType::fp8_e4m3));
   hisa::Workload packed = hisa::pack_sequences(seqs);
   hisa::Problem h = packed.problem();
   // The last 161 + 160 rows of the sequences (a pair straddles them): most need block selection.

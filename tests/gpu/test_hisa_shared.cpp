@@ -34,13 +34,6 @@ bool have_sm90() {
 #define SKIP_WITHOUT_SM90() \
   if (!have_sm90()) GTEST_SKIP() << "no sm_90 GPU"
 
-hisa::Workload gaussian(int64_t T, int64_t S, uint64_t seed, DType dt) {
-  hisa::GaussianSpec g;
-  g.T = T, g.S = S, g.H = 64, g.D = 128, g.seed = seed;
-  hisa::Workload w = hisa::make_gaussian(g);
-  return dt == DType::fp8_e4m3 ? hisa::quantize_fp8(w) : hisa::to_bf16(w);
-}
-
 struct HookGuard {
   ~HookGuard() {
     hisa::cuda::hisa_force_shared_tiles(false);
@@ -119,16 +112,16 @@ double compare_with_cpu(const hisa::Problem& h, const Config& cfg, int64_t nsamp
 
 TEST(CudaHisaShared, SingletonTilesEqualPlainHisa) {
   SKIP_WITHOUT_SM90();
-  const hisa::Workload w = gaussian(9001, 9001, 401, DType::fp8_e4m3);
+  const hisa::Workload w = dsa_gaussian(9001, 9001, 401, DType::fp8_e4m3);
   expect_singleton_tiles_match(w.problem(), hisa_cfg(2048, 64, 64), "fp8 DSA T=S=9001");
   expect_singleton_tiles_match(w.problem(), hisa_cfg(512, 128, 12), "fp8 B=128 m=12 k=512");
-  const hisa::Workload b = gaussian(4001, 4001, 402, DType::bf16);
+  const hisa::Workload b = dsa_gaussian(4001, 4001, 402, DType::bf16);
   expect_singleton_tiles_match(b.problem(), hisa_cfg(256, 64, 8), "bf16 m=8 k=256");
 }
 
 TEST(CudaHisaShared, TilesAgainstCpuBf16) {
   SKIP_WITHOUT_SM90();
-  const hisa::Workload w = gaussian(3001, 3001, 411, DType::bf16);
+  const hisa::Workload w = dsa_gaussian(3001, 3001, 411, DType::bf16);
   for (int64_t Q : {2, 16}) {
     const double f = compare_with_cpu(w.problem(), shared_cfg(256, 64, 8, Q), 200,
                                       "bf16 T=S=3001 m=8 k=256 Q=" + std::to_string(Q));
@@ -141,8 +134,8 @@ TEST(CudaHisaShared, TilesAgainstCpuBf16) {
 TEST(CudaHisaShared, PackedAndInterleavedAgainstCpu) {
   SKIP_WITHOUT_SM90();
   std::vector<hisa::Workload> seqs;
-  seqs.push_back(gaussian(1501, 1501, 421, DType::bf16));
-  seqs.push_back(gaussian(2003, 2003, 422, DType::bf16));
+  seqs.push_back(dsa_gaussian(1501, 1501, 421, DType::bf16));
+  seqs.push_back(dsa_gaussian(2003, 2003, 422, DType::bf16));
   const hisa::Workload packed = hisa::pack_sequences(seqs);
   const hisa::Problem h = packed.problem();
   EXPECT_GE(compare_with_cpu(h, shared_cfg(256, 64, 8, 4), 200, "packed bf16 Q=4"), 0.95);
@@ -167,7 +160,7 @@ TEST(CudaHisaShared, StructuredFp8DsaConfig) {
 // Small enough for compute-sanitizer: 600 rows, Q = 4 and 5 (tiles cut by the sequence end).
 TEST(CudaHisaShared, SmallRunForSanitizer) {
   SKIP_WITHOUT_SM90();
-  const hisa::Workload w = gaussian(600, 600, 431, DType::bf16);
+  const hisa::Workload w = dsa_gaussian(600, 600, 431, DType::bf16);
   for (int64_t Q : {4, 5})
     EXPECT_GE(compare_with_cpu(w.problem(), shared_cfg(256, 64, 3, Q), 100,
                                "sanitizer-sized bf16 k=256 m=3 Q=" + std::to_string(Q)), 0.95);

@@ -21,13 +21,6 @@ using namespace hisa_gpu_test;
 #define SKIP_WITHOUT_GPU() \
   if (hisa::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device"
 
-hisa::Workload gaussian(int64_t T, int64_t S, uint64_t seed, DType dt) {
-  hisa::GaussianSpec g;
-  g.T = T, g.S = S, g.H = 64, g.D = 128, g.seed = seed;
-  hisa::Workload w = hisa::make_gaussian(g);
-  return dt == DType::fp8_e4m3 ? hisa::quantize_fp8(w) : hisa::to_bf16(w);
-}
-
 struct StreamingGuard {
   ~StreamingGuard() { hisa::cuda::hisa_set_streaming(-1); }
 };
@@ -65,7 +58,7 @@ void expect_stream_matches(const hisa::Problem& h, const Config& cfg, const std:
 // m = 64 (4096 candidates: the buffer drains once near the end), 128 and 256 (several drains).
 TEST(CudaHisaStream, DsaConfigLargeM) {
   SKIP_WITHOUT_GPU();
-  const hisa::Workload w = gaussian(20000, 20000, 301, DType::fp8_e4m3);
+  const hisa::Workload w = dsa_gaussian(20000, 20000, 301, DType::fp8_e4m3);
   expect_stream_matches(w.problem(), hisa_cfg(2048, 64, 64), "gaussian fp8 T=S=20000 m=64");
   expect_stream_matches(w.problem(), hisa_cfg(2048, 64, 128), "gaussian fp8 T=S=20000 m=128", 32);
   expect_stream_matches(w.problem(), hisa_cfg(2048, 64, 256), "gaussian fp8 T=S=20000 m=256", 32);
@@ -77,9 +70,9 @@ TEST(CudaHisaStream, StructuredBf16SmallTopkAndB128) {
   spec.T = spec.S = 8192;
   const hisa::Workload s = hisa::quantize_fp8(hisa::make_structured(spec));
   expect_stream_matches(s.problem(), hisa_cfg(2048, 64, 96), "structured fp8 T=S=8192 m=96", 32);
-  const hisa::Workload b = gaussian(6000, 6000, 311, DType::bf16);
+  const hisa::Workload b = dsa_gaussian(6000, 6000, 311, DType::bf16);
   expect_stream_matches(b.problem(), hisa_cfg(256, 64, 40), "gaussian bf16 k=256 m=40", 32);
-  const hisa::Workload f = gaussian(9001, 9001, 312, DType::fp8_e4m3);
+  const hisa::Workload f = dsa_gaussian(9001, 9001, 312, DType::fp8_e4m3);
   expect_stream_matches(f.problem(), hisa_cfg(2048, 128, 48), "gaussian fp8 B=128 m=48", 32);
   expect_stream_matches(f.problem(), hisa_cfg(1000, 64, 100), "gaussian fp8 k=1000 m=100", 32);
 }
@@ -88,12 +81,12 @@ TEST(CudaHisaStream, StructuredBf16SmallTopkAndB128) {
 // (NaN k_scale on some rows): the threshold must keep ties to the larger token and NaN last.
 TEST(CudaHisaStream, TiesAndNaN) {
   SKIP_WITHOUT_GPU();
-  hisa::Workload w = gaussian(6000, 6000, 321, DType::fp8_e4m3);
+  hisa::Workload w = dsa_gaussian(6000, 6000, 321, DType::fp8_e4m3);
   for (int64_t s = 64; s < w.S; ++s)
     std::copy_n(w.k.begin() + (s % 64) * w.D, w.D, w.k.begin() + s * w.D);
   std::fill(w.k_scale.begin(), w.k_scale.end(), 1.0f);
   expect_stream_matches(w.problem(), hisa_cfg(2048, 64, 80), "tied blocks fp8 m=80");
-  hisa::Workload n = gaussian(6000, 6000, 322, DType::fp8_e4m3);
+  hisa::Workload n = dsa_gaussian(6000, 6000, 322, DType::fp8_e4m3);
   for (int64_t s = 0; s < n.S; s += 7) n.k_scale[s] = std::numeric_limits<float>::quiet_NaN();
   expect_stream_matches(n.problem(), hisa_cfg(2048, 64, 80), "NaN k_scale fp8 m=80");
 }
@@ -101,9 +94,9 @@ TEST(CudaHisaStream, TiesAndNaN) {
 TEST(CudaHisaStream, PackedBatch) {
   SKIP_WITHOUT_GPU();
   std::vector<hisa::Workload> seqs;
-  seqs.push_back(gaussian(2500, 2500, 331, DType::fp8_e4m3));
-  seqs.push_back(gaussian(9000, 9000, 332, DType::fp8_e4m3));
-  seqs.push_back(gaussian(3100, 3100, 333, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(2500, 2500, 331, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(9000, 9000, 332, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(3100, 3100, 333, DType::fp8_e4m3));
   const hisa::Workload packed = hisa::pack_sequences(seqs);
   expect_stream_matches(packed.problem(), hisa_cfg(2048, 64, 128), "packed fp8 m=128", 32);
 }
@@ -115,7 +108,7 @@ TEST(CudaHisaStream, AutomaticWhenDenseDoesNotFit) {
   SKIP_WITHOUT_GPU();
   StreamingGuard guard;
   hisa::cuda::hisa_set_streaming(-1);
-  const hisa::Workload w = gaussian(16, 70000, 351, DType::fp8_e4m3);  // last 16 rows of S
+  const hisa::Workload w = dsa_gaussian(16, 70000, 351, DType::fp8_e4m3);  // last 16 rows of S
   const hisa::Problem h = w.problem();
   const Config cfg = hisa_cfg(2048, 64, 1024);
   DeviceProblem dp(h);
