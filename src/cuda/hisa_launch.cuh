@@ -41,12 +41,12 @@ struct HisaParams {
   // shared memory stops growing with m (any m fits). 0: every candidate's key is kept.
   int stream_cap = 0;
   // shared_candidates = shared_q > 1 (hisa_shared_tiles.cuh; needs the streaming kernel): row t
-  // selects from its tile's kept blocks. seq_first [S + 1]: first row of each sequence start;
-  // t_total: rows of the call; list_max: most candidate blocks of one row.
+  // selects from its tile's kept blocks (one launch holds every row of the call: t0 = 0).
+  // seq_first [S + 1]: first row of each sequence start; list_max: most candidate blocks of one
+  // row.
   bool shared_tiles = false;  // stage 2 takes the tile union (also with Q = 1: a test hook)
   int shared_q = 1;
   const int32_t* seq_first = nullptr;
-  int t_total = 0;
   int list_max = 0;
 };
 

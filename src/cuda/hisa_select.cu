@@ -122,7 +122,6 @@ Plan make_plan(const Problem& p, const Config& cfg) {
     const int64_t own = std::max<int64_t>(m, (std::min(topk, p.S) + B - 1) / B);
     b.shared_tiles = true;
     b.shared_q = static_cast<int>(std::min<int64_t>(Q, INT32_MAX));
-    b.t_total = static_cast<int>(p.T);
     b.list_max = static_cast<int>(std::min<int64_t>(std::min<int64_t>(Q, nbmax) * own, nbmax));
     if (!sm90)
       throw BackendError(

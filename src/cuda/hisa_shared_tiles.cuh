@@ -29,7 +29,8 @@ __device__ inline int tile_union_blocks(const HisaParams& p, int64_t t, const Ro
   const int64_t first = p.seq_first[g.ks];
   const int64_t Q = p.shared_q;
   const int64_t lo = first + (t - first) / Q * Q;
-  const int64_t hi = lo + Q < p.t_total ? lo + Q : p.t_total;
+  const int64_t rows = static_cast<int64_t>(p.t0) + p.T;  // every row: a single launch
+  const int64_t hi = lo + Q < rows ? lo + Q : rows;
   for (int64_t u = lo; u < hi; ++u) {  // uniform: every thread walks the same members
     const RowGeometry gu = row_of(p, u);
     if (gu.ks != g.ks) continue;  // another sequence's row inside the index range
