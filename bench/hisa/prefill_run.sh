@@ -6,7 +6,10 @@
 #            128K; structured 32K with fidelity vs flat)
 #   configs  B=128 m=64 (the paper's) beside B=64 m=128 (same candidates), 32K and 128K
 #   long     256K and 1M tokens, HISA m=64 (flat stages sampled on 8 chunks, scaled), peak memory
+#   order    Config::order score vs index (same run): flat, block, HISA B=64 m=64/128/256 and
+#            B=128 m=64 at 32K and 128K (random data; structured 32K through the fidelity run)
 #
+# CHECK_FILTER (default 'CudaHisa*:CudaRowOrder*') picks the GPU tests of `check`.
 #   bench/hisa/prefill_run.sh <commit> check,shared
 # Needs the carried googletest sources in .deps/googletest (the device has no libgtest).
 set -uo pipefail
@@ -25,13 +28,14 @@ fi
 
 if has check; then
   t0=$(date +%s)
-  timeout 360 "$BUILD/tests/hisa_gpu_tests" --gtest_filter='CudaHisa*' > "$OUT/tests.log" 2>&1
+  timeout 360 "$BUILD/tests/hisa_gpu_tests" --gtest_filter="${CHECK_FILTER:-CudaHisa*:CudaRowOrder*}" \
+    > "$OUT/tests.log" 2>&1
   echo "tests: rc=$? in $(( $(date +%s) - t0 )) s"
   grep -E "^\[ +(FAILED|SKIPPED) +\]|\[hisa (shared|stream)\]|Failure|first|Which is|Expected" "$OUT/tests.log" | head -40
   grep -E "^\[  (PASSED|FAILED) +\]|tests? ran" "$OUT/tests.log"
   t0=$(date +%s)
   timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
-    --gtest_filter='CudaHisaShared.SmallRunForSanitizer:CudaHisaStream.SmallRunForSanitizer' \
+    --gtest_filter='CudaHisaShared.SmallRunForSanitizer:CudaHisaStream.SmallRunForSanitizer:CudaRowOrder.Decode*' \
     > "$OUT/sanitize.log" 2>&1
   echo "sanitizer: rc=$? in $(( $(date +%s) - t0 )) s"
   grep -E "ERROR SUMMARY|PASSED|FAILED" "$OUT/sanitize.log" | head -5
@@ -48,5 +52,8 @@ bench() {  # name, then bench prefill arguments
 has shared && bench shared --L 32768,131072 --m 64,128 --B 64 --Q 1,16 --fidelity-L 32768 --fidelity-rows 1024
 has configs && bench b128 --L 32768,131072 --m 64 --B 128 --fidelity-L 32768 --fidelity-rows 1024
 has configs && bench b64 --L 32768,131072 --m 128 --B 64 --fidelity-L 32768 --fidelity-rows 1024
+has order && bench order --L 32768,131072 --m 64,128,256 --B 64 --order score,index \
+  --methods flat,block,hisa --fidelity-L 32768 --fidelity-rows 1024
+has order && bench order_b128 --L 32768,131072 --m 64 --B 128 --order score,index --no-fidelity
 has long && bench long --L 262144,1048576 --m 64 --B 64 --flat-chunks 8 --no-fidelity --repeats 3
 exit 0

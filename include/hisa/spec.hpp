@@ -23,5 +23,7 @@ std::string to_spec(const Config& cfg);
 
 // BlockSummary from its name (mean, bound, emax); ArgumentError naming `argument` otherwise.
 BlockSummary parse_block_summary(const std::string& name, const std::string& argument);
+// Order from its name (score, index); ArgumentError naming `argument` otherwise.
+Order parse_order(const std::string& name, const std::string& argument);
 
 }  // namespace hisa

@@ -24,10 +24,17 @@ enum class Method : int { flat = 0, hisa = 1, block = 2, misa = 3, proj = 4, his
 // estimate of the block's best token score).
 enum class BlockSummary : int { mean = 0, bound = 1, emax = 2 };
 
+// Order of each idx row (SPEC.md allows a faster order when the API names it): `score` is
+// SPEC.md's (score descending, ties to the larger index); `index` holds exactly the same set in
+// ascending index order, -1 padding last. Sparse attention does not need score order, and the
+// sm_90a HISA kernels then skip their per-row sort (docs/cuda_hisa.md).
+enum class Order : int { score = 0, index = 1 };
+
 const char* to_string(DType d);
 const char* to_string(Device d);
 const char* to_string(Method m);
 const char* to_string(BlockSummary b);
+const char* to_string(Order o);
 std::size_t dtype_size(DType d);  // bytes per element of q/k: 4, 2, 1
 
 // Views of the prefill inputs (SPEC.md "Inputs"). All arrays are dense, row-major (C order).
@@ -71,7 +78,12 @@ struct Config {
   int64_t shared_candidates = 1;  // Q: hisa only; each query of a tile of Q consecutive query
                                   // rows selects from the union of the tile's kept blocks
                                   // (SPEC.md "HISA variants"); 1 = plain HISA
+  Order order = Order::score;     // row order; index: same set, ascending index
 };
+
+// Reorders each of `rows` idx rows of `topk` entries (host memory) from score order to index
+// order: the valid prefix ascending, -1 padding kept last.
+void order_rows_by_index(int32_t* rows, int64_t nrows, int64_t topk);
 
 // Execution options. None of them changes the result.
 struct Options {

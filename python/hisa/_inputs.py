@@ -36,6 +36,8 @@ METHODS = {
 SUMMARIES = {"mean": _C.BlockSummary.mean, "bound": _C.BlockSummary.bound,
              "emax": _C.BlockSummary.emax}
 
+ORDERS = {"score": _C.Order.score, "index": _C.Order.index}
+
 
 def is_torch(x):
     return torch is not None and isinstance(x, torch.Tensor)
@@ -260,12 +262,14 @@ class Inputs:
 
 
 def make_config(method, topk=2048, block_size=64, num_blocks=64, heads=8, candidates=1,
-                block_summary="mean", proj_dim=16, shared_candidates=1):
+                block_summary="mean", proj_dim=16, shared_candidates=1, order="score"):
     if method not in METHODS:
         raise argument_error("method", f"expected one of {sorted(METHODS)}, got {method!r}")
     if block_summary not in SUMMARIES:
         raise argument_error("block_summary",
                              f"expected one of {sorted(SUMMARIES)}, got {block_summary!r}")
+    if order not in ORDERS:
+        raise argument_error("order", f"expected one of {sorted(ORDERS)}, got {order!r}")
     c = _C.Config()
     c.method = METHODS[method]
     c.topk = integer(topk, "topk")
@@ -276,6 +280,7 @@ def make_config(method, topk=2048, block_size=64, num_blocks=64, heads=8, candid
     c.block_summary = SUMMARIES[block_summary]
     c.proj_dim = integer(proj_dim, "proj_dim")
     c.shared_candidates = integer(shared_candidates, "shared_candidates")
+    c.order = ORDERS[order]
     return c
 
 

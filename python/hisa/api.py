@@ -16,6 +16,8 @@ tensor on q's device for torch inputs, a numpy array for numpy inputs (other DLP
 numpy when in host memory, else torch).
 
 Keyword options shared by every function:
+  order            order='index': the same indices per row in ascending index order (-1 last)
+                   instead of score order; faster on the GPU, enough for sparse attention.
   allow_nonfinite  accept NaN/Inf in q, k, weights, k_scale (NaN scores rank last); default: error
   check_values     scan values and ks/ke ranges before running. Default: yes, except while a
                    CUDA graph is being captured or torch.compile traces (a scan of device memory
@@ -68,18 +70,18 @@ def _select(method, q, kv, weights, ks, ke, knobs, allow_nonfinite, check_values
 
 
 def flat_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *, topk=2048,
-              allow_nonfinite=False, check_values=None, backend=None, threads=0, out=None,
-              workspace=None):
+              order="score", allow_nonfinite=False, check_values=None, backend=None, threads=0,
+              out=None, workspace=None):
     """Exact DSA selection: the top `topk` of all visible keys by the indexer score."""
     return _select("flat", q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
-                   dict(topk=topk), allow_nonfinite, check_values, backend, threads, out,
-                   workspace)
+                   dict(topk=topk, order=order), allow_nonfinite, check_values, backend, threads,
+                   out, workspace)
 
 
 def hisa_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *, topk=2048,
               block_size=64, num_blocks=64, block_summary="mean", shared_candidates=1,
-              allow_nonfinite=False, check_values=None, backend=None, threads=0, out=None,
-              workspace=None):
+              order="score", allow_nonfinite=False, check_values=None, backend=None, threads=0,
+              out=None, workspace=None):
     """HISA: score pooled blocks of `block_size` (B) keys, keep the first, the local and the
     best other blocks, `num_blocks` (m) in all, then the exact top `topk` of their tokens.
     m * B >= the visible length gives exactly flat_topk. `block_summary`: how a block is scored
@@ -89,52 +91,55 @@ def hisa_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *,
     selects from the union of the tile's kept blocks (fidelity can only rise; on CUDA, sm_90 only)."""
     return _select("hisa", q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
                    dict(topk=topk, block_size=block_size, num_blocks=num_blocks,
-                        block_summary=block_summary, shared_candidates=shared_candidates),
+                        block_summary=block_summary, shared_candidates=shared_candidates,
+                        order=order),
                    allow_nonfinite, check_values, backend, threads, out, workspace)
 
 
 def block_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *, topk=2048,
-               block_size=64, block_summary="mean", allow_nonfinite=False, check_values=None,
-               backend=None, threads=0, out=None, workspace=None):
+               block_size=64, block_summary="mean", order="score", allow_nonfinite=False,
+               check_values=None, backend=None, threads=0, out=None, workspace=None):
     """Block-sparse baseline: the topk / block_size best blocks (as HISA), all their tokens."""
     return _select("block", q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
-                   dict(topk=topk, block_size=block_size, block_summary=block_summary),
+                   dict(topk=topk, block_size=block_size, block_summary=block_summary,
+                        order=order),
                    allow_nonfinite, check_values, backend, threads, out, workspace)
 
 
 def misa_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *, topk=2048,
-              block_size=1024, heads=8, candidates=1, allow_nonfinite=False, check_values=None,
-              backend=None, threads=0, out=None, workspace=None):
+              block_size=1024, heads=8, candidates=1, order="score", allow_nonfinite=False,
+              check_values=None, backend=None, threads=0, out=None, workspace=None):
     """MISA: route each query to its `heads` (a) most active heads (block statistics of size
     `block_size`), select with those heads; `candidates` (c) > 1 re-ranks the best c * topk by the
     full score."""
     return _select("misa", q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
-                   dict(topk=topk, block_size=block_size, heads=heads, candidates=candidates),
+                   dict(topk=topk, block_size=block_size, heads=heads, candidates=candidates,
+                        order=order),
                    allow_nonfinite, check_values, backend, threads, out, workspace)
 
 
 def proj_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *, topk=2048,
-              proj_dim=16, candidates=4, block_size=64, allow_nonfinite=False, check_values=None,
-              backend=None, threads=0, out=None, workspace=None):
+              proj_dim=16, candidates=4, block_size=64, order="score", allow_nonfinite=False,
+              check_values=None, backend=None, threads=0, out=None, workspace=None):
     """Projected-key candidates: the first and the local block of `block_size` tokens, plus the
     `candidates` * topk other tokens that score best with all heads in the sequence's `proj_dim`
     (d') leading key directions (eigenvectors of its keys' second moment), re-ranked by the
     exact score. CPU only for now."""
     return _select("proj", q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
                    dict(topk=topk, proj_dim=proj_dim, candidates=candidates,
-                        block_size=block_size), allow_nonfinite, check_values, backend, threads,
-                   out, workspace)
+                        block_size=block_size, order=order), allow_nonfinite, check_values,
+                   backend, threads, out, workspace)
 
 
 def hisa_misa_topk(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *,
                    topk=2048, block_size=64, num_blocks=64, heads=8, candidates=4,
-                   block_summary="mean", allow_nonfinite=False, check_values=None, backend=None,
-                   threads=0, out=None, workspace=None):
+                   block_summary="mean", order="score", allow_nonfinite=False,
+                   check_values=None, backend=None, threads=0, out=None, workspace=None):
     """HISA's block filter (`num_blocks` of `block_size`), then MISA's `heads` routed heads score
     the kept tokens, the best `candidates` * topk re-ranked by the exact score. CPU only for now."""
     return _select("hisa_misa", q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
                    dict(topk=topk, block_size=block_size, num_blocks=num_blocks, heads=heads,
-                        candidates=candidates, block_summary=block_summary),
+                        candidates=candidates, block_summary=block_summary, order=order),
                    allow_nonfinite, check_values, backend, threads, out, workspace)
 
 
@@ -159,7 +164,8 @@ def spec_knobs(spec):
 def spec_topk(spec, q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *,
               topk=2048, **options):
     """The selection named by a method spec (see spec_knobs), e.g.
-    hisa.spec_topk('hisa:B=64,m=16', q, (k, k_scale), weights, topk=512)."""
+    hisa.spec_topk('hisa:B=64,m=16', q, (k, k_scale), weights, topk=512). `options` go to that
+    function unchanged (order, allow_nonfinite, backend, ...)."""
     name, knobs = spec_knobs(spec)
     return globals()[f"{name}_topk"](q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
                                      topk=topk, **knobs, **options)
@@ -168,11 +174,11 @@ def spec_topk(spec, q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=No
 def workspace_bytes(q, kv, weights, cu_seq_len_k_start=None, cu_seq_len_k_end=None, *,
                     method="hisa", topk=2048, block_size=64, num_blocks=64, heads=8,
                     candidates=1, block_summary="mean", proj_dim=16, shared_candidates=1,
-                    device=None):
+                    order="score", device=None):
     """Bytes of CUDA workspace one call needs for these shapes and knobs (0 on the CPU).
     Allocate once as torch.empty(n, dtype=torch.uint8, device=...) and pass `workspace=`."""
     knobs = dict(topk=topk, block_size=block_size, num_blocks=num_blocks, heads=heads,
                  candidates=candidates, block_summary=block_summary, proj_dim=proj_dim,
-                 shared_candidates=shared_candidates)
+                 shared_candidates=shared_candidates, order=order)
     return _workspace_bytes(method, q, kv, weights, cu_seq_len_k_start, cu_seq_len_k_end,
                             knobs, device)

@@ -22,8 +22,9 @@ Inputs:
                 needed by method 'hisa' and 'block'
 
 Output: int32 [batch, next_n, topk]: positions in each sequence (0 .. ctx-1), best first, -1
-padded. Query i of a sequence sees positions [0, context_len - next_n + i + 1) and gets exactly
-the prefill selection of that query at that position.
+padded (order='index': the same positions per row in ascending order, -1 last). Query i of a
+sequence sees positions [0, context_len - next_n + i + 1) and gets exactly the prefill selection
+of that query at that position.
 """
 
 from typing import Optional
@@ -188,12 +189,13 @@ def _backend(backend, memory):
 
 
 def _run(q, kv_cache, weights, context_lens, block_table, pooled, method, topk, block_size,
-         num_blocks, allow_nonfinite=False, check_values=True, backend=None, threads=0, out=None,
-         workspace=None):
+         num_blocks, order="score", allow_nonfinite=False, check_values=True, backend=None,
+         threads=0, out=None, workspace=None):
     if method not in DECODE_METHODS:
         raise argument_error("method", f"decode supports {list(DECODE_METHODS)}, got {method!r}")
     inputs = _DecodeInputs(q, kv_cache, weights, context_lens, block_table, pooled)
-    config = make_config(method, topk=topk, block_size=block_size, num_blocks=num_blocks)
+    config = make_config(method, topk=topk, block_size=block_size, num_blocks=num_blocks,
+                         order=order)
     with python_names():
         _C.validate_decode_shapes(inputs.problem, config)
     device = _backend(backend, inputs.memory)
@@ -239,29 +241,33 @@ def _default_check(q):
 
 
 def decode_topk(q, kv_cache, weights, context_lens, block_table, pooled=None, *, method="hisa",
-                topk=2048, block_size=64, num_blocks=64, allow_nonfinite=False, check_values=None,
-                backend=None, threads=0, out=None, workspace=None):
+                topk=2048, block_size=64, num_blocks=64, order="score", allow_nonfinite=False,
+                check_values=None, backend=None, threads=0, out=None, workspace=None):
     """Top-k positions of each decode query (see the module docstring): int32 [batch, next_n, topk].
 
     method: 'flat' (exact DSA), 'hisa' (block_size B, num_blocks m), 'block' (block-sparse, B).
     'hisa' and 'block' need `pooled` (build_pooled / update_pooled with the same block_size).
+    order='index': the same indices per row in ascending index order (-1 last) instead of score
+    order; faster on the GPU, enough for sparse attention.
     """
     if check_values is None:
         check_values = _default_check(q)
     eager_only = out is not None or workspace is not None or backend is not None or threads != 0
     if _OP is not None and not eager_only and flavour_of(q) == "torch":
         return _OP(q, kv_cache, weights, context_lens, block_table, pooled, method=method, topk=topk,
-                   block_size=block_size, num_blocks=num_blocks, allow_nonfinite=allow_nonfinite,
-                   check_values=check_values)
+                   block_size=block_size, num_blocks=num_blocks, order=order,
+                   allow_nonfinite=allow_nonfinite, check_values=check_values)
     return _run(q, kv_cache, weights, context_lens, block_table, pooled, method, topk, block_size,
-                num_blocks, allow_nonfinite, check_values, backend, threads, out, workspace)
+                num_blocks, order, allow_nonfinite, check_values, backend, threads, out, workspace)
 
 
 def decode_workspace_bytes(q, kv_cache, weights, context_lens, block_table, pooled=None, *,
-                           method="hisa", topk=2048, block_size=64, num_blocks=64):
+                           method="hisa", topk=2048, block_size=64, num_blocks=64,
+                           order="score"):
     """CUDA workspace bytes decode_topk needs for these shapes (pass `workspace=`)."""
     inputs = _DecodeInputs(q, kv_cache, weights, context_lens, block_table, pooled)
-    config = make_config(method, topk=topk, block_size=block_size, num_blocks=num_blocks)
+    config = make_config(method, topk=topk, block_size=block_size, num_blocks=num_blocks,
+                         order=order)
     with python_names():
         return _C.decode_workspace_bytes(inputs.problem, config, _C.Device.cuda)
 
@@ -356,13 +362,14 @@ if torch is not None and hasattr(torch.library, "custom_op"):
     def _decode_topk_op(q: Tensor, kv_cache: Tensor, weights: Tensor, context_lens: Tensor,
                         block_table: Tensor, pooled: Optional[Tensor], method: str = "hisa",
                         topk: int = 2048, block_size: int = 64, num_blocks: int = 64,
-                        allow_nonfinite: bool = False, check_values: bool = False) -> Tensor:
+                        order: str = "score", allow_nonfinite: bool = False,
+                        check_values: bool = False) -> Tensor:
         return _run(q, kv_cache, weights, context_lens, block_table, pooled, method, topk,
-                    block_size, num_blocks, allow_nonfinite, check_values)
+                    block_size, num_blocks, order, allow_nonfinite, check_values)
 
     @_decode_topk_op.register_fake
     def _(q, kv_cache, weights, context_lens, block_table, pooled, method="hisa", topk=2048,
-          block_size=64, num_blocks=64, allow_nonfinite=False, check_values=False):
+          block_size=64, num_blocks=64, order="score", allow_nonfinite=False, check_values=False):
         next_n = q.shape[1] if q.dim() == 4 else 1
         return q.new_empty((q.shape[0], next_n, topk), dtype=torch.int32)
 

@@ -33,6 +33,7 @@ void bind_enums(nb::module_& m) {
       .value("mean", BlockSummary::mean)
       .value("bound", BlockSummary::bound)
       .value("emax", BlockSummary::emax);
+  nb::enum_<Order>(m, "Order").value("score", Order::score).value("index", Order::index);
 }
 
 void bind_structs(nb::module_& m) {
@@ -62,7 +63,11 @@ void bind_structs(nb::module_& m) {
       .def_rw("block_summary", &Config::block_summary)
       .def_rw("proj_dim", &Config::proj_dim)
       .def_rw("shared_candidates", &Config::shared_candidates)
-      .def("__repr__", [](const Config& c) { return "Config(" + to_spec(c) + ", topk=" + std::to_string(c.topk) + ")"; });
+      .def_rw("order", &Config::order)
+      .def("__repr__", [](const Config& c) {
+        return "Config(" + to_spec(c) + ", topk=" + std::to_string(c.topk) +
+               ", order=" + to_string(c.order) + ")";
+      });
 
   nb::class_<Options>(m, "Options", "Execution options (hisa/types.hpp).")
       .def(nb::init<>())

@@ -265,6 +265,7 @@ void decode_select(const DecodeProblem& p, const Config& cfg, int32_t* out, cons
       throw ArgumentError("device", "inputs are in CUDA memory but the CPU backend was chosen");
     if (opts.check_values) validate_decode_host_values(p, opts);
     cpu::decode_select(p, cfg, out, opts);
+    if (cfg.order == Order::index) order_rows_by_index(out, p.batch * p.next_n, cfg.topk);
     return;
   }
   if (!cuda_compiled())

@@ -47,6 +47,7 @@ void select(const Problem& p, const Config& cfg, int32_t* out, const Options& op
       throw ArgumentError("device", "inputs are in CUDA memory but the CPU backend was chosen");
     validate_host_values(p, opts);
     cpu::select(p, cfg, out, opts);
+    if (cfg.order == Order::index) order_rows_by_index(out, p.T, cfg.topk);
     return;
   }
   if (!cuda_compiled())

@@ -31,6 +31,13 @@ const char* to_string(BlockSummary b) {
   }
   return "?";
 }
+const char* to_string(Order o) {
+  switch (o) {
+    case Order::score: return "score";
+    case Order::index: return "index";
+  }
+  return "?";
+}
 std::size_t dtype_size(DType d) {
   switch (d) {
     case DType::f32: return 4;

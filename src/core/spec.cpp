@@ -60,6 +60,12 @@ BlockSummary parse_block_summary(const std::string& name, const std::string& arg
   throw ArgumentError(argument, "block summary must be mean, bound or emax, got '" + name + "'");
 }
 
+Order parse_order(const std::string& name, const std::string& argument) {
+  if (name == "score") return Order::score;
+  if (name == "index") return Order::index;
+  throw ArgumentError(argument, "row order must be score or index, got '" + name + "'");
+}
+
 Config parse_method_spec(const std::string& spec, const std::string& argument) {
   const std::size_t colon = spec.find(':');
   const std::string name = spec.substr(0, colon);

@@ -15,6 +15,7 @@
 #include "cuda/decode_rank.cuh"
 #include "cuda/hisa_block_ops.cuh"
 #include "cuda/hisa_rows.cuh"
+#include "cuda/methods.cuh"
 #include "cuda/topk_radix.cuh"
 #include "hisa/error.hpp"
 
@@ -603,8 +604,13 @@ void decode_select_device(const DecodeProblem& p, const Config& cfg, int32_t* ou
   require_cuda_shapes(p, cfg);
   cudaStream_t st = static_cast<cudaStream_t>(opts.stream);
   const std::size_t need = decode_workspace_bytes(p, cfg);
+  // Decode ranks in score order; Order::index re-sorts the rows after (row_order.cu).
+  auto reorder = [&] {
+    if (cfg.order == Order::index) order_rows_by_index_device(out, p.batch * p.next_n, cfg.topk, st);
+  };
   if (opts.workspace != nullptr && opts.workspace_bytes >= need) {
     run_pipeline(p, cfg, out, opts.workspace, opts, st);
+    reorder();
     return;
   }
   void* ws = nullptr;
@@ -616,6 +622,7 @@ void decode_select_device(const DecodeProblem& p, const Config& cfg, int32_t* ou
     throw;
   }
   HISA_CUDA_CHECK(cudaFreeAsync(ws, st));
+  reorder();
 }
 
 void decode_select_host_staged(const DecodeProblem& h, const Config& cfg, int32_t* out,

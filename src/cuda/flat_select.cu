@@ -100,7 +100,7 @@ void flat_score_rows(const Problem& p, const int32_t* ks, const int32_t* ke, int
 
 void flat_topk_rows(const float* logits, int64_t ld, int64_t S, const int32_t* ks,
                     const int32_t* ke, int64_t t0, int64_t rows, int64_t topk, int32_t* out,
-                    cudaStream_t stream) {
+                    cudaStream_t stream, bool by_index) {
   TopkRowsArgs a;
   a.scores = logits;
   a.ld = ld;
@@ -111,6 +111,7 @@ void flat_topk_rows(const float* logits, int64_t ld, int64_t S, const int32_t* k
   a.k = topk;
   a.out = out + t0 * topk;
   a.out_ld = topk;
+  a.by_index = by_index;
   radix_topk_rows(a, stream);
 }
 
@@ -129,7 +130,8 @@ void flat_select_with(const Problem& p, const Config& cfg, int32_t* out, void* w
   for (int64_t t0 = 0; t0 < p.T; t0 += rows) {
     const int64_t n = std::min(rows, p.T - t0);
     flat_score_rows(p, p.ks, p.ke, t0, n, logits, ld, scratch, resolved, stream);
-    flat_topk_rows(logits, ld, p.S, p.ks, p.ke, t0, n, cfg.topk, out, stream);
+    flat_topk_rows(logits, ld, p.S, p.ks, p.ke, t0, n, cfg.topk, out, stream,
+                   cfg.order == Order::index);
   }
 }
 

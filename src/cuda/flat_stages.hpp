@@ -38,10 +38,11 @@ void flat_score_rows(const Problem& p, const int32_t* ks, const int32_t* ke, int
                      int64_t rows, float* logits, int64_t ld, void* scratch, FlatScorer scorer,
                      cudaStream_t stream);
 
-// out[(t) * topk + j] for t in [t0, t0 + rows): the top-k of each logits row over [ks[t], ke[t]).
+// out[(t) * topk + j] for t in [t0, t0 + rows): the top-k of each logits row over [ks[t], ke[t]),
+// in score order, or ascending index order (Order::index) when by_index.
 void flat_topk_rows(const float* logits, int64_t ld, int64_t S, const int32_t* ks,
                     const int32_t* ke, int64_t t0, int64_t rows, int64_t topk, int32_t* out,
-                    cudaStream_t stream);
+                    cudaStream_t stream, bool by_index = false);
 
 // flat_select (methods.cuh) with an explicit scorer. `ws` holds flat_workspace_bytes(p, cfg).
 void flat_select_with(const Problem& p, const Config& cfg, int32_t* out, void* ws,

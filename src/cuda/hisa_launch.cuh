@@ -48,6 +48,7 @@ struct HisaParams {
   int shared_q = 1;
   const int32_t* seq_first = nullptr;
   int list_max = 0;
+  int order = 0;  // Config::order: 0 = score, 1 = index (hisa_rows.cuh RowOrder)
 };
 
 // The shape of query t's work (SPEC.md): blocks align to ks; when every block is kept (nb <= m)

@@ -152,7 +152,7 @@ __global__ void __launch_bounds__(kThreads) portable_tokens_kernel(HisaParams p)
       keys[pos] = hisa_ops::score_key(p.k_scale != nullptr ? p.k_scale[tok] * s : s);
     }
   }
-  finish_tokens(g, p.topk, keys, token, sortbuf, sc, out);
+  finish_tokens(g, p.topk, keys, token, sortbuf, sc, out, row_order(p.order, !kList));
 }
 
 void set_smem(const void* kernel, size_t bytes) {

@@ -4,6 +4,8 @@
 //                  the larger j) and write the kept list in ascending order;
 //   finish_tokens: keep the top K candidates (ties to the larger index, NaN last), sort them,
 //                  write the idx row with -1 padding (finish_select: the same over any view).
+//                  Order::index (RowOrder below) writes the same set in ascending index order:
+//                  with no sort at all when candidate positions already ascend with the index.
 #pragma once
 
 #include "cuda/hisa_block_ops.cuh"
@@ -35,19 +37,73 @@ __device__ inline void finish_blocks(const RowGeometry& g, int m, const uint32_t
   }
 }
 
+// How finish_select orders the row. score: SPEC.md's order (a sort by score). index_by_position:
+// ascending index, and token_at(i) ascends with i (HISA's kept blocks, ascending), so an ordered
+// compaction is the whole job. index_sorted: ascending index for any positions (MISA's candidate
+// lists, the streaming buffer): the sort runs on the index instead of the score.
+enum class RowOrder { score, index_by_position, index_sorted };
+
+// The row order of a HISA kernel: HisaParams::order (0 = score) and whether its positions
+// ascend with the token index.
+__host__ __device__ inline RowOrder row_order(int order, bool positions_ascend) {
+  if (order == 0) return RowOrder::score;
+  return positions_ascend ? RowOrder::index_by_position : RowOrder::index_sorted;
+}
+
+// Ordered compaction: the selected items of [0, n), in position order, as out_row[0..K), then
+// -1 up to topk. Each warp takes a contiguous segment: one counting pass, the warp offsets,
+// one writing pass (ballot prefixes); reads are consecutive, so shared memory sees no conflicts.
+template <class Selected, class TokenAt>
+__device__ inline void write_in_position_order(int n, int K, int topk, Selected selected,
+                                               TokenAt token_at, hisa_ops::SelectScratch& sc,
+                                               int32_t* out_row) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  const int seg = ((n + nwarps - 1) / nwarps + 31) & ~31;
+  const int lo = min(n, warp * seg), hi = min(n, lo + seg);
+  uint32_t count = 0;
+  for (int b = lo; b < hi; b += 32) {
+    const int i = b + lane;
+    count += __popc(__ballot_sync(0xffffffffu, i < hi && selected(i)));
+  }
+  __syncthreads();  // every reader of sc.warp_sums (the select) is done
+  if (lane == 0) sc.warp_sums[warp] = count;
+  __syncthreads();
+  uint32_t at = 0;
+  for (int w = 0; w < warp; ++w) at += sc.warp_sums[w];
+  for (int b = lo; b < hi; b += 32) {
+    const int i = b + lane;
+    const bool sel = i < hi && selected(i);
+    const uint32_t ballot = __ballot_sync(0xffffffffu, sel);
+    if (sel) out_row[at + __popc(ballot & ((1u << lane) - 1u))] = static_cast<int32_t>(token_at(i));
+    at += __popc(ballot);
+  }
+  for (int i = K + threadIdx.x; i < topk; i += blockDim.x) out_row[i] = -1;
+  __syncthreads();  // sc may be reused by the caller
+}
+
 // The top K of items [0, n) by (key_at(i), token_at(i)), sorted, as the idx row
 // out_row[0..topk) with -1 padding (K <= n).
 // sortbuf holds next_pow2(max(K, 1)) entries, and 128 * IPT when IPT > 0. IPT = 0 sorts in
 // shared memory (any blockDim); IPT > 0 sorts in the registers of a 128-thread CTA
 // (hisa_register_sort.cuh), for K <= 128 * IPT.
+// `order` (RowOrder above) picks the order of the row; the set is the same.
 template <int IPT = 0, class KeyAt, class TokenAt>
 __device__ inline void finish_select(int n, int K, int topk, KeyAt key_at, TokenAt token_at,
                                      uint64_t* sortbuf, hisa_ops::SelectScratch& sc,
-                                     int32_t* out_row) {
+                                     int32_t* out_row, RowOrder order = RowOrder::score) {
   if (threadIdx.x == 0) sc.counter = 0;
   __syncthreads();
   const hisa_ops::Threshold thr = hisa_ops::block_select_top(
       n, K, key_at, [&](int i) { return static_cast<uint32_t>(token_at(i)); }, sc);
+  if (order == RowOrder::index_by_position) {
+    write_in_position_order(
+        n, K, topk,
+        [&](int i) { return thr.selects(key_at(i), static_cast<uint32_t>(token_at(i))); },
+        token_at, sc, out_row);
+    return;
+  }
+  // index_sorted: the sort key is the complemented index (descending = ascending index).
+  const bool by_index = order == RowOrder::index_sorted;
   // Compaction into the sort buffer: one atomic per warp (ballot), not one per item.
   const int lane = threadIdx.x & 31;
   for (int base = threadIdx.x - lane; base < n; base += blockDim.x) {
@@ -58,7 +114,7 @@ __device__ inline void finish_select(int n, int K, int topk, KeyAt key_at, Token
       const uint32_t tok = static_cast<uint32_t>(token_at(i));
       const uint32_t key = key_at(i);
       sel = thr.selects(key, tok);
-      item = (static_cast<uint64_t>(key) << 32) | tok;
+      item = (static_cast<uint64_t>(by_index ? ~tok : key) << 32) | tok;
     }
     const uint32_t ballot = __ballot_sync(0xffffffffu, sel);
     uint32_t at = 0;
@@ -95,9 +151,10 @@ __device__ inline void finish_select(int n, int K, int topk, KeyAt key_at, Token
 template <int IPT = 0, class TokenAt>
 __device__ inline void finish_tokens(const RowGeometry& g, int topk, const uint32_t* keys,
                                      TokenAt token, uint64_t* sortbuf,
-                                     hisa_ops::SelectScratch& sc, int32_t* out_row) {
+                                     hisa_ops::SelectScratch& sc, int32_t* out_row,
+                                     RowOrder order = RowOrder::score) {
   finish_select<IPT>(g.cvalid, g.K, topk, [&](int i) { return keys[i]; }, token, sortbuf, sc,
-                     out_row);
+                     out_row, order);
 }
 
 }  // namespace hisa::cuda

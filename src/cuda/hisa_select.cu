@@ -112,6 +112,7 @@ Plan make_plan(const Problem& p, const Config& cfg) {
   b.cmax = static_cast<int>(cmax);
   b.kpad = hisa_ops::next_pow2(static_cast<int>(std::max<int64_t>(1, std::min(topk, cmax))));
   b.nbmax = static_cast<int>(nbmax);
+  b.order = cfg.order == Order::index ? 1 : 0;
 
   const DeviceInfo dev = device_info();
   plan.need_blocks = p.S > topk && nbmax > m;

@@ -110,6 +110,20 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
     ss.have = 0;
   }
   __syncthreads();
+  int32_t* out_row = p.out + t * p.topk;
+  if constexpr (kSelect && !kList && !kShared) {
+    // Order::index and every candidate selected (block-sparse rows, rows within topk): the row
+    // is the candidates in position order, which ascends with the token; no scores needed.
+    if (p.order != 0 && g.cvalid <= p.topk) {
+      const hisa_ops::BlockSplit split(p.B);
+      for (int i = threadIdx.x; i < p.topk; i += kThreads)
+        out_row[i] = i < g.cvalid ? g.ks + (g.all_blocks ? split.block(i) : blocks[split.block(i)]) * p.B +
+                                        split.offset(i)
+                                  : -1;
+      cp_async_wait<0>();  // the query tile's copy
+      return;
+    }
+  }
   if constexpr (kShared) {
     if (!g.all_blocks) {  // every block of an all-blocks row is in its tile's union anyway
       g.nk = tile_union_blocks(p, t, g, blocks, reinterpret_cast<uint32_t*>(blocks + p.list_max), ss.sc);
@@ -153,7 +167,6 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
   const bool contiguous = g.all_blocks || (!kList && p.B % kRows == 0);
   auto affine = [&](int tile) { return AffineRows{row_ptr(tile * kRows), kD * E}; };
   const int ntiles = (g.cvalid + kRows - 1) / kRows;
-  int32_t* out_row = p.out + t * p.topk;
   if constexpr (kStream) {
     // Streaming selection: candidates are appended as (key << 32 | token) items (one atomic per
     // warp and tile), but once the buffer has been drained a candidate that the running
@@ -225,9 +238,11 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
                         row_ptr, side, epi, hook);
     const int n = static_cast<int>(ss.count);
     if (p.kpad > kRegSortItems / 2 && p.kpad <= kRegSortItems)
-      finish_select<kRegSortItems / 128>(n, g.K, p.topk, key_of, tok_of, sortbuf, ss.sc, out_row);
+      finish_select<kRegSortItems / 128>(n, g.K, p.topk, key_of, tok_of, sortbuf, ss.sc, out_row,
+                                         row_order(p.order, false));
     else
-      finish_select<0>(n, g.K, p.topk, key_of, tok_of, sortbuf, ss.sc, out_row);
+      finish_select<0>(n, g.K, p.topk, key_of, tok_of, sortbuf, ss.sc, out_row,
+                       row_order(p.order, false));
   } else {
     auto epi = [&](float(&acc)[32], int tile) {
       const float s = score(acc, tile);
@@ -237,10 +252,12 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
     mma_loop<E, E == 2>(smem + c.qtile, smem + c.stages, ntiles, g.cvalid, contiguous, affine,
                         row_ptr, side, epi);
     if constexpr (kSelect) {
+      // Kept blocks ascend and positions follow them (lists: any order).
+      const RowOrder order = row_order(p.order, !kList);
       if (p.kpad > kRegSortItems / 2 && p.kpad <= kRegSortItems)  // sort in registers
-        finish_tokens<kRegSortItems / 128>(g, p.topk, keys, token, sortbuf, sc, out_row);
+        finish_tokens<kRegSortItems / 128>(g, p.topk, keys, token, sortbuf, sc, out_row, order);
       else
-        finish_tokens<0>(g, p.topk, keys, token, sortbuf, sc, out_row);
+        finish_tokens<0>(g, p.topk, keys, token, sortbuf, sc, out_row, order);
     } else {
       __syncthreads();
       if (threadIdx.x == 0 && g.cvalid > 0) out_row[0] = static_cast<int32_t>(keys[g.cvalid - 1]);

@@ -262,10 +262,11 @@ __global__ void __launch_bounds__(kThreads) sm90_pair_tokens_kernel(HisaParams p
         const int b = pos / p.B;
         return gq.ks + ownq[b] * p.B + (pos - b * p.B);
       };
+      const RowOrder order = row_order(p.order, true);  // positions follow the kept blocks
       if (p.kpad > kRegSortItems / 2 && p.kpad <= kRegSortItems)
-        finish_tokens<kRegSortItems / 128>(gq, p.topk, keysq, token, sortbuf, sc, out_row);
+        finish_tokens<kRegSortItems / 128>(gq, p.topk, keysq, token, sortbuf, sc, out_row, order);
       else
-        finish_tokens<0>(gq, p.topk, keysq, token, sortbuf, sc, out_row);
+        finish_tokens<0>(gq, p.topk, keysq, token, sortbuf, sc, out_row, order);
       __syncthreads();  // the sort buffer and scratch serve the next query
     } else {
       if (threadIdx.x == 0 && gq.cvalid > 0) out_row[0] = static_cast<int32_t>(keysq[gq.cvalid - 1]);

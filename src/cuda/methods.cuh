@@ -24,4 +24,8 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
 std::size_t misa_workspace_bytes(const Problem& p, const Config& cfg);
 void misa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cudaStream_t st);
 
+// Order::index for paths that rank in score order (MISA, decode): rows [nrows, topk] re-sorted
+// ascending in place, -1 last (src/cuda/row_order.cu). Graph-capturable, no host sync.
+void order_rows_by_index_device(int32_t* rows, int64_t nrows, int64_t topk, cudaStream_t st);
+
 }  // namespace hisa::cuda

@@ -90,6 +90,7 @@ HisaParams rescore_params(const Problem& p, const Config& cfg, const Plan& plan)
   r.cmax = static_cast<int>(std::min(std::max(plan.B, plan.C), std::max<int64_t>(p.S, 1)));
   r.kpad = hisa_ops::next_pow2(static_cast<int>(std::max<int64_t>(1, std::min(cfg.topk, int64_t{r.cmax}))));
   r.lists = true;
+  r.order = cfg.order == Order::index ? 1 : 0;  // lists: the sort runs on the index
   return r;
 }
 

@@ -132,13 +132,21 @@ __device__ void find_bin(const uint32_t* hist, uint32_t r, RowShared& sh) {
 }
 
 // Sorts keys[0..count) descending (padding to a power of two with zero keys), then writes
-// the columns, -1 after `count`, into out[0..k).
-__device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* out, bool sorted) {
+// the columns, -1 after `count`, into out[0..k). by_index: the sort key is the complemented
+// column alone (descending = ascending column; a column is < 2^31, so its key is nonzero).
+__device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* out, bool sorted,
+                               bool by_index) {
   const int tid = threadIdx.x;
   if (!sorted) {  // the set only (MISA's candidates are re-ranked by another score)
     for (int j = tid; j < k; j += kThreads)
       out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(keys[j] & 0xFFFFFFFFu) : -1;
     return;
+  }
+  if (by_index) {
+    for (uint32_t i = tid; i < count; i += kThreads) {
+      const uint32_t col = static_cast<uint32_t>(keys[i]);
+      keys[i] = (static_cast<uint64_t>(~col) << 32) | col;
+    }
   }
   uint32_t P = 1;
   while (P < count) P <<= 1;
@@ -257,7 +265,7 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
     }
   }
   __syncthreads();
-  sort_and_write(outbuf, sh.out_count, k, out, a.sorted);
+  sort_and_write(outbuf, sh.out_count, k, out, a.sorted, a.by_index);
 }
 
 int64_t next_pow2(int64_t v) {

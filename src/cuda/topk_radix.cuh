@@ -38,6 +38,7 @@ struct TopkRowsArgs {
   int32_t* out = nullptr;         // device, row r at out + r * out_ld, k entries written
   int64_t out_ld = 0;
   bool sorted = true;             // false: the same set, in no particular order (then -1)
+  bool by_index = false;          // with sorted: ascending column instead of score order
 };
 
 // Enqueues the selection on `stream`. No allocation, no host sync (graph-capturable).

@@ -256,6 +256,18 @@ TEST_F(CliTest, RoundTripWithPackedRangesAndKScale) {
   }
 }
 
+TEST_F(CliTest, OrderIndexGivesTheLibrarysIndexOrder) {
+  Inputs in = make_inputs(hisa::DType::fp8_e4m3, 12, true);
+  pack_two_sequences(in);
+  const std::string files = write_inputs(in, "order");
+  for (hisa::Config cfg : every_method()) {
+    SCOPED_TRACE(hisa::to_string(cfg.method));
+    cfg.order = hisa::Order::index;
+    expect_same_as_library(select_ok(files + config_flags(cfg) + " --order index"), in, cfg);
+  }
+  expect_rejected(files + " --method flat --topk 32 --order best", "--order", "'best'");
+}
+
 TEST_F(CliTest, DefaultsAreTopk2048AndBlock64) {
   Inputs in = make_inputs(hisa::DType::f32, 3, false);
   const std::string files = write_inputs(in, "d");

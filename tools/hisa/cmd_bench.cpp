@@ -3,7 +3,7 @@
 //   * flat, its two stages timed apart (scoring: TFLOP/s with 2*H*D FLOPs per visible pair;
 //     top-k: GB/s of one read of the logits), and end to end through hisa::select;
 //   * HISA (B, each m), block-sparse (B, m = topk / B) and MISA (each a, c; router block
-//     --misa-B) through hisa::select;
+//     --misa-B) through hisa::select; these and flat end to end once per row order (--order);
 //   * a device-to-device copy ceiling measured in the same run, peak device memory;
 //   * fidelity (IoU / recall / needles vs flat) on the structured workload at the --fidelity-L
 //     sizes, from host copies of the indices (hisa metrics functions);
@@ -48,6 +48,8 @@ options:
   --m LIST            HISA kept blocks (default 32,64,128)
   --B N               block size for HISA and block-sparse (default 64)
   --Q LIST            HISA shared_candidates tile sizes, 1 = plain HISA (default 1)
+  --order LIST        row orders to time every method in: score (best first), index (the same
+                      indices ascending) (default score)
   --methods LIST      which of flat,hisa,block,misa to run (default all; flat's stage
                       timings always run)
   --a LIST            MISA active heads (default 8)
@@ -89,6 +91,7 @@ double copy_ceiling_gbps(int repeats) {
 
 struct MethodRun {
   std::string name;  // flat, hisa_m64, block
+  Order order = Order::score;
   double ms = -1;
   std::string error;
   std::size_t workspace = 0;
@@ -110,45 +113,56 @@ struct MethodSet {
   bool hisa = true, block = true, misa = true;
   std::vector<int64_t> misa_a{8}, misa_c{1, 4};
   std::vector<int64_t> hisa_q{1};  // shared_candidates tiles (1 = plain HISA)
+  std::vector<Order> orders{Order::score};  // row orders, each timed for every method
   int64_t misa_B = 1024;
 };
 
-// flat first (fidelity compares against it), then HISA per m, then block-sparse.
+// JSON key of a method in one order: score keeps the plain name (flat, hisa_m64), index adds
+// "_index".
+std::string method_key(const std::string& name, Order order) {
+  return order == Order::score ? name : name + "_" + to_string(order);
+}
+
+// Per order (in set.orders' order, the same count each): flat first (fidelity compares against
+// the first order's flat), then HISA per m, then block-sparse, then MISA.
 std::vector<std::pair<std::string, Config>> method_configs(const std::vector<int64_t>& ms,
                                                            int64_t B, int64_t topk,
                                                            MethodSet set) {
   std::vector<std::pair<std::string, Config>> v;
-  Config flat;
-  flat.method = Method::flat;
-  flat.topk = topk;
-  v.push_back({"flat", flat});
-  if (set.hisa) {
-    for (int64_t m : ms)
-      for (int64_t Q : set.hisa_q) {
-        Config c = flat;
-        c.method = Method::hisa;
-        c.block_size = B;
-        c.blocks = m;
-        c.shared_candidates = Q;
-        v.push_back({"hisa_m" + std::to_string(m) + (Q > 1 ? "_q" + std::to_string(Q) : ""), c});
-      }
-  }
-  if (set.block) {
-    Config blk = flat;
-    blk.method = Method::block;
-    blk.block_size = B;
-    v.push_back({"block_m" + std::to_string(topk / B), blk});
-  }
-  if (set.misa) {
-    for (int64_t a : set.misa_a)
-      for (int64_t c : set.misa_c) {
-        Config m = flat;
-        m.method = Method::misa;
-        m.block_size = set.misa_B;
-        m.heads = a;
-        m.candidates = c;
-        v.push_back({"misa_a" + std::to_string(a) + (c > 1 ? "c" + std::to_string(c) : ""), m});
-      }
+  for (Order order : set.orders) {
+    Config flat;
+    flat.method = Method::flat;
+    flat.topk = topk;
+    flat.order = order;
+    v.push_back({"flat", flat});
+    if (set.hisa) {
+      for (int64_t m : ms)
+        for (int64_t Q : set.hisa_q) {
+          Config c = flat;
+          c.method = Method::hisa;
+          c.block_size = B;
+          c.blocks = m;
+          c.shared_candidates = Q;
+          v.push_back({"hisa_m" + std::to_string(m) + (Q > 1 ? "_q" + std::to_string(Q) : ""), c});
+        }
+    }
+    if (set.block) {
+      Config blk = flat;
+      blk.method = Method::block;
+      blk.block_size = B;
+      v.push_back({"block_m" + std::to_string(topk / B), blk});
+    }
+    if (set.misa) {
+      for (int64_t a : set.misa_a)
+        for (int64_t c : set.misa_c) {
+          Config m = flat;
+          m.method = Method::misa;
+          m.block_size = set.misa_B;
+          m.heads = a;
+          m.candidates = c;
+          v.push_back({"misa_a" + std::to_string(a) + (c > 1 ? "c" + std::to_string(c) : ""), m});
+        }
+    }
   }
   return v;
 }
@@ -203,6 +217,7 @@ LengthResult bench_length(int64_t L, const std::vector<int64_t>& ms, int64_t B, 
   for (const auto& [name, cfg] : configs) {
     MethodRun m;
     m.name = name;
+    m.order = cfg.order;
     try {
       m.workspace = workspace_bytes(p, cfg, Device::cuda);
       ws_bytes = std::max(ws_bytes, m.workspace);
@@ -295,6 +310,7 @@ struct Fidelity {
   int64_t L = 0, rows = 0;
   struct Row {
     std::string name;
+    Order order = Order::score;
     Summary iou, recall;
     double needles = -1;
     double ms = -1;  // end to end on the structured workload (median of repeats)
@@ -370,6 +386,7 @@ Fidelity fidelity_length(int64_t L, const std::vector<int64_t>& ms, int64_t B, i
   for (std::size_t i = 1; i < configs.size(); ++i) {
     Fidelity::Row r;
     r.name = configs[i].first;
+    r.order = configs[i].second.order;
     try {
       const auto [all, sub] = run(configs[i].second);
       const int64_t n = static_cast<int64_t>(rows.size());
@@ -414,7 +431,7 @@ std::string summary_json(const Summary& s) {
 
 int run_prefill(const std::vector<std::string>& argv) {
   const Args a(argv,
-               {"--L", "--m", "--B", "--Q", "--methods", "--topk", "--repeats", "--fidelity-L", "--fidelity-rows",
+               {"--L", "--m", "--B", "--Q", "--order", "--methods", "--topk", "--repeats", "--fidelity-L", "--fidelity-rows",
                 "--flat-chunks",
                 "--a", "--c", "--misa-B",
                 "--torch-json", "--json", "--commit"},
@@ -442,6 +459,13 @@ int run_prefill(const std::vector<std::string>& argv) {
   set.hisa_q = a.integers("--Q", set.hisa_q);
   for (int64_t Q : set.hisa_q)
     if (Q < 1) throw ArgumentError("--Q", "tile sizes must be >= 1, got " + std::to_string(Q));
+  {
+    std::stringstream list(a.str("--order", "score"));
+    std::string item;
+    set.orders.clear();
+    while (std::getline(list, item, ',')) set.orders.push_back(parse_order(item, "--order"));
+    if (set.orders.empty()) throw ArgumentError("--order", "expected a list of score, index");
+  }
   {
     std::stringstream list(a.str("--methods", "flat,hisa,block,misa"));
     std::string item;
@@ -507,7 +531,8 @@ int run_prefill(const std::vector<std::string>& argv) {
     js << ", \"methods\": {";
     for (std::size_t j = 0; j < r.methods.size(); ++j) {
       const MethodRun& m = r.methods[j];
-      js << (j ? ", " : "") << json_str(m.name) << ": {\"ms\": " << num(m.ms)
+      js << (j ? ", " : "") << json_str(method_key(m.name, m.order))
+         << ": {\"order\": " << json_str(to_string(m.order)) << ", \"ms\": " << num(m.ms)
          << ", \"workspace_bytes\": " << m.workspace;
       if (!m.error.empty()) js << ", \"error\": " << json_str(m.error);
       js << "}";
@@ -523,7 +548,8 @@ int run_prefill(const std::vector<std::string>& argv) {
        << ", \"methods\": {";
     for (std::size_t j = 0; j < f.methods.size(); ++j) {
       const auto& m = f.methods[j];
-      js << (j ? ", " : "") << json_str(m.name) << ": {";
+      js << (j ? ", " : "") << json_str(method_key(m.name, m.order))
+         << ": {\"order\": " << json_str(to_string(m.order)) << ", ";
       if (m.error.empty())
         js << "\"iou\": " << summary_json(m.iou) << ", \"recall\": " << summary_json(m.recall)
            << ", \"needle_recall\": " << num(m.needles) << ", \"ms\": " << num(m.ms);
@@ -540,44 +566,57 @@ int run_prefill(const std::vector<std::string>& argv) {
     f << js.str();
   }
 
-  // Short table, last.
+  // Short table, last: a line per L and row order, flat end to end as "select", then the
+  // other methods of that order.
+  const auto configs = method_configs(ms, B, topk, set);
+  const std::size_t per_order = configs.size() / set.orders.size();
   std::printf("\nhisa bench prefill on %s (%s), copy ceiling %.0f GB/s, times in ms (median of %d)\n",
               prop.name, commit.c_str(), copy_gbps, repeats);
-  std::printf("%7s %7s %9s %7s %9s %7s %8s %8s", "L", "scorer", "score", "TFLOP/s", "topk", "GB/s",
-              "torch", "select");
-  for (std::size_t j = 1; j < (results.empty() ? 0 : results[0].methods.size()); ++j)
-    std::printf(" %9s", results[0].methods[j].name.c_str());
+  std::printf("%7s %6s %7s %9s %7s %9s %7s %8s %8s", "L", "order", "scorer", "score", "TFLOP/s",
+              "topk", "GB/s", "torch", "select");
+  for (std::size_t j = 1; j < per_order; ++j) std::printf(" %9s", configs[j].first.c_str());
   std::printf("\n");
-  for (const LengthResult& r : results) {
-    std::printf("%7lld %7s %9.3f %7.0f %9.3f %7.0f %8s %8.3f", static_cast<long long>(r.L),
-                r.scorer.c_str(), r.score_ms, r.score_tflops, r.topk_ms, r.topk_gbps,
-                torch.count(r.L) ? num(torch.at(r.L)).c_str() : "-", r.methods[0].ms);
-    for (std::size_t j = 1; j < r.methods.size(); ++j)
-      std::printf(" %9s", r.methods[j].error.empty() ? num(r.methods[j].ms).c_str() : "err");
-    std::printf("\n");
-  }
+  for (const LengthResult& r : results)
+    for (std::size_t o = 0; o < set.orders.size(); ++o) {
+      const MethodRun* runs = r.methods.data() + o * per_order;
+      std::printf("%7lld %6s %7s %9.3f %7.0f %9.3f %7.0f %8s %8.3f", static_cast<long long>(r.L),
+                  to_string(set.orders[o]), r.scorer.c_str(), r.score_ms, r.score_tflops,
+                  r.topk_ms, r.topk_gbps, torch.count(r.L) ? num(torch.at(r.L)).c_str() : "-",
+                  runs[0].ms);
+      for (std::size_t j = 1; j < per_order; ++j)
+        std::printf(" %9s", runs[j].error.empty() ? num(runs[j].ms).c_str() : "err");
+      std::printf("\n");
+    }
   for (const Fidelity& f : fids) {
-    std::printf("%7lld %7s %9s %7s %9s %7s %8s %8s", static_cast<long long>(f.L), "struct", "-",
-                "-", "-", "-", "-", num(f.flat_ms).c_str());
-    for (const auto& m : f.methods) std::printf(" %9s", m.error.empty() ? num(m.ms).c_str() : "err");
-    std::printf("   (structured workload)\n");
+    std::vector<std::string> cells{num(f.flat_ms)};  // every config's time, as in `configs`
+    for (const auto& m : f.methods) cells.push_back(m.error.empty() ? num(m.ms) : "err");
+    for (std::size_t o = 0; o < set.orders.size(); ++o) {
+      std::printf("%7lld %6s %7s %9s %7s %9s %7s %8s %8s", static_cast<long long>(f.L),
+                  to_string(set.orders[o]), "struct", "-", "-", "-", "-", "-",
+                  cells[o * per_order].c_str());
+      for (std::size_t j = 1; j < per_order; ++j)
+        std::printf(" %9s", cells[o * per_order + j].c_str());
+      std::printf("   (structured workload)\n");
+    }
   }
   for (const Fidelity& f : fids) {
     std::printf("fidelity L=%lld (%lld rows, flat needles %.2f):", static_cast<long long>(f.L),
                 static_cast<long long>(f.rows), f.flat_needles);
     for (const auto& m : f.methods) {
+      const std::string key = method_key(m.name, m.order);
       if (m.error.empty())
-        std::printf("  %s IoU %.4f (p1 %.3f) rec %.4f", m.name.c_str(), m.iou.mean, m.iou.p1,
+        std::printf("  %s IoU %.4f (p1 %.3f) rec %.4f", key.c_str(), m.iou.mean, m.iou.p1,
                     m.recall.mean);
       else
-        std::printf("  %s err", m.name.c_str());
+        std::printf("  %s err", key.c_str());
     }
     std::printf("\n");
   }
   for (const LengthResult& r : results)
     for (const MethodRun& m : r.methods)
       if (!m.error.empty())
-        std::printf("L=%lld %s: %s\n", static_cast<long long>(r.L), m.name.c_str(), m.error.c_str());
+        std::printf("L=%lld %s: %s\n", static_cast<long long>(r.L),
+                    method_key(m.name, m.order).c_str(), m.error.c_str());
   cudaStreamDestroy(st);
   return 0;
 }

@@ -23,11 +23,12 @@ constexpr const char* kSelectUsage = R"(usage: hisa select --method flat|hisa|bl
                    --w W.npy [--k-scale S.npy] [--ks KS.npy --ke KE.npy] [--topk N]
                    [--block-size B] [--blocks M] [--block-summary mean|bound|emax]
                    [--shared-candidates Q] [--heads A] [--candidates C] [--proj-dim D']
-                   [--device cpu|cuda]
+                   [--order score|index] [--device cpu|cuda]
                    [--threads N] [--allow-nonfinite] --out IDX.npy
 
 Selects the top-k keys of every query and writes idx, int32 [T, topk]: absolute rows of k,
-best first (ties: larger index first), -1 in unused slots.
+best first (ties: larger index first), -1 in unused slots; --order index: the same keys in
+ascending index order.
 
 inputs (.npy; the dtype of q picks the arithmetic, k must have the same dtype):
   --q Q.npy          [T, H, D] queries: '<f4' f32, '<u2' bf16 bits (uint16), '|u1' FP8 e4m3 bytes
@@ -62,6 +63,9 @@ execution (the CPU result does not depend on --threads):
   --allow-nonfinite  accept NaN/Inf in q, k, w, k-scale (NaN scores rank last); default: reject
 output:
   --out IDX.npy      written only after success, atomically (temporary file + rename)
+  --order O          row order: score (default; best first) or index (the same keys in
+                     ascending index order, -1 last: faster on the GPU, enough for sparse
+                     attention)
 )";
 
 Method parse_method(const std::string& s) {
@@ -128,7 +132,7 @@ int cmd_select(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--method", "--q", "--k", "--w", "--k-scale", "--ks", "--ke", "--topk",
                 "--block-size", "--blocks", "--heads", "--candidates", "--device", "--threads",
-                "--out", "--block-summary", "--proj-dim", "--shared-candidates"},
+                "--out", "--block-summary", "--proj-dim", "--shared-candidates", "--order"},
                {"--allow-nonfinite"});
 
   Config cfg;
@@ -143,6 +147,7 @@ int cmd_select(const std::vector<std::string>& argv) {
   cfg.shared_candidates = a.integer("--shared-candidates", cfg.shared_candidates);
   if (a.has("--block-summary"))
     cfg.block_summary = parse_block_summary(a.str("--block-summary"), "--block-summary");
+  if (a.has("--order")) cfg.order = parse_order(a.str("--order"), "--order");
 
   Options opts;
   opts.device = parse_device(a.str("--device", "cpu"));
