@@ -4,6 +4,7 @@
 # `hisa bench prefill` (flat and HISA m=64,128 at 32K and 128K) alternated 0/1/0/1, then the
 # GPU tests of the MACRO=1 build. Logs and JSON to $OUT; the tables as they are printed.
 #   bench/prefill/macro_ab_run.sh <commit> <MACRO> [gtest filter]
+# AB_M (default 64,128) and AB_ORDER (default score) pick HISA's m list and the row orders.
 set -uo pipefail
 COMMIT="${1:-unknown}"
 MACRO="${2:?name the compile-time switch}"
@@ -20,12 +21,13 @@ echo "builds: $(( $(date +%s) - t0 )) s"
 for d in ab0 ab1; do [ -x build/$d/hisa ] || { echo "build $d failed"; grep -B2 -A5 -i error "/tmp/build_$d.log" | head -30; exit 1; }; done
 for round in 1 2; do
   for V in 0 1; do
-    build/ab$V/hisa bench prefill --L 32768,131072 --methods flat,hisa --m 64,128 --no-fidelity \
+    build/ab$V/hisa bench prefill --L 32768,131072 --methods flat,hisa --m "${AB_M:-64,128}" \
+      --order "${AB_ORDER:-score}" --no-fidelity \
       --repeats 5 --commit "$COMMIT+$MACRO=$V" --json "$OUT/prefill_${V}_r$round.json" \
       > "$OUT/bench_${V}_r$round.log" 2>&1
     echo "== $MACRO=$V round $round rc=$?"
     [ "$round" = 1 ] || rm -f "$OUT/prefill_${V}_r$round.json"  # 8 files come back at most
-    grep -E "^ +[0-9]+ +wgmma" "$OUT/bench_${V}_r$round.log"
+    grep -E "^ +[0-9]+ +(score|index) +wgmma" "$OUT/bench_${V}_r$round.log"
   done
 done
 t0=$(date +%s)
