@@ -8,9 +8,10 @@
 
 #include <cstdint>
 
-// Same-run A/B switch of block_select_top's bin copy (bench/prefill/macro_ab_run.sh).
-#ifndef HISA_SELECT_COMPACT
-#define HISA_SELECT_COMPACT 1
+// Same-run A/B switch (bench/prefill/macro_ab_run.sh) of the 2026-12-06 selection changes:
+// block_select_top's bin copy (HISA) and the radix top-k's register sort (flat, MISA).
+#ifndef HISA_SELECT_AB
+#define HISA_SELECT_AB 1
 #endif
 
 namespace hisa::cuda::hisa_ops {
@@ -241,7 +242,7 @@ __device__ Threshold block_select_top(int n, int K, KeyAt key_at, IndexAt index_
   if (diff == 0) return select_passes<false>(n, -1, every, 0xFFFFFFFFu, remaining, key_at, index_at, sc, nullptr, 0);
   const int hb = 31 - __clz(static_cast<int>(diff));  // highest differing bit
   const uint32_t mask = hb == 31 ? 0u : ~((2u << hb) - 1u);  // bits above hb: shared by all
-  if (HISA_SELECT_COMPACT && buf != nullptr && buf_cap > 0)
+  if (HISA_SELECT_AB && buf != nullptr && buf_cap > 0)
     return select_passes<true>(n, hb, every & mask, mask, remaining, key_at, index_at, sc, buf, buf_cap);
   return select_passes<false>(n, hb, every & mask, mask, remaining, key_at, index_at, sc, nullptr, 0);
 }

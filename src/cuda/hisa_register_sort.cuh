@@ -1,5 +1,6 @@
 // Bitonic sort of up to 2048 64-bit items held in the registers of one 128-thread CTA (one
-// warpgroup): the sm_90a HISA kernels' final ranking. Thread t holds items i = t * IPT + r,
+// warpgroup): the sm_90a HISA kernels' final ranking (and, with 512 threads x 4 items, the
+// radix top-k's, topk_radix.cu). Thread t holds items i = t * IPT + r,
 // r < IPT, so the network's partner i ^ j is
 //   j < IPT        in the same thread's registers (no communication),
 //   j < 32 * IPT   in lane (t ^ j / IPT) of the same warp (shuffles, no barrier),
@@ -26,15 +27,18 @@ __device__ __forceinline__ uint64_t keep(uint64_t mine, uint64_t other, bool kee
   return ((mine < other) == keep_max) ? other : mine;
 }
 
-// Sorts the 128 * IPT items v (thread t holds items t * IPT + r) descending, with the
+// Sorts the kThreads * IPT items v (thread t holds items t * IPT + r) descending, with the
 // "flip" form of the bitonic network: merge step k first compares i with its mirror
 // i ^ (k - 1), then runs half-cleaners i ^ j, j = k/4 .. 1; every compare-exchange puts the
 // larger item at the smaller index, so no direction is computed per element. `xchg` is
-// shared scratch of 128 * IPT entries for the cross-warp steps. Must be called by all 128
-// threads; blockDim.x must be 128. Contains __syncthreads.
-template <int IPT>
+// shared scratch of kThreads * IPT entries for the cross-warp steps. Must be called by all
+// threads; blockDim.x must be kThreads (128: the HISA kernels; 512: the radix top-k).
+// Contains __syncthreads.
+template <int IPT, int kThreads = 128>
 __device__ __forceinline__ void warpgroup_sort_desc(uint64_t (&v)[IPT], uint64_t* xchg) {
-  constexpr int kLogN = 7 + (IPT >= 2) + (IPT >= 4) + (IPT >= 8) + (IPT >= 16);
+  static_assert(kThreads == 128 || kThreads == 256 || kThreads == 512, "kThreads: 128, 256, 512");
+  constexpr int kLogN = (kThreads == 128 ? 7 : kThreads == 256 ? 8 : 9) + (IPT >= 2) + (IPT >= 4) +
+                        (IPT >= 8) + (IPT >= 16);
   static_assert(IPT == 1 || IPT == 2 || IPT == 4 || IPT == 8 || IPT == 16, "IPT: power of 2 <= 16");
   const int tid = static_cast<int>(threadIdx.x);
   // One step: partner of item i = t*IPT + r is i ^ mask (mask = k - 1 for the flip, j for a
@@ -54,10 +58,10 @@ __device__ __forceinline__ void warpgroup_sort_desc(uint64_t (&v)[IPT], uint64_t
       for (int r = 0; r < IPT; ++r) o[r] = __shfl_xor_sync(0xffffffffu, v[r ^ rmask], tmask);
     } else {
 #pragma unroll
-      for (int r = 0; r < IPT; ++r) xchg[r * 128 + tid] = v[r];
+      for (int r = 0; r < IPT; ++r) xchg[r * kThreads + tid] = v[r];
       __syncthreads();
 #pragma unroll
-      for (int r = 0; r < IPT; ++r) o[r] = xchg[(r ^ rmask) * 128 + (tid ^ tmask)];
+      for (int r = 0; r < IPT; ++r) o[r] = xchg[(r ^ rmask) * kThreads + (tid ^ tmask)];
       __syncthreads();  // xchg is rewritten by the next cross-warp step
     }
 #pragma unroll

@@ -5,6 +5,8 @@
 #include <string>
 
 #include "cuda/common.cuh"
+#include "cuda/hisa_block_ops.cuh"
+#include "cuda/hisa_register_sort.cuh"
 #include "cuda/topk_radix.cuh"
 #include "hisa/error.hpp"
 
@@ -18,6 +20,9 @@ constexpr int kWarps = kThreads / 32;
 constexpr int kDigitBits = 12;
 constexpr int kBins = 1 << kDigitBits;
 constexpr int kBinsPerThread = kBins / kThreads;
+// Rows of k <= kRegItems are ranked in registers (sort_and_write); the key buffer holds at
+// least that many entries (next_pow2(k) or k + cap >= 2048 + k).
+constexpr int kRegItems = 2048;
 static_assert(kBins % kThreads == 0, "find_bin gives each thread the same number of bins");
 
 // Below this many buffered keys the shared memory is too small to be worth a second CTA per SM;
@@ -147,6 +152,26 @@ __device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* o
       const uint32_t col = static_cast<uint32_t>(keys[i]);
       keys[i] = (static_cast<uint64_t>(~col) << 32) | col;
     }
+    __syncthreads();
+  }
+  if (HISA_SELECT_AB && k <= kRegItems) {
+    // In registers: 512 threads x 4 items (hisa_register_sort.cuh), 10 shared-memory stages
+    // instead of 66; zero keys pad (they sort last). `keys` (>= kRegItems entries) is the
+    // exchange buffer once the items are loaded.
+    uint64_t v[kRegItems / kThreads];
+#pragma unroll
+    for (int r = 0; r < kRegItems / kThreads; ++r) {
+      const uint32_t i = static_cast<uint32_t>(tid) * (kRegItems / kThreads) + r;
+      v[r] = i < count ? keys[i] : 0;
+    }
+    __syncthreads();
+    hisa_ops::warpgroup_sort_desc<kRegItems / kThreads, kThreads>(v, keys);
+#pragma unroll
+    for (int r = 0; r < kRegItems / kThreads; ++r) {
+      const int j = tid * (kRegItems / kThreads) + r;
+      if (j < k) out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(v[r] & 0xFFFFFFFFu) : -1;
+    }
+    return;
   }
   uint32_t P = 1;
   while (P < count) P <<= 1;
