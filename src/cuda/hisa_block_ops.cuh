@@ -9,9 +9,10 @@
 #include <cstdint>
 
 // Same-run A/B switch (bench/prefill/macro_ab_run.sh) of the 2026-12-06 selection changes:
-// block_select_top's bin copy (HISA) and the radix top-k's register sort (flat, MISA).
+// block_select_top's bin copy (HISA) and the radix top-k's register sort (flat, MISA). Off by
+// default until the GPU tests have run on it (no device could be started after it was written).
 #ifndef HISA_SELECT_AB
-#define HISA_SELECT_AB 1
+#define HISA_SELECT_AB 0
 #endif
 
 namespace hisa::cuda::hisa_ops {
