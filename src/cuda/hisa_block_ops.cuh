@@ -8,13 +8,6 @@
 
 #include <cstdint>
 
-// Same-run A/B switch (bench/prefill/macro_ab_run.sh) of the 2026-12-06 selection changes:
-// block_select_top's bin copy (HISA) and the radix top-k's register sort (flat, MISA). Off by
-// default until the GPU tests have run on it (no device could be started after it was written).
-#ifndef HISA_SELECT_AB
-#define HISA_SELECT_AB 0
-#endif
-
 namespace hisa::cuda::hisa_ops {
 
 // Order-preserving map of a score to uint32 (larger score -> larger key), exactly the CPU
@@ -45,7 +38,6 @@ struct SelectScratch {
   uint32_t warp_sums[32];
   uint32_t digit, greater, in_bin;  // results of one radix pass
   uint32_t counter;                 // compaction cursor
-  uint32_t buf_count;               // select_passes' copy of a bin
 };
 
 // Exclusive prefix sum of `v` over the CTA (thread order). Returns this thread's offset and
@@ -141,78 +133,12 @@ struct Threshold {
   }
 };
 
-// The radix passes of block_select_top from bit `top` down, over items [0, n) whose keys all
-// agree with `prefix` on `mask` (top < 0: the key is resolved, prefix is the K-th key), then
-// over the indices of the items tied at the K-th key. kCompact: once an unresolved bin holds
-// <= buf_cap items, they are copied to `buf` as (key << 32 | index) and the remaining passes
-// read those few instead of all n (a bin of a 4K-16K candidate row typically holds a few
-// hundred); the threshold is the same.
-template <bool kCompact, class KeyAt, class IndexAt>
-__device__ Threshold select_passes(int n, int top, uint32_t prefix, uint32_t mask,
-                                   uint32_t remaining, KeyAt key_at, IndexAt index_at,
-                                   SelectScratch& sc, uint64_t* buf, int buf_cap) {
-  auto all = [](int) { return true; };
-  for (; top >= 0; top -= 8) {
-    // Passes of 8 bits; the last may overlap resolved bits (they are constant among the
-    // filtered items, so the digit still separates the rest).
-    const int shift = top >= 7 ? top - 7 : 0;
-    radix_pass(n, shift, prefix, mask, remaining, key_at, all, sc);
-    prefix |= sc.digit << shift;
-    mask |= 0xFFu << shift;
-    remaining -= sc.greater;
-    const uint32_t in_bin = sc.in_bin;
-    if (in_bin == remaining) return Threshold{prefix, 0u};  // take the whole bin
-    __syncthreads();  // sc is rewritten next
-    if (shift == 0) break;
-    if constexpr (kCompact) {
-      if (in_bin <= static_cast<uint32_t>(buf_cap)) {
-        if (threadIdx.x == 0) sc.buf_count = 0;
-        __syncthreads();
-        const int lane = threadIdx.x & 31;
-        for (int base = threadIdx.x - lane; base < n; base += blockDim.x) {
-          const int i = base + lane;
-          uint32_t key = 0;
-          const bool in = i < n && ((key = key_at(i)) & mask) == prefix;
-          const uint32_t ballot = __ballot_sync(0xffffffffu, in);
-          uint32_t at = 0;
-          if (lane == 0 && ballot != 0u) at = atomicAdd(&sc.buf_count, static_cast<uint32_t>(__popc(ballot)));
-          at = __shfl_sync(0xffffffffu, at, 0);
-          if (in)
-            buf[at + __popc(ballot & ((1u << lane) - 1u))] =
-                (static_cast<uint64_t>(key) << 32) | static_cast<uint32_t>(index_at(i));
-        }
-        __syncthreads();
-        return select_passes<false>(
-            static_cast<int>(in_bin), top - 8, prefix, mask, remaining,
-            [buf](int i) { return static_cast<uint32_t>(buf[i] >> 32); },
-            [buf](int i) { return static_cast<uint32_t>(buf[i]); }, sc, nullptr, 0);
-      }
-    }
-  }
-  // Key fully resolved (prefix == K-th key); take `remaining` of the tied items by index.
-  const uint32_t key_thr = prefix;
-  auto tied = [&](int i) { return key_at(i) == key_thr; };
-  uint32_t iprefix = 0, imask = 0;
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    radix_pass(n, shift, iprefix, imask, remaining, index_at, tied, sc);
-    iprefix |= sc.digit << shift;
-    imask |= 0xFFu << shift;
-    remaining -= sc.greater;
-    if (sc.in_bin == remaining) break;
-    __syncthreads();
-  }
-  return Threshold{key_thr, iprefix};
-}
-
 // Radix select of the top K (0 <= K; K >= n selects all) of items [0, n) by (key(i), index(i)),
 // indices distinct. Four passes over the key bytes, early exit once a bin is taken whole; when
 // the K-th key is tied, up to four more passes over the index bytes among the tied items.
-// `buf` (buf_cap 8-byte entries of shared memory that nothing else uses during the call, or
-// null): the passes after the first small bin run on a copy of that bin (select_passes).
 template <class KeyAt, class IndexAt>
 __device__ Threshold block_select_top(int n, int K, KeyAt key_at, IndexAt index_at,
-                                      SelectScratch& sc, uint64_t* buf = nullptr,
-                                      int buf_cap = 0) {
+                                      SelectScratch& sc) {
   if (K <= 0) return Threshold{0xFFFFFFFFu, 0xFFFFFFFFu};  // no score key reaches 2^32-1
   if (K >= n) return Threshold{0u, 0u};
   // Skip the key bits every item shares (scores of one query mostly share sign and exponent
@@ -239,13 +165,38 @@ __device__ Threshold block_select_top(int n, int K, KeyAt key_at, IndexAt index_
   }
   __syncthreads();  // warp_sums and hist are reused
   const uint32_t diff = any ^ every;
-  const uint32_t remaining = static_cast<uint32_t>(K);
-  if (diff == 0) return select_passes<false>(n, -1, every, 0xFFFFFFFFu, remaining, key_at, index_at, sc, nullptr, 0);
-  const int hb = 31 - __clz(static_cast<int>(diff));  // highest differing bit
-  const uint32_t mask = hb == 31 ? 0u : ~((2u << hb) - 1u);  // bits above hb: shared by all
-  if (HISA_SELECT_AB && buf != nullptr && buf_cap > 0)
-    return select_passes<true>(n, hb, every & mask, mask, remaining, key_at, index_at, sc, buf, buf_cap);
-  return select_passes<false>(n, hb, every & mask, mask, remaining, key_at, index_at, sc, nullptr, 0);
+  uint32_t prefix = every, mask = 0xFFFFFFFFu, remaining = static_cast<uint32_t>(K);
+  if (diff != 0) {
+    const int hb = 31 - __clz(static_cast<int>(diff));  // highest differing bit
+    mask = hb == 31 ? 0u : ~((2u << hb) - 1u);          // bits above hb: shared by all items
+    prefix = every & mask;
+    // Passes of 8 bits from hb down; the last may overlap resolved bits (they are constant
+    // among the filtered items, so the digit still separates the rest).
+    auto all = [](int) { return true; };
+    for (int top = hb;; top -= 8) {
+      const int shift = top >= 7 ? top - 7 : 0;
+      radix_pass(n, shift, prefix, mask, remaining, key_at, all, sc);
+      prefix |= sc.digit << shift;
+      mask |= 0xFFu << shift;
+      remaining -= sc.greater;
+      if (sc.in_bin == remaining) return Threshold{prefix, 0u};  // take the whole bin
+      __syncthreads();  // sc is rewritten by the next pass
+      if (shift == 0) break;
+    }
+  }
+  // Key fully resolved (prefix == K-th key); take `remaining` of the tied items by index.
+  const uint32_t key_thr = prefix;
+  auto tied = [&](int i) { return key_at(i) == key_thr; };
+  uint32_t iprefix = 0, imask = 0;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    radix_pass(n, shift, iprefix, imask, remaining, index_at, tied, sc);
+    iprefix |= sc.digit << shift;
+    imask |= 0xFFu << shift;
+    remaining -= sc.greater;
+    if (sc.in_bin == remaining) break;
+    __syncthreads();
+  }
+  return Threshold{key_thr, iprefix};
 }
 
 // Sorts s[0..N) descending (N a power of two) with a bitonic network; pairs per stage are

@@ -15,14 +15,12 @@
 namespace hisa::cuda {
 
 // jkeys[i] = ranking key of middle block j = i + 1, i in [0, nb-2). Writes kept_row[0..m).
-// buf / buf_cap: free shared memory for the select (block_select_top), or null.
 __device__ inline void finish_blocks(const RowGeometry& g, int m, const uint32_t* jkeys,
-                                     int32_t* kept_row, hisa_ops::SelectScratch& sc,
-                                     uint64_t* buf = nullptr, int buf_cap = 0) {
+                                     int32_t* kept_row, hisa_ops::SelectScratch& sc) {
   const int nmid = g.nb - 2;
   const hisa_ops::Threshold thr = hisa_ops::block_select_top(
       nmid, m - 2, [&](int i) { return jkeys[i]; },
-      [](int i) { return static_cast<uint32_t>(i); }, sc, buf, buf_cap);
+      [](int i) { return static_cast<uint32_t>(i); }, sc);
   // Stable compaction: each thread takes a contiguous run of positions, so the scan of the
   // per-thread counts gives ascending output order.
   const int per = (nmid + blockDim.x - 1) / blockDim.x;
@@ -88,18 +86,15 @@ __device__ inline void write_in_position_order(int n, int K, int topk, Selected 
 // sortbuf holds next_pow2(max(K, 1)) entries, and 128 * IPT when IPT > 0. IPT = 0 sorts in
 // shared memory (any blockDim); IPT > 0 sorts in the registers of a 128-thread CTA
 // (hisa_register_sort.cuh), for K <= 128 * IPT.
-// `order` (RowOrder above) picks the order of the row; the set is the same. sort_cap > 0: the
-// sort buffer holds that many entries (>= the sort's own need) and the select may use it first.
+// `order` (RowOrder above) picks the order of the row; the set is the same.
 template <int IPT = 0, class KeyAt, class TokenAt>
 __device__ inline void finish_select(int n, int K, int topk, KeyAt key_at, TokenAt token_at,
                                      uint64_t* sortbuf, hisa_ops::SelectScratch& sc,
-                                     int32_t* out_row, RowOrder order = RowOrder::score,
-                                     int sort_cap = 0) {
+                                     int32_t* out_row, RowOrder order = RowOrder::score) {
   if (threadIdx.x == 0) sc.counter = 0;
   __syncthreads();
   const hisa_ops::Threshold thr = hisa_ops::block_select_top(
-      n, K, key_at, [&](int i) { return static_cast<uint32_t>(token_at(i)); }, sc,
-      sort_cap > 0 ? sortbuf : nullptr, sort_cap);
+      n, K, key_at, [&](int i) { return static_cast<uint32_t>(token_at(i)); }, sc);
   if (order == RowOrder::index_by_position) {
     write_in_position_order(
         n, K, topk,
@@ -157,9 +152,9 @@ template <int IPT = 0, class TokenAt>
 __device__ inline void finish_tokens(const RowGeometry& g, int topk, const uint32_t* keys,
                                      TokenAt token, uint64_t* sortbuf,
                                      hisa_ops::SelectScratch& sc, int32_t* out_row,
-                                     RowOrder order = RowOrder::score, int sort_cap = 0) {
+                                     RowOrder order = RowOrder::score) {
   finish_select<IPT>(g.cvalid, g.K, topk, [&](int i) { return keys[i]; }, token, sortbuf, sc,
-                     out_row, order, sort_cap);
+                     out_row, order);
 }
 
 }  // namespace hisa::cuda

@@ -32,11 +32,6 @@ namespace {
 using namespace sm90;
 using hisa_ops::SelectScratch;
 
-// Entries of the sort buffer carve() reserves at `stages` (free after the MMA loop).
-__device__ __forceinline__ int sort_entries(const HisaParams& p) {
-  return p.kpad > kRegSortItems ? p.kpad : kRegSortItems;
-}
-
 // Stage 1: kept blocks of query t0 + blockIdx.x (bf16 MMA against the bf16 pooled table).
 __global__ void __launch_bounds__(kThreads) sm90_blocks_kernel(HisaParams p) {
 #ifdef HISA_SM90
@@ -76,9 +71,7 @@ __global__ void __launch_bounds__(kThreads) sm90_blocks_kernel(HisaParams p) {
   };
   mma_loop<2, true>(smem + c.qtile, smem + c.stages, (nmid + kRows - 1) / kRows, nmid, true,
                     affine, row_ptr, [](int, int) {}, epi);
-  // The ring is free now: its sort area (kRegSortItems entries) serves the select.
-  finish_blocks(g, p.m, jkeys, p.kept + static_cast<int64_t>(blockIdx.x) * p.m, sc,
-                reinterpret_cast<uint64_t*>(smem + c.stages), kRegSortItems);
+  finish_blocks(g, p.m, jkeys, p.kept + static_cast<int64_t>(blockIdx.x) * p.m, sc);
 #elif defined(__CUDA_ARCH__)
   __trap();  // never launched off sm_90a (hisa_select.cu checks the device)
 #endif
@@ -246,10 +239,10 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
     const int n = static_cast<int>(ss.count);
     if (p.kpad > kRegSortItems / 2 && p.kpad <= kRegSortItems)
       finish_select<kRegSortItems / 128>(n, g.K, p.topk, key_of, tok_of, sortbuf, ss.sc, out_row,
-                                         row_order(p.order, false), sort_entries(p));
+                                         row_order(p.order, false));
     else
       finish_select<0>(n, g.K, p.topk, key_of, tok_of, sortbuf, ss.sc, out_row,
-                       row_order(p.order, false), sort_entries(p));
+                       row_order(p.order, false));
   } else {
     auto epi = [&](float(&acc)[32], int tile) {
       const float s = score(acc, tile);
@@ -262,10 +255,9 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
       // Kept blocks ascend and positions follow them (lists: any order).
       const RowOrder order = row_order(p.order, !kList);
       if (p.kpad > kRegSortItems / 2 && p.kpad <= kRegSortItems)  // sort in registers
-        finish_tokens<kRegSortItems / 128>(g, p.topk, keys, token, sortbuf, sc, out_row, order,
-                                           sort_entries(p));
+        finish_tokens<kRegSortItems / 128>(g, p.topk, keys, token, sortbuf, sc, out_row, order);
       else
-        finish_tokens<0>(g, p.topk, keys, token, sortbuf, sc, out_row, order, sort_entries(p));
+        finish_tokens<0>(g, p.topk, keys, token, sortbuf, sc, out_row, order);
     } else {
       __syncthreads();
       if (threadIdx.x == 0 && g.cvalid > 0) out_row[0] = static_cast<int32_t>(keys[g.cvalid - 1]);
