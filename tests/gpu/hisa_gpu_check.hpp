@@ -89,6 +89,13 @@ struct DeviceProblem {
   }
 };
 
+// A GPU of compute capability 9.0 (the sm_90a kernels run) is visible.
+inline bool have_sm90() {
+  if (hisa::cuda_device_count() == 0) return false;
+  cudaDeviceProp prop{};
+  return cudaGetDeviceProperties(&prop, 0) == cudaSuccess && prop.major == 9 && prop.minor == 0;
+}
+
 // Runs hisa::cuda::hisa_select on a poisoned output; `unwritten` counts entries left poisoned.
 struct GpuRun {
   std::vector<int32_t> idx;

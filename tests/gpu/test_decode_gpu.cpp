@@ -16,6 +16,7 @@
 #include "cuda/decode_backend.hpp"
 #include "decode_fixture.hpp"
 #include "gpu/decode_rank_cases.hpp"
+#include "gpu/decode_device_case.hpp"
 #include "gpu/hisa_gpu_check.hpp"
 
 namespace hisa_decode_test {
@@ -27,27 +28,6 @@ using hisa_gpu_test::DeviceBuffer;
   do {                                                                       \
     if (hisa::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";    \
   } while (0)
-
-struct DeviceCase {
-  DeviceBuffer cache, q, w, lens, table, pooled;
-  hisa::DecodeProblem view;
-  explicit DeviceCase(const DecodeCase& c)
-      : cache(c.cache.data(), c.cache.size()),
-        q(c.q.data(), c.q.size()),
-        w(c.w.data(), c.w.size() * 4),
-        lens(c.lens.data(), c.lens.size() * 4),
-        table(c.table.data(), c.table.size() * 4),
-        pooled(c.pooled.empty() ? nullptr : c.pooled.data(), c.pooled.size() * 4) {
-    view = c.view();
-    view.cache.data = cache.ptr;
-    view.q = q.ptr;
-    view.w = w.as<float>();
-    view.context_lens = lens.as<int32_t>();
-    view.block_table = table.as<int32_t>();
-    view.pooled = c.pooled.empty() ? nullptr : pooled.as<float>();
-    view.memory = hisa::Device::cuda;
-  }
-};
 
 std::vector<int32_t> run_gpu(const DeviceCase& dc, const Config& cfg, bool portable,
                              bool check_values = true) {
@@ -76,12 +56,6 @@ std::vector<int32_t> run_cpu(const DecodeCase& c, const Config& cfg) {
   return out;
 }
 
-bool sm90_here() {
-  int dev = 0;
-  cudaDeviceProp prop{};
-  return cudaGetDevice(&dev) == cudaSuccess && cudaGetDeviceProperties(&prop, dev) == cudaSuccess &&
-         prop.major == 9 && prop.minor == 0;
-}
 
 // Tolerant comparison of every row of a tensor-core run (see the file comment).
 void check_tolerant(const DecodeCase& c, const Config& cfg, const std::vector<int32_t>& gpu,
@@ -139,7 +113,7 @@ TEST(CudaDecode, PortableKernelsOnDsaShapes) {
 
 TEST(CudaDecode, TensorCoreKernelsWithinSpecTolerance) {
   SKIP_WITHOUT_GPU();
-  if (!sm90_here()) GTEST_SKIP() << "needs compute capability 9.0 (sm_90a kernels)";
+  if (!hisa_gpu_test::have_sm90()) GTEST_SKIP() << "needs compute capability 9.0 (sm_90a kernels)";
   for (DType dtype : {DType::fp8_e4m3, DType::bf16}) {
     for (int64_t next_n : {1, 2, 4}) {
       // H = 64, D = 128 (the sm_90a shapes); P = 64 and P = 16 (tiles straddle pages).
@@ -206,7 +180,7 @@ TEST(CudaDecode, V2PipelineOnDsaShapesEqualsV1AndCpu) {
                                " topk=" + std::to_string(cfg.topk);
       const std::vector<int32_t> cpu = run_cpu(c, cfg);
       for (bool portable : {true, false}) {
-        if (!portable && !sm90_here()) continue;
+        if (!portable && !hisa_gpu_test::have_sm90()) continue;
         const std::vector<int32_t> v2 = run_gpu(dc, cfg, portable);
         std::vector<int32_t> v1;
         {
@@ -234,7 +208,7 @@ TEST(CudaDecode, V2PipelineFallsBackOnTiedScores) {
   for (const Config& cfg : {decode_cfg(Method::hisa, 2048, 64, 64), decode_cfg(Method::block, 1024, 64)}) {
     const std::vector<int32_t> cpu = run_cpu(c, cfg);
     for (bool portable : {true, false}) {
-      if (!portable && !sm90_here()) continue;
+      if (!portable && !hisa_gpu_test::have_sm90()) continue;
       const std::vector<int32_t> v2 = run_gpu(dc, cfg, portable);
       std::vector<int32_t> v1;
       {

@@ -25,12 +25,6 @@ namespace {
 
 using namespace hisa_gpu_test;
 
-bool have_sm90() {
-  if (hisa::cuda_device_count() == 0) return false;
-  cudaDeviceProp prop{};
-  return cudaGetDeviceProperties(&prop, 0) == cudaSuccess && prop.major == 9 && prop.minor == 0;
-}
-
 #define SKIP_WITHOUT_SM90() \
   if (!have_sm90()) GTEST_SKIP() << "no sm_90 GPU"
 

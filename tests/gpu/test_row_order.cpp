@@ -12,18 +12,12 @@
 #include <vector>
 
 #include "cuda/decode_backend.hpp"
-#include "decode_fixture.hpp"
+#include "gpu/decode_device_case.hpp"
 #include "gpu/hisa_gpu_check.hpp"
 
 namespace {
 
 using namespace hisa_gpu_test;
-
-bool sm90_here() {
-  if (hisa::cuda_device_count() == 0) return false;
-  cudaDeviceProp prop{};
-  return cudaGetDeviceProperties(&prop, 0) == cudaSuccess && prop.major == 9 && prop.minor == 0;
-}
 
 // Rows [nrows, topk] in score order -> what Order::index must give.
 std::vector<int32_t> expected_index_order(std::vector<int32_t> rows, int64_t topk) {
@@ -98,11 +92,11 @@ TEST(CudaRowOrder, EveryPrefillPathGivesTheScoreOrderSetAscending) {
       for (int64_t topk : {2048, 512}) {
         const Config h = hisa_cfg(topk, 64, 64);
         const std::string hs = tag + "hisa topk=" + std::to_string(topk);
-        check_orders(dp, h, hs + (sm90_here() ? " sm90 dense" : " default"));
+        check_orders(dp, h, hs + (have_sm90() ? " sm90 dense" : " default"));
         hisa::cuda::hisa_force_portable(true);
         check_orders(dp, h, hs + " portable");
         hisa::cuda::hisa_force_portable(false);
-        if (sm90_here()) {
+        if (have_sm90()) {
           hisa::cuda::hisa_set_streaming(1);
           check_orders(dp, h, hs + " sm90 streaming");
           hisa::cuda::hisa_set_streaming(-1);
@@ -128,17 +122,8 @@ TEST(CudaRowOrder, DecodeGivesTheScoreOrderSetAscending) {
   hisa_decode_test::DecodeCase c = hisa_decode_test::make_case(
       DType::fp8_e4m3, {9000, 3000, 64, 0, 2100}, 2, 64, 128, 64, 913);
   c.build_pooled(64);
-  DeviceBuffer cache(c.cache.data(), c.cache.size()), q(c.q.data(), c.q.size()),
-      w(c.w.data(), c.w.size() * 4), lens(c.lens.data(), c.lens.size() * 4),
-      table(c.table.data(), c.table.size() * 4), pooled(c.pooled.data(), c.pooled.size() * 4);
-  hisa::DecodeProblem view = c.view();
-  view.cache.data = cache.ptr;
-  view.q = q.ptr;
-  view.w = w.as<float>();
-  view.context_lens = lens.as<int32_t>();
-  view.block_table = table.as<int32_t>();
-  view.pooled = pooled.as<float>();
-  view.memory = hisa::Device::cuda;
+  const hisa_decode_test::DeviceCase dc(c);
+  const hisa::DecodeProblem& view = dc.view;
   auto run = [&](Config cfg, bool portable) {
     const int64_t n = view.batch * view.next_n * cfg.topk;
     DeviceBuffer out(n * 4);
@@ -156,7 +141,7 @@ TEST(CudaRowOrder, DecodeGivesTheScoreOrderSetAscending) {
                              hisa_decode_test::decode_cfg(Method::hisa, 2048, 64, 64),
                              hisa_decode_test::decode_cfg(Method::block, 2048, 64)}) {
     for (bool portable : {true, false}) {
-      if (!portable && !sm90_here()) continue;
+      if (!portable && !have_sm90()) continue;
       Config cfg = base;
       const std::vector<int32_t> by_score = run(cfg, portable);
       cfg.order = hisa::Order::index;
