@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../tests/decode_fixture.hpp"
+#include "../tests/gpu/decode_device_case.hpp"
 #include "../tests/gpu/decode_rank_cases.hpp"
 #include "../tests/gpu/hisa_gpu_check.hpp"
 #include "cuda/decode_backend.hpp"
@@ -31,23 +32,7 @@ void report(bool ok, const std::string& what, const std::string& detail = "") {
   std::fflush(stdout);
 }
 
-struct Dev {
-  DeviceBuffer cache, q, w, lens, table, pooled;
-  hisa::DecodeProblem view;
-  explicit Dev(const DecodeCase& c)
-      : cache(c.cache.data(), c.cache.size()), q(c.q.data(), c.q.size()),
-        w(c.w.data(), c.w.size() * 4), lens(c.lens.data(), c.lens.size() * 4),
-        table(c.table.data(), c.table.size() * 4), pooled(c.pooled.data(), c.pooled.size() * 4) {
-    view = c.view();
-    view.cache.data = cache.ptr;
-    view.q = q.ptr;
-    view.w = w.as<float>();
-    view.context_lens = lens.as<int32_t>();
-    view.block_table = table.as<int32_t>();
-    view.pooled = pooled.as<float>();
-    view.memory = hisa::Device::cuda;
-  }
-};
+using Dev = DeviceCase;  // tests/gpu/decode_device_case.hpp
 
 std::vector<int32_t> gpu_rows(const Dev& d, const Config& cfg, bool portable) {
   const int64_t n = d.view.batch * d.view.next_n * cfg.topk;

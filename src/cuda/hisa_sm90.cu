@@ -111,15 +111,22 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
   }
   __syncthreads();
   int32_t* out_row = p.out + t * p.topk;
+  // Key row of candidate position pos (g is final for kShared once tile_union_blocks ran).
+  const hisa_ops::BlockSplit split(p.B);
+  auto token = [&](int pos) -> int32_t {
+    if constexpr (kList) {
+      return g.all_blocks ? g.ks + pos : blocks[pos];
+    } else {
+      const int i = split.block(pos);
+      const int j = g.all_blocks ? i : blocks[i];
+      return g.ks + j * p.B + split.offset(pos);
+    }
+  };
   if constexpr (kSelect && !kList && !kShared) {
     // Order::index and every candidate selected (block-sparse rows, rows within topk): the row
     // is the candidates in position order, which ascends with the token; no scores needed.
     if (p.order != 0 && g.cvalid <= p.topk) {
-      const hisa_ops::BlockSplit split(p.B);
-      for (int i = threadIdx.x; i < p.topk; i += kThreads)
-        out_row[i] = i < g.cvalid ? g.ks + (g.all_blocks ? split.block(i) : blocks[split.block(i)]) * p.B +
-                                        split.offset(i)
-                                  : -1;
+      for (int i = threadIdx.x; i < p.topk; i += kThreads) out_row[i] = i < g.cvalid ? token(i) : -1;
       cp_async_wait<0>();  // the query tile's copy
       return;
     }
@@ -136,16 +143,6 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
   const int row = stored_row();
 
   float* ksc = reinterpret_cast<float*>(smem + c.scale);
-  const hisa_ops::BlockSplit split(p.B);
-  auto token = [&](int pos) -> int32_t {
-    if constexpr (kList) {
-      return g.all_blocks ? g.ks + pos : blocks[pos];
-    } else {
-      const int i = split.block(pos);
-      const int j = g.all_blocks ? i : blocks[i];
-      return g.ks + j * p.B + split.offset(pos);
-    }
-  };
   // k_scale of the tile's 64 rows rides in the tile's cp.async group (no load in the epilogue).
   auto side = [&](int tile, int slot) {
     if (p.k_scale == nullptr || threadIdx.x >= kRows) return;

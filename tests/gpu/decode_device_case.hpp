@@ -2,8 +2,8 @@
 // weights, lengths, block table and pooled cache, with `view` pointing at the copies.
 #pragma once
 
-#include "decode_fixture.hpp"
-#include "gpu/hisa_gpu_check.hpp"
+#include "../decode_fixture.hpp"
+#include "hisa_gpu_check.hpp"
 
 namespace hisa_decode_test {
 
