@@ -10,7 +10,9 @@ M="${3:-128}"
 OUT="${OUT:-/tmp/profile_out}"
 BUILD=build/device_prefill
 export PATH=/usr/local/cuda/bin:$PATH
-OUT="$OUT" bash bench/hisa/prefill_run.sh "$COMMIT" none | grep -E "build|NVIDIA"
+PROFILE="${PROFILE:-flat,hisa}"
+has() { [[ ",$PROFILE," == *",$1,"* ]]; }
+[ "${SKIP_BUILD:-0}" = 1 ] || OUT="$OUT" bash bench/hisa/prefill_run.sh "$COMMIT" none | grep -E "build|NVIDIA"
 prof() {  # name, kernel regex, command...
   local name=$1 kernel=$2; shift 2
   t0=$(date +%s)
@@ -26,5 +28,8 @@ prof() {  # name, kernel regex, command...
   grep -E "^  [a-z_0-9]+.*\(|Duration|Compute \(SM\) Throughput|Memory Throughput|L2 Cache Throughput|DRAM Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Issued Warp|No Eligible|Warp Cycles Per Issued|Executed Ipc A|Block Limit" \
     "$OUT/prof_$name.txt" | head -30
 }
-prof flat flat_score_wgmma "$BUILD/hisa" bench prefill --L "$L" --methods flat --no-fidelity --repeats 1 --commit "$COMMIT"
-prof hisa_m$M sm90_tokens "$BUILD/hisa_timing" --L "$L" --m "$M" --reps 1 --commit "$COMMIT"
+FLAT=("$BUILD/hisa" bench prefill --L "$L" --methods flat --no-fidelity --repeats 1 --commit "$COMMIT")
+has flat && prof flat flat_score_wgmma "${FLAT[@]}"
+has topk && prof topk radix_topk "${FLAT[@]}"
+has hisa && prof hisa_m$M sm90_tokens "$BUILD/hisa_timing" --L "$L" --m "$M" --reps 1 --commit "$COMMIT"
+has stage1 && prof stage1_m$M sm90_blocks "$BUILD/hisa_timing" --L "$L" --m "$M" --reps 1 --commit "$COMMIT"
