@@ -520,6 +520,7 @@ void run_pipeline(const DecodeProblem& p, const Config& cfg, int32_t* out, void*
     a.k = cfg.topk;
     a.out = out;
     a.out_ld = cfg.topk;
+    a.by_index = cfg.order == Order::index;  // written in index order, no re-sort
     radix_topk_rows(a, st);
     return;
   }
@@ -604,9 +605,11 @@ void decode_select_device(const DecodeProblem& p, const Config& cfg, int32_t* ou
   require_cuda_shapes(p, cfg);
   cudaStream_t st = static_cast<cudaStream_t>(opts.stream);
   const std::size_t need = decode_workspace_bytes(p, cfg);
-  // Decode ranks in score order; Order::index re-sorts the rows after (row_order.cu).
+  // HISA / block-sparse decode ranks in score order; Order::index re-sorts those rows after
+  // (row_order.cu). Flat's top-k writes index order itself.
   auto reorder = [&] {
-    if (cfg.order == Order::index) order_rows_by_index_device(out, p.batch * p.next_n, cfg.topk, st);
+    if (cfg.order == Order::index && cfg.method != Method::flat)
+      order_rows_by_index_device(out, p.batch * p.next_n, cfg.topk, st);
   };
   if (opts.workspace != nullptr && opts.workspace_bytes >= need) {
     run_pipeline(p, cfg, out, opts.workspace, opts, st);

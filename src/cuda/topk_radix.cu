@@ -6,6 +6,7 @@
 
 #include "cuda/common.cuh"
 #include "cuda/hisa_register_sort.cuh"
+#include "cuda/topk_ordered.cuh"
 #include "cuda/topk_radix.cuh"
 #include "hisa/error.hpp"
 
@@ -30,6 +31,7 @@ constexpr int64_t kBufferKeys = 10240;
 constexpr int64_t kMinCandidates = 2048;
 
 struct RowShared {
+  uint64_t scan[kWarps];  // topk_ordered's block scans
   uint32_t warp_sums[kWarps];
   uint32_t out_count, cand_count;
   uint32_t sel_bin, sel_above, sel_count;
@@ -135,23 +137,36 @@ __device__ void find_bin(const uint32_t* hist, uint32_t r, RowShared& sh) {
   __syncthreads();
 }
 
+// Counts, into hist, the digit (key >> shift) & mask of every key whose top `hi` bits equal
+// `prefix`: the keys of buf[0, *count) if buf is given, else those of the row. Starts and ends
+// with a barrier (*count is read after the first).
+template <bool kVec, typename TE>
+__device__ void histogram(const TE* scores, int begin, int end, const uint64_t* buf,
+                          const uint32_t* count, int hi, uint64_t prefix, int shift, uint64_t mask,
+                          uint32_t* hist) {
+  const int tid = threadIdx.x;
+  for (int i = tid; i < kBins; i += kThreads) hist[i] = 0;
+  __syncthreads();
+  auto add = [&](uint64_t key) {
+    if (matches(key, hi, prefix)) atomicAdd(&hist[static_cast<uint32_t>((key >> shift) & mask)], 1u);
+  };
+  if (buf != nullptr) {
+    const uint32_t c = *count;
+    for (uint32_t i = tid; i < c; i += kThreads) add(buf[i]);
+  } else {
+    for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) { add(rank_key(v, i)); });
+  }
+  __syncthreads();
+}
+
 // Sorts keys[0..count) descending (padding to a power of two with zero keys), then writes
-// the columns, -1 after `count`, into out[0..k). by_index: the sort key is the complemented
-// column alone (descending = ascending column; a column is < 2^31, so its key is nonzero).
-__device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* out, bool sorted,
-                               bool by_index) {
+// the columns, -1 after `count`, into out[0..k).
+__device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* out, bool sorted) {
   const int tid = threadIdx.x;
   if (!sorted) {  // the set only (MISA's candidates are re-ranked by another score)
     for (int j = tid; j < k; j += kThreads)
       out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(keys[j] & 0xFFFFFFFFu) : -1;
     return;
-  }
-  if (by_index) {
-    for (uint32_t i = tid; i < count; i += kThreads) {
-      const uint32_t col = static_cast<uint32_t>(keys[i]);
-      keys[i] = (static_cast<uint64_t>(~col) << 32) | col;
-    }
-    __syncthreads();
   }
   if (k <= kRegItems) {
     // In registers: 512 threads x 4 items (hisa_register_sort.cuh), 10 shared-memory stages
@@ -195,7 +210,65 @@ __device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* o
     out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(keys[j] & 0xFFFFFFFFu) : -1;
 }
 
+// Index order (sorted && by_index): the same set as the score path, written in ascending
+// column order by topk_ordered's prefix sums instead of a sort. The keys are kept in column
+// order throughout: a short row is copied to buf by column, a long row's collect pass keeps
+// every key at or above the undecided bin (<= k - 1 + cap of them) in column order, and the
+// final pass writes the columns of the keys >= the k-th key. buf holds k + cap keys.
 template <bool kVec, typename TE>
+__device__ void index_order_row(const TE* scores, int begin, int end, int k, int32_t* out,
+                                uint64_t* buf, int cap, uint32_t* hist, RowShared& sh) {
+  using topk_ordered::ordered_buffer_pass;
+  using topk_ordered::ordered_row_pass;
+  const int tid = threadIdx.x;
+  const int n = end - begin;
+  if (n <= k) {  // every column is kept, already in order
+    for (int j = tid; j < k; j += kThreads) out[j] = j < n ? begin + j : -1;
+    return;
+  }
+  bool in_smem = false;
+  if (n <= k + cap) {
+    for_each_score<kVec, TE>(scores, begin, end,
+                             [&](float v, int i) { buf[i - begin] = rank_key(v, i); });
+    if (tid == 0) sh.cand_count = static_cast<uint32_t>(n);
+    in_smem = true;
+  }
+  int hi = 0;           // resolved high bits of the threshold key
+  uint64_t prefix = 0;  // their value
+  uint32_t r = k;       // keys still to take among those matching the prefix
+  while (true) {
+    const int w = min(kDigitBits, 64 - hi);
+    const int shift = 64 - hi - w;
+    const uint64_t mask = (1ull << w) - 1;
+    histogram<kVec, TE>(scores, begin, end, in_smem ? buf : nullptr, &sh.cand_count, hi, prefix,
+                        shift, mask, hist);
+    find_bin(hist, r, sh);
+    const uint32_t b = sh.sel_bin, above = sh.sel_above, cnt = sh.sel_count;
+    prefix = (prefix << w) | b;
+    hi += w;
+    auto at_or_above = [&](uint64_t key) { return top_bits(key, hi) >= prefix; };
+    if (above + cnt == r || hi == 64) {  // resolved: exactly k keys are at or above the prefix
+      auto write = [&](uint32_t pos, uint64_t key) {
+        if (pos < static_cast<uint32_t>(k)) out[pos] = static_cast<int32_t>(key & 0xFFFFFFFFu);
+      };
+      if (in_smem)
+        ordered_buffer_pass<kThreads>(buf, sh.cand_count, sh.scan, at_or_above, write);
+      else
+        ordered_row_pass<kThreads, kVec, TE>(scores, begin, end, sh.scan, at_or_above, write);
+      return;
+    }
+    r -= above;
+    if (!in_smem && cnt <= static_cast<uint32_t>(cap)) {
+      const uint32_t kept = ordered_row_pass<kThreads, kVec, TE>(
+          scores, begin, end, sh.scan, at_or_above, [&](uint32_t pos, uint64_t key) { buf[pos] = key; });
+      if (tid == 0) sh.cand_count = kept;
+      in_smem = true;
+      __syncthreads();
+    }
+  }
+}
+
+template <bool kVec, typename TE, bool kByIndex>
 __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a, int cap) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
@@ -220,6 +293,10 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
     sh.cand_count = 0;
   }
   __syncthreads();
+  if constexpr (kByIndex) {
+    index_order_row<kVec, TE>(scores, begin, end, k, out, outbuf, cap, hist, sh);
+    return;
+  }
 
   if (n <= k) {
     for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) {
@@ -240,19 +317,8 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
       const int w = min(kDigitBits, 64 - hi);
       const int shift = 64 - hi - w;
       const uint64_t mask = (1ull << w) - 1;
-      for (int i = tid; i < kBins; i += kThreads) hist[i] = 0;
-      __syncthreads();
-      auto add = [&](uint64_t key) {
-        if (matches(key, hi, prefix))
-          atomicAdd(&hist[static_cast<uint32_t>((key >> shift) & mask)], 1u);
-      };
-      if (in_smem) {
-        const uint32_t c = sh.cand_count;
-        for (uint32_t i = tid; i < c; i += kThreads) add(cand[i]);
-      } else {
-        for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) { add(rank_key(v, i)); });
-      }
-      __syncthreads();
+      histogram<kVec, TE>(scores, begin, end, in_smem ? cand : nullptr, &sh.cand_count, hi, prefix,
+                          shift, mask, hist);
       find_bin(hist, r, sh);
       const uint32_t b = sh.sel_bin, above = sh.sel_above, cnt = sh.sel_count;
       prefix = (prefix << w) | b;
@@ -290,7 +356,19 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
     }
   }
   __syncthreads();
-  sort_and_write(outbuf, sh.out_count, k, out, a.sorted, a.by_index);
+  sort_and_write(outbuf, sh.out_count, k, out, a.sorted);
+}
+
+template <bool kVec, typename TE>
+void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, std::size_t smem,
+                    cudaStream_t stream, const std::string& ctx) {
+  auto* fn = by_index ? &radix_topk_kernel<kVec, TE, true> : &radix_topk_kernel<kVec, TE, false>;
+  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(fn),
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(smem)),
+                      ctx);
+  fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap);
+  HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
 }
 
 int64_t next_pow2(int64_t v) {
@@ -321,23 +399,15 @@ void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
   const std::string ctx = "radix_topk rows=" + std::to_string(a.rows) +
                           " cols=" + std::to_string(a.cols) + " k=" + std::to_string(a.k) +
                           " smem=" + std::to_string(smem);
-  const void* fn = f16 ? (vec ? reinterpret_cast<const void*>(&radix_topk_kernel<true, uint16_t>)
-                              : reinterpret_cast<const void*>(&radix_topk_kernel<false, uint16_t>))
-                       : (vec ? reinterpret_cast<const void*>(&radix_topk_kernel<true, float>)
-                              : reinterpret_cast<const void*>(&radix_topk_kernel<false, float>));
-  HISA_CUDA_CHECK_CTX(
-      cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
-      ctx);
-  const dim3 grid(static_cast<unsigned>(a.rows));
+  const bool by_index = a.sorted && a.by_index;
   if (f16 && vec)
-    radix_topk_kernel<true, uint16_t><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
+    launch_variant<true, uint16_t>(a, by_index, static_cast<int>(cap), smem, stream, ctx);
   else if (f16)
-    radix_topk_kernel<false, uint16_t><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
+    launch_variant<false, uint16_t>(a, by_index, static_cast<int>(cap), smem, stream, ctx);
   else if (vec)
-    radix_topk_kernel<true, float><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
+    launch_variant<true, float>(a, by_index, static_cast<int>(cap), smem, stream, ctx);
   else
-    radix_topk_kernel<false, float><<<grid, kThreads, smem, stream>>>(a, static_cast<int>(cap));
-  HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
+    launch_variant<false, float>(a, by_index, static_cast<int>(cap), smem, stream, ctx);
 }
 
 }  // namespace hisa::cuda

@@ -11,9 +11,15 @@
 // shared-memory histogram over the keys that still match the resolved prefix. Passes read the
 // row from global memory until the undecided bin holds <= `cap` keys; those are copied into
 // shared memory (the keys above the bin go straight to the output list) and the remaining
-// passes run there. The final list {key >= T} (exactly min(k, n) keys) is bitonic-sorted in
-// shared memory. Typical long rows cost two reads of the row (histogram + collect); ties and
-// degenerate rows (all scores equal) cost a few more passes, never a wrong answer.
+// passes run there. The final list {key >= T} (exactly min(k, n) keys) is sorted in registers
+// (k <= 2048) or bitonic-sorted in shared memory. Typical long rows cost two reads of the row
+// (histogram + collect); ties and degenerate rows (all scores equal) cost a few more passes,
+// never a wrong answer.
+//
+// Index order (sorted && by_index) needs no sort: the keys stay in column order throughout
+// (a short row is copied by column; a long row's collect pass keeps every key at or above the
+// undecided bin in column order) and the final pass writes the columns of the keys >= T by
+// block-wide prefix sums (topk_ordered.cuh). A row with n <= k is written without reading it.
 #pragma once
 
 #include <cuda_runtime.h>

@@ -1,6 +1,8 @@
 // The CUDA radix top-k (src/cuda/topk_radix.cuh) against a host reference that sorts the CPU
 // backend's rank keys: exact equality on random rows, heavy ties, NaN/Inf/signed zeros,
 // unaligned ranges, rows longer than the shared-memory candidate buffer, k = 1 .. 16384.
+// Every case runs in score order and in index order (by_index: the same set, ascending
+// columns, written by prefix sums instead of a sort). Exact: the top-k has no tolerance.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -37,8 +39,17 @@ std::vector<int32_t> reference(const Rows& r, int64_t k) {
   return out;
 }
 
+// The reference in index order: each row's valid entries ascending, -1 after.
+std::vector<int32_t> by_index(std::vector<int32_t> rows, int64_t k) {
+  for (std::size_t i = 0; i < rows.size(); i += k) {
+    auto b = rows.begin() + i;
+    std::sort(b, std::find(b, b + k, -1));
+  }
+  return rows;
+}
+
 // Runs the GPU top-k on r (scores offset by `misalign` floats to force the scalar path).
-std::vector<int32_t> run_gpu(const Rows& r, int64_t k, int misalign = 0) {
+std::vector<int32_t> run_gpu(const Rows& r, int64_t k, int misalign = 0, bool index_order = false) {
   std::vector<float> padded(misalign + r.scores.size());
   std::copy(r.scores.begin(), r.scores.end(), padded.begin() + misalign);
   DeviceArray<float> scores(padded);
@@ -54,9 +65,20 @@ std::vector<int32_t> run_gpu(const Rows& r, int64_t k, int misalign = 0) {
   a.k = k;
   a.out = out.get();
   a.out_ld = k;
+  a.by_index = index_order;
   cuda::radix_topk_rows(a, nullptr);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   return out.download();
+}
+
+// Both orders against the reference; returns the score-order result.
+std::vector<int32_t> expect_topk(const Rows& r, int64_t k, int misalign = 0) {
+  const std::vector<int32_t> want = reference(r, k);
+  std::vector<int32_t> got = run_gpu(r, k, misalign);
+  EXPECT_EQ(got, want) << "score order, k=" << k << " misalign=" << misalign;
+  EXPECT_EQ(run_gpu(r, k, misalign, true), by_index(want, k))
+      << "index order, k=" << k << " misalign=" << misalign;
+  return got;
 }
 
 Rows random_rows(int64_t rows, int64_t cols, int64_t ld, uint64_t seed, int value_levels) {
@@ -81,7 +103,7 @@ TEST(CudaTopk, RandomRowsMatchReferenceExactly) {
   SKIP_WITHOUT_GPU();
   for (int64_t k : {1, 7, 100, 2048}) {
     Rows r = random_rows(48, 30000, 30016, 11 + k, 0);
-    EXPECT_EQ(run_gpu(r, k), reference(r, k)) << "k=" << k;
+    expect_topk(r, k);
   }
 }
 
@@ -90,11 +112,10 @@ TEST(CudaTopk, HeavyTiesRankLargerIndexFirst) {
   // Few distinct values: the k-th value is shared by thousands of columns (multi-pass select
   // through the index bits).
   Rows r = random_rows(32, 40000, 40000, 5, 2);
-  EXPECT_EQ(run_gpu(r, 2048), reference(r, 2048));
+  expect_topk(r, 2048);
   // Every score equal: the answer is the k largest columns, descending.
   Rows eq{2, 20000, 20000, std::vector<float>(2 * 20000, 0.5f), {0, 100}, {20000, 19999}};
-  const auto got = run_gpu(eq, 3000);
-  EXPECT_EQ(got, reference(eq, 3000));
+  const auto got = expect_topk(eq, 3000);
   EXPECT_EQ(got[0], 19999);
   EXPECT_EQ(got[3000 + 0], 19998);
 }
@@ -115,7 +136,7 @@ TEST(CudaTopk, SpecialValues) {
       for (int64_t c = 0; c < cols; ++c) r.scores[i * cols + c] = specials[rng() % specials.size()];
     }
     for (int64_t k : {1, 10, 64, 4096})
-      EXPECT_EQ(run_gpu(r, k), reference(r, k)) << "cols=" << cols << " k=" << k;
+      expect_topk(r, k);
   }
 }
 
@@ -123,22 +144,21 @@ TEST(CudaTopk, ShortRowsEmptyRowsAndPadding) {
   SKIP_WITHOUT_GPU();
   Rows r = random_rows(64, 300, 301, 9, 0);  // odd ld: scalar path
   r.begin[3] = r.end[3] = 17;                // empty row
-  EXPECT_EQ(run_gpu(r, 512), reference(r, 512));
-  const auto got = run_gpu(r, 512);
+  const auto got = expect_topk(r, 512);
   for (int j = 0; j < 512; ++j) ASSERT_EQ(got[3 * 512 + j], -1);
 }
 
 TEST(CudaTopk, UnalignedPointerAndRanges) {
   SKIP_WITHOUT_GPU();
   Rows r = random_rows(40, 12000, 12004, 21, 0);
-  EXPECT_EQ(run_gpu(r, 333, /*misalign=*/1), reference(r, 333));
-  EXPECT_EQ(run_gpu(r, 333, /*misalign=*/0), reference(r, 333));
+  expect_topk(r, 333, /*misalign=*/1);
+  expect_topk(r, 333, /*misalign=*/0);
 }
 
 TEST(CudaTopk, LargestK) {
   SKIP_WITHOUT_GPU();
   Rows r = random_rows(6, 40000, 40000, 33, 0);
-  EXPECT_EQ(run_gpu(r, cuda::kRadixTopkMaxK), reference(r, cuda::kRadixTopkMaxK));
+  expect_topk(r, cuda::kRadixTopkMaxK);
   cuda::TopkRowsArgs a;
   a.rows = 1;
   a.k = cuda::kRadixTopkMaxK + 1;
@@ -173,7 +193,8 @@ TEST(CudaTopk, HalfRowsAndUnorderedSets) {
   }
   for (const int64_t k : {1, 100, 2048}) {
     const std::vector<int32_t> want = reference(r, k);
-    for (const bool sorted : {true, false}) {
+    for (const int mode : {0, 1, 2}) {  // score order, unordered set, index order
+      const bool sorted = mode != 1;
       DeviceArray<uint16_t> scores(half);
       DeviceArray<int32_t> begin(r.begin), end(r.end), out(r.rows * k);
       out.fill_bytes(0x7F);
@@ -188,16 +209,13 @@ TEST(CudaTopk, HalfRowsAndUnorderedSets) {
       a.out = out.get();
       a.out_ld = k;
       a.sorted = sorted;
+      a.by_index = mode == 2;
       cuda::radix_topk_rows(a, nullptr);
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
       std::vector<int32_t> got = out.download(), expect = want;
-      if (!sorted)  // the same set in any order: sort each row's valid part of both
-        for (int64_t i = 0; i < r.rows; ++i)
-          for (auto* v : {&got, &expect}) {
-            auto b = v->begin() + i * k;
-            std::sort(b, std::find(b, b + k, -1));
-          }
-      EXPECT_EQ(got, expect) << "k=" << k << " sorted=" << sorted;
+      if (mode == 1) got = by_index(got, k);  // the same set in any order
+      if (mode != 0) expect = by_index(expect, k);
+      EXPECT_EQ(got, expect) << "k=" << k << " mode=" << mode;
     }
   }
 }
