@@ -8,6 +8,9 @@
 #   long     256K and 1M tokens, HISA m=64 (flat stages sampled on 8 chunks, scaled), peak memory
 #   order    Config::order score vs index (same run): flat, block, HISA B=64 m=64/128/256 and
 #            B=128 m=64 at 32K and 128K (random data; structured 32K through the fidelity run)
+#   topk     flat's top-k (issue #13): CudaTopk under memcheck and racecheck, flat at 8K-128K
+#            in score and index order, then the engines' top-k kernels and torch.topk
+#            (bench/prefill/topk_anchors.py; carry .deps/topk_anchors)
 #
 # CHECK_FILTER (default 'CudaHisa*:CudaRowOrder*') picks the GPU tests of `check`.
 #   bench/hisa/prefill_run.sh <commit> check,shared
@@ -55,5 +58,20 @@ has configs && bench b64 --L 32768,131072 --m 128 --B 64 --fidelity-L 32768 --fi
 has order && bench order --L 32768,131072 --m 64,128,256 --B 64 --order score,index \
   --methods flat,block,hisa --fidelity-L 32768 --fidelity-rows 1024
 has order && bench order_b128 --L 32768,131072 --m 64 --B 128 --order score,index --no-fidelity
+if has topk; then
+  t0=$(date +%s)
+  timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
+    --gtest_filter='CudaTopk.*' > "$OUT/sanitize_topk.log" 2>&1
+  echo "memcheck CudaTopk: rc=$? in $(( $(date +%s) - t0 )) s"
+  timeout 200 compute-sanitizer --tool racecheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
+    --gtest_filter='CudaTopk.UnalignedPointerAndRanges:CudaTopk.HeavyTies*' >> "$OUT/sanitize_topk.log" 2>&1
+  echo "racecheck CudaTopk: rc=$? in $(( $(date +%s) - t0 )) s"
+  grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" "$OUT/sanitize_topk.log" | head -8
+  bench topk --L 8192,32768,131072 --methods flat --order score,index --no-fidelity
+  t0=$(date +%s)
+  PYTHONPATH=.deps/topk_anchors/sgl:.deps/topk_anchors/fi timeout 200 python3 \
+    bench/prefill/topk_anchors.py --json "$OUT/topk_anchors.json" > "$OUT/topk_anchors.log" 2>&1
+  echo "anchors: rc=$? in $(( $(date +%s) - t0 )) s"; tail -5 "$OUT/topk_anchors.log"
+fi
 has long && bench long --L 262144,1048576 --m 64 --B 64 --flat-chunks 8 --no-fidelity --repeats 3
 exit 0
