@@ -87,31 +87,45 @@ __device__ uint32_t ordered_row_pass(const TE* row, int begin, int end, uint64_t
   uint32_t done = 0;
   for (int base = base0; base < end; base += kTile) {
     uint4 raw[kU];
+    uint32_t valid[kU];
+    if (kVec && base >= begin && base + kTile <= end) {
+      // Interior tile: the four 16-byte loads are issued back to back (in flight together).
+#pragma unroll
+      for (int u = 0; u < kU; ++u)
+        raw[u] = __ldcg(reinterpret_cast<const uint4*>(row + base + (u * kThreads + tid) * kPer));
+#pragma unroll
+      for (int u = 0; u < kU; ++u) valid[u] = (1u << kPer) - 1;
+    } else {
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        const int c0 = base + (u * kThreads + tid) * kPer;
+        raw[u] = make_uint4(0, 0, 0, 0);
+        valid[u] = 0;
+        if (c0 >= end) continue;
+        if (kVec && c0 >= begin && c0 + kPer <= end) {
+          raw[u] = __ldcg(reinterpret_cast<const uint4*>(row + c0));
+          valid[u] = (1u << kPer) - 1;
+        } else {
+#pragma unroll
+          for (int e = 0; e < kPer; ++e) {
+            const int c = c0 + e;
+            if (c >= begin && c < end) {
+              set_element(raw[u], e, row[c]);
+              valid[u] |= 1u << e;
+            }
+          }
+        }
+      }
+    }
     uint32_t mask[kU];
     uint64_t counts = 0;
 #pragma unroll
     for (int u = 0; u < kU; ++u) {
       const int c0 = base + (u * kThreads + tid) * kPer;
       mask[u] = 0;
-      raw[u] = make_uint4(0, 0, 0, 0);
-      if (c0 >= end) continue;
-      uint32_t valid = (1u << kPer) - 1;
-      if (kVec && c0 >= begin && c0 + kPer <= end) {
-        raw[u] = __ldcg(reinterpret_cast<const uint4*>(row + c0));
-      } else {
-        valid = 0;
-#pragma unroll
-        for (int e = 0; e < kPer; ++e) {
-          const int c = c0 + e;
-          if (c >= begin && c < end) {
-            set_element(raw[u], e, row[c]);
-            valid |= 1u << e;
-          }
-        }
-      }
 #pragma unroll
       for (int e = 0; e < kPer; ++e)
-        if (((valid >> e) & 1u) && keep(rank_key(element(raw[u], e, TE{}), c0 + e)))
+        if (((valid[u] >> e) & 1u) && keep(rank_key(element(raw[u], e, TE{}), c0 + e)))
           mask[u] |= 1u << e;
       counts |= static_cast<uint64_t>(__popc(mask[u])) << (16 * u);
     }
