@@ -210,29 +210,22 @@ __device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* o
     out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(keys[j] & 0xFFFFFFFFu) : -1;
 }
 
-// Index order (sorted && by_index): the same set as the score path, written in ascending
-// column order by topk_ordered's prefix sums instead of a sort. The keys are kept in column
-// order throughout: a short row is copied to buf by column, a long row's collect pass keeps
-// every key at or above the undecided bin (<= k - 1 + cap of them) in column order, and the
-// final pass writes the columns of the keys >= the k-th key. buf holds k + cap keys.
+// Index order (sorted && by_index), rows of k < n <= k + cap: the row is copied into buf by
+// column (no atomics), the threshold passes run there, and the final pass writes the columns
+// of the keys >= the k-th key in column order by block prefix sums (topk_ordered.cuh).
+// Rows of n <= k are written without reading them.
 template <bool kVec, typename TE>
-__device__ void index_order_row(const TE* scores, int begin, int end, int k, int32_t* out,
-                                uint64_t* buf, int cap, uint32_t* hist, RowShared& sh) {
-  using topk_ordered::ordered_buffer_pass;
-  using topk_ordered::ordered_row_pass;
+__device__ void short_row_by_index(const TE* scores, int begin, int end, int k, int32_t* out,
+                                   uint64_t* buf, uint32_t* hist, RowShared& sh) {
   const int tid = threadIdx.x;
   const int n = end - begin;
   if (n <= k) {  // every column is kept, already in order
     for (int j = tid; j < k; j += kThreads) out[j] = j < n ? begin + j : -1;
     return;
   }
-  bool in_smem = false;
-  if (n <= k + cap) {
-    for_each_score<kVec, TE>(scores, begin, end,
-                             [&](float v, int i) { buf[i - begin] = rank_key(v, i); });
-    if (tid == 0) sh.cand_count = static_cast<uint32_t>(n);
-    in_smem = true;
-  }
+  for_each_score<kVec, TE>(scores, begin, end,
+                           [&](float v, int i) { buf[i - begin] = rank_key(v, i); });
+  if (tid == 0) sh.cand_count = static_cast<uint32_t>(n);
   int hi = 0;           // resolved high bits of the threshold key
   uint64_t prefix = 0;  // their value
   uint32_t r = k;       // keys still to take among those matching the prefix
@@ -240,32 +233,58 @@ __device__ void index_order_row(const TE* scores, int begin, int end, int k, int
     const int w = min(kDigitBits, 64 - hi);
     const int shift = 64 - hi - w;
     const uint64_t mask = (1ull << w) - 1;
-    histogram<kVec, TE>(scores, begin, end, in_smem ? buf : nullptr, &sh.cand_count, hi, prefix,
-                        shift, mask, hist);
+    histogram<kVec, TE>(scores, begin, end, buf, &sh.cand_count, hi, prefix, shift, mask, hist);
     find_bin(hist, r, sh);
     const uint32_t b = sh.sel_bin, above = sh.sel_above, cnt = sh.sel_count;
     prefix = (prefix << w) | b;
     hi += w;
-    auto at_or_above = [&](uint64_t key) { return top_bits(key, hi) >= prefix; };
-    if (above + cnt == r || hi == 64) {  // resolved: exactly k keys are at or above the prefix
-      auto write = [&](uint32_t pos, uint64_t key) {
-        if (pos < static_cast<uint32_t>(k)) out[pos] = static_cast<int32_t>(key & 0xFFFFFFFFu);
-      };
-      if (in_smem)
-        ordered_buffer_pass<kThreads>(buf, sh.cand_count, sh.scan, at_or_above, write);
-      else
-        ordered_row_pass<kThreads, kVec, TE>(scores, begin, end, sh.scan, at_or_above, write);
-      return;
-    }
+    if (above + cnt == r || hi == 64) break;  // exactly k keys are at or above the prefix
     r -= above;
-    if (!in_smem && cnt <= static_cast<uint32_t>(cap)) {
-      const uint32_t kept = ordered_row_pass<kThreads, kVec, TE>(
-          scores, begin, end, sh.scan, at_or_above, [&](uint32_t pos, uint64_t key) { buf[pos] = key; });
-      if (tid == 0) sh.cand_count = kept;
-      in_smem = true;
-      __syncthreads();
-    }
   }
+  topk_ordered::ordered_buffer_pass<kThreads>(
+      buf, static_cast<uint32_t>(n), sh.scan,
+      [&](uint64_t key) { return top_bits(key, hi) >= prefix; },
+      [&](uint32_t pos, uint64_t key) {
+        if (pos < static_cast<uint32_t>(k)) out[pos] = static_cast<int32_t>(key & 0xFFFFFFFFu);
+      });
+}
+
+// Index order for longer rows: the selected keys (keys[0, count), any order, count <= k) are
+// marked in a bitmap of the row's columns (`bitmap`: the histogram's kBins words, so windows
+// of kBins * 32 columns), then each window's set bits are written in column order by one
+// block prefix sum over per-thread word runs; -1 after `count`.
+__device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int begin, int end,
+                                      int k, int32_t* out, uint32_t* bitmap, RowShared& sh) {
+  constexpr int kWindow = kBins * 32;
+  const int tid = threadIdx.x;
+  uint32_t done = 0;
+  for (int w0 = begin; w0 < end; w0 += kWindow) {
+    const int words = (min(kWindow, end - w0) + 31) / 32;
+    for (int i = tid; i < words; i += kThreads) bitmap[i] = 0;
+    __syncthreads();
+    for (uint32_t i = tid; i < count; i += kThreads) {
+      const int c = static_cast<int>(keys[i] & 0xFFFFFFFFu) - w0;
+      if (c >= 0 && c < kWindow) atomicOr(&bitmap[c >> 5], 1u << (c & 31));
+    }
+    __syncthreads();
+    const int per = (words + kThreads - 1) / kThreads;  // a contiguous run of words per thread
+    const int i0 = tid * per;
+    uint32_t c = 0;
+    for (int j = 0; j < per; ++j)
+      if (i0 + j < words) c += __popc(bitmap[i0 + j]);
+    uint64_t total;  // count <= k <= 16384: the 16-bit field cannot overflow
+    uint32_t pos = done + static_cast<uint32_t>(topk_ordered::block_scan_fields<kThreads>(c, sh.scan, total));
+    for (int j = 0; j < per; ++j) {
+      if (i0 + j >= words) break;
+      for (uint32_t bits = bitmap[i0 + j]; bits != 0; bits &= bits - 1) {
+        if (pos < static_cast<uint32_t>(k)) out[pos] = w0 + 32 * (i0 + j) + __ffs(bits) - 1;
+        ++pos;
+      }
+    }
+    done += static_cast<uint32_t>(total);
+    __syncthreads();  // the next window clears the bitmap
+  }
+  for (uint32_t j = done + tid; j < static_cast<uint32_t>(k); j += kThreads) out[j] = -1;
 }
 
 template <bool kVec, typename TE, bool kByIndex>
@@ -294,8 +313,10 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
   }
   __syncthreads();
   if constexpr (kByIndex) {
-    index_order_row<kVec, TE>(scores, begin, end, k, out, outbuf, cap, hist, sh);
-    return;
+    if (n <= k + cap) {
+      short_row_by_index<kVec, TE>(scores, begin, end, k, out, outbuf, hist, sh);
+      return;
+    }
   }
 
   if (n <= k) {
@@ -356,7 +377,10 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
     }
   }
   __syncthreads();
-  sort_and_write(outbuf, sh.out_count, k, out, a.sorted);
+  if constexpr (kByIndex)
+    write_in_column_order(outbuf, sh.out_count, begin, end, k, out, hist, sh);
+  else
+    sort_and_write(outbuf, sh.out_count, k, out, a.sorted);
 }
 
 template <bool kVec, typename TE>

@@ -155,6 +155,28 @@ TEST(CudaTopk, UnalignedPointerAndRanges) {
   expect_topk(r, 333, /*misalign=*/0);
 }
 
+TEST(CudaTopk, RowsLongerThanOneBitmapWindow) {
+  SKIP_WITHOUT_GPU();
+  // Index order marks the kept columns in a bitmap of 131072 columns per window: rows of
+  // 300000 columns cross two window boundaries (row 0 whole, row 1 with an odd start).
+  for (const int levels : {0, 4}) {  // distinct values; heavy ties
+    Rows r = random_rows(3, 300000, 300000, 51 + levels, levels);
+    std::mt19937_64 rng(7);
+    std::normal_distribution<float> nd(0.0f, 3.0f);
+    const int32_t starts[2] = {0, 12345};
+    for (int i = 0; i < 2; ++i) {
+      r.begin[i] = starts[i];
+      r.end[i] = 300000;
+      for (int64_t c = 0; c < 300000; ++c) {
+        float v = nd(rng);
+        if (levels > 0) v = std::floor(v * levels) / levels;
+        r.scores[i * r.ld + c] = v;
+      }
+    }
+    for (const int64_t k : {2048, 5000}) expect_topk(r, k);
+  }
+}
+
 TEST(CudaTopk, LargestK) {
   SKIP_WITHOUT_GPU();
   Rows r = random_rows(6, 40000, 40000, 33, 0);
