@@ -8,6 +8,8 @@
 #   long     256K and 1M tokens, HISA m=64 (flat stages sampled on 8 chunks, scaled), peak memory
 #   order    Config::order score vs index (same run): flat, block, HISA B=64 m=64/128/256 and
 #            B=128 m=64 at 32K and 128K (random data; structured 32K through the fidelity run)
+#   twopass  two-pass stage 2 (HISA_TWO_PASS=0 vs 1, same run): HISA B=64 m=64/128/256 at 32K
+#            and 128K in score and index order (random data)
 #   topk     flat's top-k (issue #13): CudaTopk under memcheck and racecheck, flat at 8K-128K
 #            in score and index order, then the engines' top-k kernels and torch.topk
 #            (bench/prefill/topk_anchors.py; carry .deps/topk_anchors)
@@ -38,7 +40,7 @@ if has check; then
   grep -E "^\[  (PASSED|FAILED) +\]|tests? ran" "$OUT/tests.log"
   t0=$(date +%s)
   timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
-    --gtest_filter='CudaHisaShared.SmallRunForSanitizer:CudaHisaStream.SmallRunForSanitizer:CudaRowOrder.Decode*' \
+    --gtest_filter='CudaHisaShared.SmallRunForSanitizer:CudaHisaStream.SmallRunForSanitizer:CudaHisaTwoPass.SmallRunForSanitizer:CudaRowOrder.Decode*' \
     > "$OUT/sanitize.log" 2>&1
   echo "sanitizer: rc=$? in $(( $(date +%s) - t0 )) s"
   grep -E "ERROR SUMMARY|PASSED|FAILED" "$OUT/sanitize.log" | head -5
@@ -58,6 +60,12 @@ has configs && bench b64 --L 32768,131072 --m 128 --B 64 --fidelity-L 32768 --fi
 has order && bench order --L 32768,131072 --m 64,128,256 --B 64 --order score,index \
   --methods flat,block,hisa --fidelity-L 32768 --fidelity-rows 1024
 has order && bench order_b128 --L 32768,131072 --m 64 --B 128 --order score,index --no-fidelity
+if has twopass; then
+  for v in 0 1; do
+    HISA_TWO_PASS=$v bench twopass$v --L 32768,131072 --m 64,128,256 --B 64 --order score,index \
+      --no-fidelity --repeats 3
+  done
+fi
 if has topk; then
   t0=$(date +%s)
   timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \

@@ -49,6 +49,15 @@ struct HisaParams {
   const int32_t* seq_first = nullptr;
   int list_max = 0;
   int order = 0;  // Config::order: 0 = score, 1 = index (hisa_rows.cuh RowOrder)
+  // Two-pass stage 2 (hisa_select.cu, sm_90a): when `scores` is set, the tokens kernel selects
+  // nothing; it writes candidate pos's f32 score to scores[r * scores_ld + pos] and the row's
+  // candidate range [0, cvalid) to cand_begin[r], cand_end[r] (r: row of the chunk). The radix
+  // top-k (topk_radix.cuh) then ranks those rows and launch_map_columns turns positions into
+  // tokens. Shared memory then no longer grows with m.
+  float* scores = nullptr;
+  int scores_ld = 0;
+  int32_t* cand_begin = nullptr;
+  int32_t* cand_end = nullptr;
 };
 
 // The shape of query t's work (SPEC.md): blocks align to ks; when every block is kept (nb <= m)
@@ -138,6 +147,9 @@ std::size_t sm90_tokens_smem(const HisaParams& p);  // with p.stream_cap as set
 int sm90_stream_cap(const HisaParams& p);            // the streaming buffer's size
 void launch_sm90_blocks(const HisaParams& p, cudaStream_t st);
 void launch_sm90_tokens(const HisaParams& p, cudaStream_t st);  // p.lists: MISA re-scoring
+// hisa_two_pass.cu: idx rows of the chunk hold candidate positions (the radix top-k's columns);
+// rewrites each to its token (kept block p.kept[r * m + pos / B], or every block).
+void launch_map_columns(const HisaParams& p, cudaStream_t st);
 
 // hisa_sm90_pair.cu: the same kernels with two neighbouring queries per CTA, sharing key tiles
 // (sm_90a, H == 64, D == 128, FP8 or bf16, B % 64 == 0, not MISA lists) ---------------------
@@ -155,6 +167,10 @@ void hisa_force_portable(bool on);
 // fit in shared memory (HISA_STREAM=0/1 overrides), 0 = never, 1 = wherever supported.
 // Not thread-safe; tests only.
 void hisa_set_streaming(int mode);
+// Test hook: -1 (default) = the two-pass stage 2 (HisaParams::scores) where hisa_select's rule
+// picks it (HISA_TWO_PASS=0/1 overrides), 0 = never, 1 = wherever supported (sm_90a, Q = 1).
+// Not thread-safe; tests only.
+void hisa_set_two_pass(int mode);
 // Test hook: true runs plain HISA (Q = 1) through the shared_candidates kernels (tiles of one
 // row: each union is the row's own kept list). Not thread-safe; tests only.
 void hisa_force_shared_tiles(bool on);

@@ -9,6 +9,8 @@
 // Workspace (all 256-aligned): used[B] u32 | pooled [S, D] (bf16 fast path, f32 portable) |
 // kept [chunk, m] i32. The last two only when some row can need block scores (S > topk and
 // ceil(S/B) > m). The chunk bounds the kept buffer to 64 MB.
+// Two-pass stage 2 (sm_90a, see two_pass_wanted): + scores [chunk, scores_ld] f32 and the
+// candidate ranges [2, chunk] i32; the chunk then also bounds the scores to 512 MB.
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -17,6 +19,7 @@
 #include "cuda/hisa_block_ops.cuh"
 #include "cuda/hisa_launch.cuh"
 #include "cuda/methods.cuh"
+#include "cuda/topk_radix.cuh"
 #include "hisa/error.hpp"
 
 namespace hisa::cuda {
@@ -29,6 +32,8 @@ int g_pairing = -1;  // test hook: -1 = HISA_PAIR or automatic, 0 = off, 1 = on 
 // Query pairs (hisa_sm90_pair.cu) unless turned off: the hook, else HISA_PAIR=0 (benchmarks
 // time both kernels side by side with it).
 int g_streaming = -1;  // test hook: -1 = HISA_STREAM or automatic, 0 = off, 1 = wherever supported
+
+int g_two_pass = -1;  // test hook: -1 = HISA_TWO_PASS or automatic, 0 = off, 1 = wherever supported
 
 // A switch read from the environment: unset or empty = -1 (automatic), "0" or "1".
 int env_switch(const char* name) {
@@ -50,6 +55,12 @@ bool pairing_wanted() {
 // (it is slower where both fit: one extra radix select per drain, H200 A/B in
 // docs/cuda_hisa.md); the hook, else HISA_STREAM=0/1, turns it off or on wherever supported.
 int streaming_mode() { return g_streaming >= 0 ? g_streaming : env_switch("HISA_STREAM"); }
+// Two-pass stage 2 (score into global memory, then the radix top-k): the hook, else
+// HISA_TWO_PASS=0/1; automatic: off (to be decided by a same-run A/B).
+bool two_pass_wanted() {
+  const int mode = g_two_pass >= 0 ? g_two_pass : env_switch("HISA_TWO_PASS");
+  return mode == 1;
+}
 cudaEvent_t* g_stage_events = nullptr;
 
 void mark(int i, cudaStream_t st) {
@@ -77,8 +88,10 @@ struct Plan {
   bool fast = false;    // sm_90a kernels
   bool pair = false;    // sm_90a kernels with two queries per CTA
   bool need_blocks = false;
+  bool two_pass = false;  // sm_90a stage 2 scores into global memory, the radix top-k selects
   int64_t chunk = 0;    // queries per launch
   size_t off_used = 0, off_pooled = 0, off_kept = 0, off_seq = 0, total = 0;
+  size_t off_scores = 0, off_ranges = 0;
 };
 
 Plan make_plan(const Problem& p, const Config& cfg) {
@@ -145,6 +158,21 @@ Plan make_plan(const Problem& p, const Config& cfg) {
   plan.pair = plan.fast && b.stream_cap == 0 && pairing_wanted() && sm90_pair_supported(b) &&
               sm90_pair_tokens_smem(b) <= static_cast<size_t>(dev.smem_optin) &&
               (!plan.need_blocks || sm90_pair_blocks_smem(b) <= static_cast<size_t>(dev.smem_optin));
+  // Two-pass: one query per CTA, own kept blocks, topk within the radix top-k's limit. The
+  // kernel then keeps no per-candidate state in shared memory (no stream buffer needed).
+  if (sm90 && !shared && topk <= kRadixTopkMaxK && two_pass_wanted()) {
+    HisaParams t = b;
+    t.stream_cap = 0;
+    t.scores_ld = static_cast<int>((cmax + 63) / 64 * 64);
+    t.scores = reinterpret_cast<float*>(uintptr_t{256});  // marks the mode for the size query
+    if (sm90_tokens_smem(t) <= static_cast<size_t>(dev.smem_optin) &&
+        (!plan.need_blocks || sm90_blocks_smem(t) <= static_cast<size_t>(dev.smem_optin))) {
+      b.stream_cap = 0;
+      b.scores_ld = t.scores_ld;
+      plan.two_pass = plan.fast = true;
+      plan.pair = false;
+    }
+  }
   if (!plan.fast) {
     const size_t need = std::max(portable_tokens_smem(b),
                                  plan.need_blocks ? portable_blocks_smem(b) : size_t(0));
@@ -161,6 +189,8 @@ Plan make_plan(const Problem& p, const Config& cfg) {
   // Q > 1: stage 2 reads the kept lists of a row's whole tile, so one chunk holds every row.
   if (plan.need_blocks && !shared)
     plan.chunk = std::clamp<int64_t>((int64_t(64) << 20) / (4 * m), 1, std::max<int64_t>(1, p.T));
+  if (plan.two_pass)
+    plan.chunk = std::clamp<int64_t>((int64_t(512) << 20) / (4 * int64_t{b.scores_ld}), 1, plan.chunk);
   size_t o = 0;
   plan.off_used = o;
   o = align256(o + sizeof(uint32_t) * static_cast<size_t>(b.B));
@@ -174,6 +204,12 @@ Plan make_plan(const Problem& p, const Config& cfg) {
       o = align256(o + sizeof(int32_t) * (static_cast<size_t>(p.S) + 1));
     }
   }
+  if (plan.two_pass) {
+    plan.off_scores = o;
+    o = align256(o + sizeof(float) * static_cast<size_t>(plan.chunk) * b.scores_ld);
+    plan.off_ranges = o;
+    o = align256(o + sizeof(int32_t) * 2 * static_cast<size_t>(plan.chunk));
+  }
   plan.total = o;
   return plan;
 }
@@ -184,6 +220,7 @@ void hisa_force_portable(bool on) { g_force_portable = on; }
 void hisa_set_pairing(int mode) { g_pairing = mode; }
 void hisa_set_streaming(int mode) { g_streaming = mode; }
 void hisa_force_shared_tiles(bool on) { g_force_shared_tiles = on; }
+void hisa_set_two_pass(int mode) { g_two_pass = mode; }
 void hisa_set_stage_events(cudaEvent_t* ev) { g_stage_events = ev; }
 
 std::size_t hisa_workspace_bytes(const Problem& p, const Config& cfg) {
@@ -226,7 +263,25 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
         launch_portable_blocks(par, st);
     }
     if (t0 == 0) mark(2, st);
-    if (plan.pair)
+    if (plan.two_pass) {
+      par.scores = reinterpret_cast<float*>(base + plan.off_scores);
+      par.cand_begin = reinterpret_cast<int32_t*>(base + plan.off_ranges);
+      par.cand_end = par.cand_begin + plan.chunk;
+      launch_sm90_tokens(par, st);
+      TopkRowsArgs a;
+      a.scores = par.scores;
+      a.ld = par.scores_ld;
+      a.rows = par.T;
+      a.cols = par.scores_ld;
+      a.begin = par.cand_begin;
+      a.end = par.cand_end;
+      a.k = par.topk;
+      a.out = out + t0 * par.topk;
+      a.out_ld = par.topk;
+      a.by_index = par.order != 0;
+      radix_topk_rows(a, st);
+      launch_map_columns(par, st);
+    } else if (plan.pair)
       launch_sm90_pair_tokens(par, st);
     else if (plan.fast)
       launch_sm90_tokens(par, st);

@@ -84,14 +84,17 @@ __global__ void __launch_bounds__(kThreads) sm90_blocks_kernel(HisaParams p) {
 // kStream: the streaming selection (p.stream_cap items; see the kStream branch below).
 // kShared (with kStream): shared_candidates, the row's blocks are its tile's union
 // (hisa_shared_tiles.cuh) instead of its own kept list.
-template <int E, bool kSelect, bool kList, bool kStream = false, bool kShared = false>
+// kGlobal (two-pass, p.scores): every candidate's f32 score goes to p.scores and the row's
+// range to p.cand_begin/cand_end; no selection here (hisa_select.cu runs the radix top-k).
+template <int E, bool kSelect, bool kList, bool kStream = false, bool kShared = false,
+          bool kGlobal = false>
 __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
 #ifdef HISA_SM90
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const int64_t t = p.t0 + blockIdx.x;
   RowGeometry g = kList ? misa_row_of(p, t) : row_of(p, t);
   unsigned char* smem = aligned_base(smem_raw);
-  const Carve c = carve<E>(kStream ? 0 : p.cmax, kShared ? shared_list_ints(p) : p.m, p.kpad,
+  const Carve c = carve<E>(kStream || kGlobal ? 0 : p.cmax, kShared ? shared_list_ints(p) : p.m, p.kpad,
                            p.k_scale != nullptr, kStream ? p.stream_cap : 0);
   auto& sc = *reinterpret_cast<SelectScratch*>(smem + c.scratch);
   uint32_t* keys = reinterpret_cast<uint32_t*>(smem + c.keys);
@@ -122,7 +125,19 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
       return g.ks + j * p.B + split.offset(pos);
     }
   };
-  if constexpr (kSelect && !kList && !kShared) {
+  if constexpr (kGlobal) {
+    if (threadIdx.x == 0) {
+      p.cand_begin[blockIdx.x] = 0;
+      p.cand_end[blockIdx.x] = g.cvalid;
+    }
+    // Index order with every candidate selected: the top-k writes positions 0.. without
+    // reading scores.
+    if (p.order != 0 && g.cvalid <= p.topk) {
+      cp_async_wait<0>();  // the query tile's copy
+      return;
+    }
+  }
+  if constexpr (kSelect && !kList && !kShared && !kGlobal) {
     // Order::index and every candidate selected (block-sparse rows, rows within topk): the row
     // is the candidates in position order, which ascends with the token; no scores needed.
     if (p.order != 0 && g.cvalid <= p.topk) {
@@ -241,14 +256,20 @@ __global__ void __launch_bounds__(kThreads) sm90_tokens_kernel(HisaParams p) {
       finish_select<0>(n, g.K, p.topk, key_of, tok_of, sortbuf, ss.sc, out_row,
                        row_order(p.order, false));
   } else {
+    float* scores_row = kGlobal ? p.scores + static_cast<int64_t>(blockIdx.x) * p.scores_ld : nullptr;
     auto epi = [&](float(&acc)[32], int tile) {
       const float s = score(acc, tile);
       const int pos = tile * kRows + row;
-      if (row >= 0 && pos < g.cvalid) keys[pos] = hisa_ops::score_key(s);
+      if (row >= 0 && pos < g.cvalid) {
+        if constexpr (kGlobal) scores_row[pos] = s;
+        else keys[pos] = hisa_ops::score_key(s);
+      }
     };
     mma_loop<E, E == 2>(smem + c.qtile, smem + c.stages, ntiles, g.cvalid, contiguous, affine,
                         row_ptr, side, epi);
-    if constexpr (kSelect) {
+    if constexpr (kGlobal) {
+      // The scores are the output.
+    } else if constexpr (kSelect) {
       // Kept blocks ascend and positions follow them (lists: any order).
       const RowOrder order = row_order(p.order, !kList);
       if (p.kpad > kRegSortItems / 2 && p.kpad <= kRegSortItems)  // sort in registers
@@ -286,7 +307,7 @@ std::size_t sm90_blocks_smem(const HisaParams& p) {
 }
 std::size_t sm90_tokens_smem(const HisaParams& p) {
   const bool scales = p.k_scale != nullptr;
-  const int nkeys = p.stream_cap > 0 ? 0 : p.cmax;
+  const int nkeys = p.stream_cap > 0 || p.scores != nullptr ? 0 : p.cmax;
   const int nblocks = p.shared_tiles ? shared_list_ints(p) : p.m;
   return p.dtype == DType::fp8_e4m3 ? carve<1>(nkeys, nblocks, p.kpad, scales, p.stream_cap).total
                                     : carve<2>(nkeys, nblocks, p.kpad, scales, p.stream_cap).total;
@@ -308,9 +329,10 @@ void launch_sm90_blocks(const HisaParams& p, cudaStream_t st) {
 
 namespace {
 bool g_score_only = false;
-template <int E, bool kSelect, bool kList = false, bool kStream = false, bool kShared = false>
+template <int E, bool kSelect, bool kList = false, bool kStream = false, bool kShared = false,
+          bool kGlobal = false>
 void launch_tokens(const HisaParams& p, size_t bytes, cudaStream_t st) {
-  auto* kernel = &sm90_tokens_kernel<E, kSelect, kList, kStream, kShared>;
+  auto* kernel = &sm90_tokens_kernel<E, kSelect, kList, kStream, kShared, kGlobal>;
   set_smem(reinterpret_cast<const void*>(kernel), bytes);
   kernel<<<p.T, kThreads, bytes, st>>>(p);
 }
@@ -325,7 +347,10 @@ void launch_sm90_tokens(const HisaParams& p, cudaStream_t st) {
   if (p.T == 0) return;
   const size_t bytes = sm90_tokens_smem(p);
   const bool fp8 = p.dtype == DType::fp8_e4m3;
-  if (p.lists) {
+  if (p.scores != nullptr) {  // two-pass: hisa_select sets it only without lists/tiles/stream
+    if (fp8) launch_tokens<1, true, false, false, false, true>(p, bytes, st);
+    else launch_tokens<2, true, false, false, false, true>(p, bytes, st);
+  } else if (p.lists) {
     if (fp8) launch_tokens<1, true, true>(p, bytes, st);
     else launch_tokens<2, true, true>(p, bytes, st);
   } else if (p.shared_tiles) {  // the planner sets stream_cap with it

@@ -1,0 +1,120 @@
+// CUDA HISA two-pass stage 2 (hisa_select.cu, HisaParams::scores): the sm_90a tokens kernel
+// writes every candidate's f32 score to global memory, the radix top-k (topk_radix.cuh) ranks
+// the rows and map_columns turns positions into tokens. The scores are the one-pass kernel's
+// (same tiles, same epilogue) and both select exactly (ties to the larger token, NaN last), so
+// the idx rows must be IDENTICAL to the one-pass kernel's (hisa_set_two_pass(1) vs (0)) on
+// every row, in score order and in index order; the one-pass rows are held to the tensor-core
+// tolerance against the CPU in test_hisa_fast.cpp, and the two-pass rows are re-checked
+// against the CPU here on sampled rows (SPEC.md "Tolerances of tensor-core paths", check_row
+// in hisa_gpu_check.hpp). Skipped without a GPU; off sm_90 both settings take the portable
+// kernels and still agree.
+#include <gtest/gtest.h>
+
+#include <iostream>
+#include <limits>
+
+#include "hisa_gpu_check.hpp"
+
+namespace {
+
+using namespace hisa_gpu_test;
+
+#define SKIP_WITHOUT_GPU() \
+  if (hisa::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device"
+
+struct TwoPassGuard {
+  ~TwoPassGuard() { hisa::cuda::hisa_set_two_pass(-1); }
+};
+
+// One-pass vs two-pass rows, in both orders; CPU check of `nsample` rows of the two-pass run.
+void expect_two_pass_matches(const hisa::Problem& h, Config cfg, const std::string& what,
+                             int64_t nsample = 0) {
+  TwoPassGuard guard;
+  DeviceProblem dp(h);
+  for (const hisa::Order order : {hisa::Order::score, hisa::Order::index}) {
+    cfg.order = order;
+    const std::string tag = what + (order == hisa::Order::index ? " (index order)" : "");
+    hisa::cuda::hisa_set_two_pass(0);
+    const GpuRun one = run_direct(dp, cfg, /*portable=*/false);
+    hisa::cuda::hisa_set_two_pass(1);
+    const GpuRun two = run_direct(dp, cfg, /*portable=*/false);
+    EXPECT_EQ(one.unwritten, 0) << tag;
+    EXPECT_EQ(two.unwritten, 0) << tag;
+    int64_t differ = 0, first = -1;
+    for (int64_t t = 0; t < h.T; ++t) {
+      const bool same = std::equal(one.idx.begin() + t * cfg.topk,
+                                   one.idx.begin() + (t + 1) * cfg.topk,
+                                   two.idx.begin() + t * cfg.topk);
+      if (!same && differ++ == 0) first = t;
+    }
+    EXPECT_EQ(differ, 0) << tag << ": first differing row " << first;
+    if (nsample > 0 && order == hisa::Order::score) {
+      SampledRows sr(h, spread(h.T, nsample));
+      const std::vector<int32_t> c = cpu_select(sr.view, cfg);
+      TolStats st;
+      for (std::size_t i = 0; i < sr.rows.size(); ++i)
+        check_row(h, sr.rows[i], cfg, two.idx.data() + sr.rows[i] * cfg.topk,
+                  c.data() + i * cfg.topk, st);
+      std::cout << "[hisa two-pass] " << tag << ": " << st.summary() << "\n";
+      EXPECT_EQ(st.violations, 0) << tag << ": " << st.summary();
+    }
+  }
+}
+
+TEST(CudaHisaTwoPass, DsaConfigM64To256) {
+  SKIP_WITHOUT_GPU();
+  const hisa::Workload w = dsa_gaussian(20000, 20000, 401, DType::fp8_e4m3);
+  expect_two_pass_matches(w.problem(), hisa_cfg(2048, 64, 64), "gaussian fp8 T=S=20000 m=64", 32);
+  expect_two_pass_matches(w.problem(), hisa_cfg(2048, 64, 128), "gaussian fp8 T=S=20000 m=128");
+  expect_two_pass_matches(w.problem(), hisa_cfg(2048, 64, 256), "gaussian fp8 T=S=20000 m=256", 32);
+}
+
+TEST(CudaHisaTwoPass, StructuredBf16SmallTopkAndB128) {
+  SKIP_WITHOUT_GPU();
+  hisa::StructuredSpec spec;
+  spec.T = spec.S = 8192;
+  const hisa::Workload s = hisa::quantize_fp8(hisa::make_structured(spec));
+  expect_two_pass_matches(s.problem(), hisa_cfg(2048, 64, 96), "structured fp8 T=S=8192 m=96", 32);
+  const hisa::Workload b = dsa_gaussian(6000, 6000, 411, DType::bf16);
+  expect_two_pass_matches(b.problem(), hisa_cfg(256, 64, 40), "gaussian bf16 k=256 m=40", 32);
+  const hisa::Workload f = dsa_gaussian(9001, 9001, 412, DType::fp8_e4m3);
+  expect_two_pass_matches(f.problem(), hisa_cfg(2048, 128, 48), "gaussian fp8 B=128 m=48", 32);
+  expect_two_pass_matches(f.problem(), hisa_cfg(1000, 64, 100), "gaussian fp8 k=1000 m=100");
+  expect_two_pass_matches(f.problem(), hisa_cfg(2048, 96, 40), "gaussian fp8 B=96 m=40");
+}
+
+// Exact score ties everywhere (every block holds the same 64 keys, k_scale 1) and NaN scores.
+TEST(CudaHisaTwoPass, TiesAndNaN) {
+  SKIP_WITHOUT_GPU();
+  hisa::Workload w = dsa_gaussian(6000, 6000, 421, DType::fp8_e4m3);
+  for (int64_t s = 64; s < w.S; ++s)
+    std::copy_n(w.k.begin() + (s % 64) * w.D, w.D, w.k.begin() + s * w.D);
+  std::fill(w.k_scale.begin(), w.k_scale.end(), 1.0f);
+  expect_two_pass_matches(w.problem(), hisa_cfg(2048, 64, 80), "tied blocks fp8 m=80");
+  hisa::Workload n = dsa_gaussian(6000, 6000, 422, DType::fp8_e4m3);
+  for (int64_t s = 0; s < n.S; s += 7) n.k_scale[s] = std::numeric_limits<float>::quiet_NaN();
+  expect_two_pass_matches(n.problem(), hisa_cfg(2048, 64, 80), "NaN k_scale fp8 m=80");
+}
+
+// Packed sequences (ks not a multiple of B) and block-sparse (every candidate selected).
+TEST(CudaHisaTwoPass, PackedBatchAndBlockSparse) {
+  SKIP_WITHOUT_GPU();
+  std::vector<hisa::Workload> seqs;
+  seqs.push_back(dsa_gaussian(2500, 2500, 431, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(9000, 9000, 432, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(3100, 3100, 433, DType::fp8_e4m3));
+  const hisa::Workload packed = hisa::pack_sequences(seqs);
+  expect_two_pass_matches(packed.problem(), hisa_cfg(2048, 64, 128), "packed fp8 m=128", 32);
+  Config block = hisa_cfg(2048, 64, 32);
+  block.method = hisa::Method::block;
+  expect_two_pass_matches(packed.problem(), block, "packed fp8 block-sparse");
+}
+
+// Small enough for compute-sanitizer: 256 rows, m = 128, several chunks of the top-k.
+TEST(CudaHisaTwoPass, SmallRunForSanitizer) {
+  SKIP_WITHOUT_GPU();
+  const Fp8Problem p = make_fp8_random(256, 12000, 441);
+  expect_two_pass_matches(p.view(), hisa_cfg(2048, 64, 128), "sanitizer-sized two-pass run");
+}
+
+}  // namespace
