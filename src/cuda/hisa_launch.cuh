@@ -183,5 +183,8 @@ void hisa_set_stage_events(cudaEvent_t* ev);
 // Benchmark hook: when on, the sm_90a stage 2 scores every candidate but skips the selection
 // and writes garbage idx rows (one element per row): stage 2 time minus this = selection time.
 void hisa_bench_score_only(bool on);
+// Whether that hook is on (two-pass: hisa_select then skips the radix top-k and the mapping,
+// so the split is the tokens kernel's scoring vs the two-pass selection).
+bool hisa_bench_score_only_enabled();
 
 }  // namespace hisa::cuda

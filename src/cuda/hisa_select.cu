@@ -56,10 +56,14 @@ bool pairing_wanted() {
 // docs/cuda_hisa.md); the hook, else HISA_STREAM=0/1, turns it off or on wherever supported.
 int streaming_mode() { return g_streaming >= 0 ? g_streaming : env_switch("HISA_STREAM"); }
 // Two-pass stage 2 (score into global memory, then the radix top-k): the hook, else
-// HISA_TWO_PASS=0/1; automatic: off (to be decided by a same-run A/B).
+// HISA_TWO_PASS=0/1; automatic: on, unless streaming or query pairs were asked for. Same-run
+// A/B on the H100 (e25e930, bench/results/h100_2026-12-06_e25e930_twopass*): B=64 m=64/128/256
+// score order 7.05/13.9/28.1 -> 6.62/9.81/15.0 ms at 32K, 33.8/62.2/140 -> 30.7/46.8/81.4 ms
+// at 128K; index order 5.58/13.1/27.3 -> 5.63/9.16/14.0 and 30.3/58.7/139 -> 27.4/45.4/77.1.
 bool two_pass_wanted() {
   const int mode = g_two_pass >= 0 ? g_two_pass : env_switch("HISA_TWO_PASS");
-  return mode == 1;
+  if (mode >= 0) return mode == 1;
+  return streaming_mode() != 1 && !pairing_wanted();
 }
 cudaEvent_t* g_stage_events = nullptr;
 
@@ -279,8 +283,10 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
       a.out = out + t0 * par.topk;
       a.out_ld = par.topk;
       a.by_index = par.order != 0;
-      radix_topk_rows(a, st);
-      launch_map_columns(par, st);
+      if (!hisa_bench_score_only_enabled()) {
+        radix_topk_rows(a, st);
+        launch_map_columns(par, st);
+      }
     } else if (plan.pair)
       launch_sm90_pair_tokens(par, st);
     else if (plan.fast)

@@ -342,6 +342,7 @@ void hisa_bench_score_only(bool on) {
   g_score_only = on;
   hisa_bench_pair_score_only(on);
 }
+bool hisa_bench_score_only_enabled() { return g_score_only; }
 
 void launch_sm90_tokens(const HisaParams& p, cudaStream_t st) {
   if (p.T == 0) return;

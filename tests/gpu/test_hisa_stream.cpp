@@ -102,8 +102,9 @@ TEST(CudaHisaStream, PackedBatch) {
 }
 
 // Automatic mode (no hook, no HISA_STREAM): m = 1024 needs 64K candidates, a dense key array
-// larger than shared memory, so only the streaming kernel can serve it (before, such calls fell
-// back to the portable kernels). Rows checked against the CPU with check_row's tolerance.
+// larger than shared memory, so the one-pass dense kernel cannot serve it; the two-pass stage 2
+// (default since e25e930) or, with it off, the streaming kernel does. Rows checked against the
+// CPU with check_row's tolerance.
 TEST(CudaHisaStream, AutomaticWhenDenseDoesNotFit) {
   SKIP_WITHOUT_GPU();
   StreamingGuard guard;
