@@ -413,4 +413,33 @@ inline Config hisa_cfg(int64_t topk, int64_t B, int64_t m) {
   return c;
 }
 
+// ---- two runs of one problem ----------------------------------------------------------------
+
+// Rows where two runs' idx rows differ: their count, and the first (-1 if none).
+struct RowDiff {
+  int64_t count = 0, first = -1;
+};
+inline RowDiff differing_rows(const GpuRun& a, const GpuRun& b, int64_t T, int64_t topk) {
+  RowDiff d;
+  for (int64_t t = 0; t < T; ++t)
+    if (!std::equal(a.idx.begin() + t * topk, a.idx.begin() + (t + 1) * topk,
+                    b.idx.begin() + t * topk) &&
+        d.count++ == 0)
+      d.first = t;
+  return d;
+}
+
+// check_row of `idx` (a full GPU output of h) against the CPU on `nsample` spread rows; the
+// CPU runs `ref_cfg` if given (e.g. flat, for a configuration whose answer is flat's).
+inline TolStats check_sampled_rows(const Problem& h, const Config& cfg,
+                                   const std::vector<int32_t>& idx, int64_t nsample,
+                                   const Config* ref_cfg = nullptr) {
+  SampledRows sr(h, spread(h.T, nsample));
+  const std::vector<int32_t> c = cpu_select(sr.view, ref_cfg ? *ref_cfg : cfg);
+  TolStats st;
+  for (std::size_t i = 0; i < sr.rows.size(); ++i)
+    check_row(h, sr.rows[i], cfg, idx.data() + sr.rows[i] * cfg.topk, c.data() + i * cfg.topk, st);
+  return st;
+}
+
 }  // namespace hisa_gpu_test

@@ -46,24 +46,12 @@ void expect_structure(const hisa::Problem& h, const Config& cfg, const GpuRun& g
   EXPECT_EQ(bad, 0) << "first malformed row " << first;
 }
 
-// GPU (fast path) vs the CPU backend on `nsample` rows spread over the problem.
-TolStats compare_sampled(const hisa::Problem& h, const Config& cfg, const GpuRun& g,
-                         int64_t nsample, const Config* ref_cfg = nullptr) {
-  SampledRows sr(h, spread(h.T, nsample));
-  const std::vector<int32_t> c = cpu_select(sr.view, ref_cfg ? *ref_cfg : cfg);
-  TolStats st;
-  for (std::size_t i = 0; i < sr.rows.size(); ++i)
-    check_row(h, sr.rows[i], cfg, g.idx.data() + sr.rows[i] * cfg.topk,
-              c.data() + i * cfg.topk, st);
-  return st;
-}
-
 void run_and_compare(const hisa::Problem& h, const Config& cfg, int64_t nsample,
                      const std::string& what) {
   DeviceProblem dp(h);
   const GpuRun g = run_direct(dp, cfg, /*portable=*/false);
   expect_structure(h, cfg, g);
-  const TolStats st = compare_sampled(h, cfg, g, nsample);
+  const TolStats st = check_sampled_rows(h, cfg, g.idx, nsample);
   std::cout << "[hisa fast] " << what << ": " << st.summary() << "\n";
   EXPECT_EQ(st.violations, 0) << what << ": " << st.summary();
 }
@@ -131,7 +119,7 @@ TEST(CudaHisaFast, BlockSparseWholeBlocks) {
         ASSERT_TRUE(got.count(static_cast<int32_t>(u))) << "row " << t << " block " << j;
     }
   }
-  const TolStats st = compare_sampled(h, cfg, g, 96);
+  const TolStats st = check_sampled_rows(h, cfg, g.idx, 96);
   std::cout << "[hisa fast] block-sparse fp8 T=S=6000: " << st.summary() << "\n";
   EXPECT_EQ(st.violations, 0) << st.summary();
 }
@@ -147,7 +135,7 @@ TEST(CudaHisaFast, ManyBlocksEqualsFlat) {
   DeviceProblem dp(h);
   const GpuRun g = run_direct(dp, cfg, false);
   expect_structure(h, cfg, g);
-  const TolStats st = compare_sampled(h, cfg, g, 120, &flat);
+  const TolStats st = check_sampled_rows(h, cfg, g.idx, 120, &flat);
   std::cout << "[hisa fast] m >= nb vs flat: " << st.summary() << "\n";
   EXPECT_EQ(st.violations, 0) << st.summary();
 }
@@ -172,7 +160,7 @@ TEST(CudaHisaFast, SmallDsaRunForSanitizer) {
   const GpuRun b = run_direct(dp, cfg, false);
   EXPECT_EQ(a.idx, b.idx);
   expect_structure(p.view(), cfg, a);
-  const TolStats st = compare_sampled(p.view(), cfg, a, 32);
+  const TolStats st = check_sampled_rows(p.view(), cfg, a.idx, 32);
   std::cout << "[hisa fast] sanitizer-sized DSA run: " << st.summary() << "\n";
   EXPECT_EQ(st.violations, 0) << st.summary();
 }

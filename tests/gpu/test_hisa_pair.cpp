@@ -35,20 +35,10 @@ void expect_pairs_match(const hisa::Problem& h, const Config& cfg, const std::st
   const GpuRun two = run_direct(dp, cfg, /*portable=*/false);
   EXPECT_EQ(one.unwritten, 0) << what;
   EXPECT_EQ(two.unwritten, 0) << what;
-  int64_t differ = 0, first = -1;
-  for (int64_t t = 0; t < h.T; ++t) {
-    const bool same = std::equal(one.idx.begin() + t * cfg.topk, one.idx.begin() + (t + 1) * cfg.topk,
-                                 two.idx.begin() + t * cfg.topk);
-    if (!same && differ++ == 0) first = t;
-  }
-  EXPECT_EQ(differ, 0) << what << ": first differing row " << first;
+  const RowDiff d = differing_rows(one, two, h.T, cfg.topk);
+  EXPECT_EQ(d.count, 0) << what << ": first differing row " << d.first;
   if (nsample > 0) {
-    SampledRows sr(h, spread(h.T, nsample));
-    const std::vector<int32_t> c = cpu_select(sr.view, cfg);
-    TolStats st;
-    for (std::size_t i = 0; i < sr.rows.size(); ++i)
-      check_row(h, sr.rows[i], cfg, two.idx.data() + sr.rows[i] * cfg.topk,
-                c.data() + i * cfg.topk, st);
+    const TolStats st = check_sampled_rows(h, cfg, two.idx, nsample);
     std::cout << "[hisa pair] " << what << ": " << st.summary() << "\n";
     EXPECT_EQ(st.violations, 0) << what << ": " << st.summary();
   }

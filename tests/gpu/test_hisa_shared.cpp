@@ -43,12 +43,8 @@ void expect_singleton_tiles_match(const hisa::Problem& h, const Config& cfg, con
   hisa::cuda::hisa_force_shared_tiles(true);
   const GpuRun shared = run_direct(dp, cfg, false);
   EXPECT_EQ(shared.unwritten, 0) << what;
-  int64_t differ = 0, first = -1;
-  for (int64_t t = 0; t < h.T; ++t)
-    if (!std::equal(plain.idx.begin() + t * cfg.topk, plain.idx.begin() + (t + 1) * cfg.topk,
-                    shared.idx.begin() + t * cfg.topk) && differ++ == 0)
-      first = t;
-  EXPECT_EQ(differ, 0) << what << ": first differing row " << first;
+  const RowDiff d = differing_rows(plain, shared, h.T, cfg.topk);
+  EXPECT_EQ(d.count, 0) << what << ": first differing row " << d.first;
 }
 
 Config shared_cfg(int64_t topk, int64_t B, int64_t m, int64_t Q) {

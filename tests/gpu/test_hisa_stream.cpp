@@ -35,21 +35,10 @@ void expect_stream_matches(const hisa::Problem& h, const Config& cfg, const std:
   const GpuRun stream = run_direct(dp, cfg, /*portable=*/false);
   EXPECT_EQ(dense.unwritten, 0) << what;
   EXPECT_EQ(stream.unwritten, 0) << what;
-  int64_t differ = 0, first = -1;
-  for (int64_t t = 0; t < h.T; ++t) {
-    const bool same = std::equal(dense.idx.begin() + t * cfg.topk,
-                                 dense.idx.begin() + (t + 1) * cfg.topk,
-                                 stream.idx.begin() + t * cfg.topk);
-    if (!same && differ++ == 0) first = t;
-  }
-  EXPECT_EQ(differ, 0) << what << ": first differing row " << first;
+  const RowDiff d = differing_rows(dense, stream, h.T, cfg.topk);
+  EXPECT_EQ(d.count, 0) << what << ": first differing row " << d.first;
   if (nsample > 0) {
-    SampledRows sr(h, spread(h.T, nsample));
-    const std::vector<int32_t> c = cpu_select(sr.view, cfg);
-    TolStats st;
-    for (std::size_t i = 0; i < sr.rows.size(); ++i)
-      check_row(h, sr.rows[i], cfg, stream.idx.data() + sr.rows[i] * cfg.topk,
-                c.data() + i * cfg.topk, st);
+    const TolStats st = check_sampled_rows(h, cfg, stream.idx, nsample);
     std::cout << "[hisa stream] " << what << ": " << st.summary() << "\n";
     EXPECT_EQ(st.violations, 0) << what << ": " << st.summary();
   }
