@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <string>
@@ -202,6 +203,21 @@ inline hisa::Workload dsa_gaussian(int64_t T, int64_t S, uint64_t seed, DType dt
   g.T = T, g.S = S, g.H = 64, g.D = 128, g.seed = seed;
   hisa::Workload w = hisa::make_gaussian(g);
   return dt == DType::fp8_e4m3 ? hisa::quantize_fp8(w) : hisa::to_bf16(w);
+}
+
+// DSA-shaped FP8 problems for the selection's edge cases: every block holds the same 64 keys
+// with k_scale 1 (exact score ties everywhere), or every 7th k_scale is NaN (NaN scores).
+inline hisa::Workload tied_blocks_fp8(int64_t T, int64_t S, uint64_t seed) {
+  hisa::Workload w = dsa_gaussian(T, S, seed, DType::fp8_e4m3);
+  for (int64_t s = 64; s < w.S; ++s)
+    std::copy_n(w.k.begin() + (s % 64) * w.D, w.D, w.k.begin() + s * w.D);
+  std::fill(w.k_scale.begin(), w.k_scale.end(), 1.0f);
+  return w;
+}
+inline hisa::Workload nan_scales_fp8(int64_t T, int64_t S, uint64_t seed) {
+  hisa::Workload w = dsa_gaussian(T, S, seed, DType::fp8_e4m3);
+  for (int64_t s = 0; s < w.S; s += 7) w.k_scale[s] = std::numeric_limits<float>::quiet_NaN();
+  return w;
 }
 
 // Cauchy-Schwarz magnitudes of row t's scores, of which the tensor-core tolerances are

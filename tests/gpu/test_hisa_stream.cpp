@@ -70,14 +70,10 @@ TEST(CudaHisaStream, StructuredBf16SmallTopkAndB128) {
 // (NaN k_scale on some rows): the threshold must keep ties to the larger token and NaN last.
 TEST(CudaHisaStream, TiesAndNaN) {
   SKIP_WITHOUT_GPU();
-  hisa::Workload w = dsa_gaussian(6000, 6000, 321, DType::fp8_e4m3);
-  for (int64_t s = 64; s < w.S; ++s)
-    std::copy_n(w.k.begin() + (s % 64) * w.D, w.D, w.k.begin() + s * w.D);
-  std::fill(w.k_scale.begin(), w.k_scale.end(), 1.0f);
-  expect_stream_matches(w.problem(), hisa_cfg(2048, 64, 80), "tied blocks fp8 m=80");
-  hisa::Workload n = dsa_gaussian(6000, 6000, 322, DType::fp8_e4m3);
-  for (int64_t s = 0; s < n.S; s += 7) n.k_scale[s] = std::numeric_limits<float>::quiet_NaN();
-  expect_stream_matches(n.problem(), hisa_cfg(2048, 64, 80), "NaN k_scale fp8 m=80");
+  expect_stream_matches(tied_blocks_fp8(6000, 6000, 321).problem(), hisa_cfg(2048, 64, 80),
+                        "tied blocks fp8 m=80");
+  expect_stream_matches(nan_scales_fp8(6000, 6000, 322).problem(), hisa_cfg(2048, 64, 80),
+                        "NaN k_scale fp8 m=80");
 }
 
 TEST(CudaHisaStream, PackedBatch) {

@@ -75,14 +75,10 @@ TEST(CudaHisaTwoPass, StructuredBf16SmallTopkAndB128) {
 // Exact score ties everywhere (every block holds the same 64 keys, k_scale 1) and NaN scores.
 TEST(CudaHisaTwoPass, TiesAndNaN) {
   SKIP_WITHOUT_GPU();
-  hisa::Workload w = dsa_gaussian(6000, 6000, 421, DType::fp8_e4m3);
-  for (int64_t s = 64; s < w.S; ++s)
-    std::copy_n(w.k.begin() + (s % 64) * w.D, w.D, w.k.begin() + s * w.D);
-  std::fill(w.k_scale.begin(), w.k_scale.end(), 1.0f);
-  expect_two_pass_matches(w.problem(), hisa_cfg(2048, 64, 80), "tied blocks fp8 m=80");
-  hisa::Workload n = dsa_gaussian(6000, 6000, 422, DType::fp8_e4m3);
-  for (int64_t s = 0; s < n.S; s += 7) n.k_scale[s] = std::numeric_limits<float>::quiet_NaN();
-  expect_two_pass_matches(n.problem(), hisa_cfg(2048, 64, 80), "NaN k_scale fp8 m=80");
+  expect_two_pass_matches(tied_blocks_fp8(6000, 6000, 421).problem(), hisa_cfg(2048, 64, 80),
+                          "tied blocks fp8 m=80");
+  expect_two_pass_matches(nan_scales_fp8(6000, 6000, 422).problem(), hisa_cfg(2048, 64, 80),
+                          "NaN k_scale fp8 m=80");
 }
 
 // Packed sequences (ks not a multiple of B) and block-sparse (every candidate selected).
