@@ -168,7 +168,8 @@ void hisa_force_portable(bool on);
 // Not thread-safe; tests only.
 void hisa_set_streaming(int mode);
 // Test hook: -1 (default) = the two-pass stage 2 (HisaParams::scores) where hisa_select's rule
-// picks it (HISA_TWO_PASS=0/1 overrides), 0 = never, 1 = wherever supported (sm_90a, Q = 1).
+// picks it (sm_90a HISA; HISA_TWO_PASS=0/1 overrides), 0 = never, 1 = wherever supported
+// (sm_90a, Q = 1, HISA and block-sparse).
 // Not thread-safe; tests only.
 void hisa_set_two_pass(int mode);
 // Test hook: true runs plain HISA (Q = 1) through the shared_candidates kernels (tiles of one

@@ -56,14 +56,16 @@ bool pairing_wanted() {
 // docs/cuda_hisa.md); the hook, else HISA_STREAM=0/1, turns it off or on wherever supported.
 int streaming_mode() { return g_streaming >= 0 ? g_streaming : env_switch("HISA_STREAM"); }
 // Two-pass stage 2 (score into global memory, then the radix top-k): the hook, else
-// HISA_TWO_PASS=0/1; automatic: on, unless streaming or query pairs were asked for. Same-run
+// HISA_TWO_PASS=0/1; automatic: on for HISA (block-sparse keeps the one-pass kernel, whose
+// rows need no selection and which was not timed against two-pass), unless streaming or query
+// pairs were asked for. Same-run
 // A/B on the H100 (e25e930, bench/results/h100_2026-12-06_e25e930_twopass*): B=64 m=64/128/256
 // score order 7.05/13.9/28.1 -> 6.62/9.81/15.0 ms at 32K, 33.8/62.2/140 -> 30.7/46.8/81.4 ms
 // at 128K; index order 5.58/13.1/27.3 -> 5.63/9.16/14.0 and 30.3/58.7/139 -> 27.4/45.4/77.1.
-bool two_pass_wanted() {
+bool two_pass_wanted(Method method) {
   const int mode = g_two_pass >= 0 ? g_two_pass : env_switch("HISA_TWO_PASS");
   if (mode >= 0) return mode == 1;
-  return streaming_mode() != 1 && !pairing_wanted();
+  return method == Method::hisa && streaming_mode() != 1 && !pairing_wanted();
 }
 cudaEvent_t* g_stage_events = nullptr;
 
@@ -164,7 +166,7 @@ Plan make_plan(const Problem& p, const Config& cfg) {
               (!plan.need_blocks || sm90_pair_blocks_smem(b) <= static_cast<size_t>(dev.smem_optin));
   // Two-pass: one query per CTA, own kept blocks, topk within the radix top-k's limit. The
   // kernel then keeps no per-candidate state in shared memory (no stream buffer needed).
-  if (sm90 && !shared && topk <= kRadixTopkMaxK && two_pass_wanted()) {
+  if (sm90 && !shared && topk <= kRadixTopkMaxK && two_pass_wanted(cfg.method)) {
     HisaParams t = b;
     t.stream_cap = 0;
     t.scores_ld = static_cast<int>((cmax + 63) / 64 * 64);
