@@ -9,27 +9,26 @@
 
 namespace hisa::cuda::topk_ordered {
 
-// Exclusive block-wide scan of a per-thread value made of four 16-bit counters (each field's
-// block total must stay below 2^16). `scratch` holds kThreads / 32 values in shared memory.
-// Returns the thread's exclusive prefix, `total` the block's sum. Two barriers; every thread
-// of the block must call it.
+// Exclusive block-wide scan of one count per thread. `scratch` holds kThreads / 32 values in
+// shared memory. Returns the thread's exclusive prefix, `total` the block's sum. Two barriers;
+// every thread of the block must call it.
 template <int kThreads>
-__device__ __forceinline__ uint64_t block_scan_fields(uint64_t v, uint64_t* scratch,
-                                                      uint64_t& total) {
+__device__ __forceinline__ uint32_t block_exclusive_scan(uint32_t v, uint32_t* scratch,
+                                                         uint32_t& total) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  uint64_t inc = v;
+  uint32_t inc = v;
 #pragma unroll
   for (int o = 1; o < 32; o <<= 1) {
-    const uint64_t y = __shfl_up_sync(0xFFFFFFFFu, inc, o);
+    const uint32_t y = __shfl_up_sync(0xFFFFFFFFu, inc, o);
     if (lane >= o) inc += y;
   }
   if (lane == 31) scratch[warp] = inc;
   __syncthreads();
-  uint64_t before = 0, all = 0;
+  uint32_t before = 0, all = 0;
 #pragma unroll
   for (int w = 0; w < kThreads / 32; ++w) {
-    const uint64_t s = scratch[w];
-    before += w < warp ? s : 0;
+    const uint32_t s = scratch[w];
+    before += w < warp ? s : 0u;
     all += s;
   }
   __syncthreads();  // scratch may be rewritten by the next call
@@ -37,14 +36,11 @@ __device__ __forceinline__ uint64_t block_scan_fields(uint64_t v, uint64_t* scra
   return before + inc - v;
 }
 
-__device__ __forceinline__ uint32_t field(uint64_t v, int u) {
-  return static_cast<uint32_t>(v >> (16 * u)) & 0xFFFFu;
-}
-
-// Column-order compaction over keys[0, count) in shared memory, already in column order: emit(pos, key) for
-// each key with keep(key), pos its rank among the kept ones. Returns the number kept.
+// Column-order compaction over keys[0, count) in shared memory, already in column order:
+// emit(pos, key) for each key with keep(key), pos its rank among the kept ones. Returns the
+// number kept.
 template <int kThreads, typename Keep, typename Emit>
-__device__ uint32_t ordered_buffer_pass(const uint64_t* keys, uint32_t count, uint64_t* scratch,
+__device__ uint32_t ordered_buffer_pass(const uint64_t* keys, uint32_t count, uint32_t* scratch,
                                         Keep&& keep, Emit&& emit) {
   constexpr int kPer = 4;
   const uint32_t tid = threadIdx.x;
@@ -55,13 +51,12 @@ __device__ uint32_t ordered_buffer_pass(const uint64_t* keys, uint32_t count, ui
 #pragma unroll
     for (int e = 0; e < kPer; ++e)
       if (i0 + e < count && keep(keys[i0 + e])) mask |= 1u << e;
-    uint64_t total;
-    uint32_t pos = done + static_cast<uint32_t>(
-                              block_scan_fields<kThreads>(__popc(mask), scratch, total));
+    uint32_t total;
+    uint32_t pos = done + block_exclusive_scan<kThreads>(__popc(mask), scratch, total);
 #pragma unroll
     for (int e = 0; e < kPer; ++e)
       if ((mask >> e) & 1u) emit(pos++, keys[i0 + e]);
-    done += static_cast<uint32_t>(total);
+    done += total;
   }
   return done;
 }

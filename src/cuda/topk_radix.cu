@@ -31,7 +31,7 @@ constexpr int64_t kBufferKeys = 10240;
 constexpr int64_t kMinCandidates = 2048;
 
 struct RowShared {
-  uint64_t scan[kWarps];  // topk_ordered's block scans
+  uint32_t scan[kWarps];  // topk_ordered's block scans
   uint32_t warp_sums[kWarps];
   uint32_t out_count, cand_count;
   uint32_t sel_bin, sel_above, sel_count;
@@ -272,8 +272,8 @@ __device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int 
     uint32_t c = 0;
     for (int j = 0; j < per; ++j)
       if (i0 + j < words) c += __popc(bitmap[i0 + j]);
-    uint64_t total;  // count <= k <= 16384: the 16-bit field cannot overflow
-    uint32_t pos = done + static_cast<uint32_t>(topk_ordered::block_scan_fields<kThreads>(c, sh.scan, total));
+    uint32_t total;
+    uint32_t pos = done + topk_ordered::block_exclusive_scan<kThreads>(c, sh.scan, total);
     for (int j = 0; j < per; ++j) {
       if (i0 + j >= words) break;
       for (uint32_t bits = bitmap[i0 + j]; bits != 0; bits &= bits - 1) {
@@ -281,7 +281,7 @@ __device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int 
         ++pos;
       }
     }
-    done += static_cast<uint32_t>(total);
+    done += total;
     __syncthreads();  // the next window clears the bitmap
   }
   for (uint32_t j = done + tid; j < static_cast<uint32_t>(k); j += kThreads) out[j] = -1;
