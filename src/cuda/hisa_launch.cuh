@@ -53,7 +53,8 @@ struct HisaParams {
   // nothing; it writes candidate pos's f32 score to scores[r * scores_ld + pos] and the row's
   // candidate range [0, cvalid) to cand_begin[r], cand_end[r] (r: row of the chunk). The radix
   // top-k (topk_radix.cuh) then ranks those rows and launch_map_columns turns positions into
-  // tokens. Shared memory then no longer grows with m.
+  // tokens. Shared memory then no longer grows with m. The planner sets scores_ld (> 0: the
+  // kernel's shared memory is sized for this mode) and hisa_select the pointers.
   float* scores = nullptr;
   int scores_ld = 0;
   int32_t* cand_begin = nullptr;

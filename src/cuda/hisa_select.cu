@@ -169,8 +169,7 @@ Plan make_plan(const Problem& p, const Config& cfg) {
   if (sm90 && !shared && topk <= kRadixTopkMaxK && two_pass_wanted(cfg.method)) {
     HisaParams t = b;
     t.stream_cap = 0;
-    t.scores_ld = static_cast<int>((cmax + 63) / 64 * 64);
-    t.scores = reinterpret_cast<float*>(uintptr_t{256});  // marks the mode for the size query
+    t.scores_ld = static_cast<int>((cmax + 63) / 64 * 64);  // > 0: sized as two-pass
     if (sm90_tokens_smem(t) <= static_cast<size_t>(dev.smem_optin) &&
         (!plan.need_blocks || sm90_blocks_smem(t) <= static_cast<size_t>(dev.smem_optin))) {
       b.stream_cap = 0;

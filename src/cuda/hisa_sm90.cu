@@ -307,7 +307,7 @@ std::size_t sm90_blocks_smem(const HisaParams& p) {
 }
 std::size_t sm90_tokens_smem(const HisaParams& p) {
   const bool scales = p.k_scale != nullptr;
-  const int nkeys = p.stream_cap > 0 || p.scores != nullptr ? 0 : p.cmax;
+  const int nkeys = p.stream_cap > 0 || p.scores_ld > 0 ? 0 : p.cmax;
   const int nblocks = p.shared_tiles ? shared_list_ints(p) : p.m;
   return p.dtype == DType::fp8_e4m3 ? carve<1>(nkeys, nblocks, p.kpad, scales, p.stream_cap).total
                                     : carve<2>(nkeys, nblocks, p.kpad, scales, p.stream_cap).total;
