@@ -10,6 +10,9 @@
 #            B=128 m=64 at 32K and 128K (random data; structured 32K through the fidelity run)
 #   twopass  two-pass stage 2 (HISA_TWO_PASS=0 vs 1, same run): HISA B=64 m=64/128/256 at 32K
 #            and 128K in score and index order (random data)
+#   tma      two-pass stage 2a on the TMA producer/consumer kernel vs the one-warpgroup kernel
+#            (HISA_TMA_TOKENS=0 vs 1, same run): B=64 m=64/128/256 and B=128 m=64 at 32K and
+#            128K in score and index order (random data), then hisa_timing's stage split
 #   topk     flat's top-k (issue #13): CudaTopk under memcheck and racecheck, flat at 8K-128K
 #            in score and index order, then the engines' top-k kernels and torch.topk
 #            (bench/prefill/topk_anchors.py; carry .deps/topk_anchors)
@@ -63,6 +66,14 @@ has order && bench order_b128 --L 32768,131072 --m 64 --B 128 --order score,inde
 if has twopass; then
   for v in 0 1; do
     HISA_TWO_PASS=$v bench twopass$v --L 32768,131072 --m 64,128,256 --B 64 --order score,index \
+      --no-fidelity --repeats 3
+  done
+fi
+if has tma; then
+  for v in 0 1; do
+    HISA_TMA_TOKENS=$v bench tma$v --L 32768,131072 --m 64,128,256 --B 64 --order score,index \
+      --no-fidelity --repeats 3
+    HISA_TMA_TOKENS=$v bench tma${v}_b128 --L 32768,131072 --m 64 --B 128 --order score,index \
       --no-fidelity --repeats 3
   done
 fi

@@ -25,8 +25,6 @@
 // order and precision, the head sum is an f32 fma chain in a different order than the CPU.
 // Results agree with the CPU backend within rounding (tests/gpu/test_flat*.cpp states the
 // tolerance), not bitwise.
-#include <cuda.h>
-#include <cudaTypedefs.h>
 #include <cuda_fp16.h>
 
 #include <mutex>
@@ -35,10 +33,14 @@
 #include "cuda/common.cuh"
 #include "cuda/flat_score.cuh"
 #include "cuda/misa_group_epilogue.cuh"
+#include "cuda/sm90_tma.cuh"
+#include "cuda/tensor_map.hpp"
 #include "hisa/error.hpp"
 
 namespace hisa::cuda {
 namespace {
+
+using namespace tma;
 
 constexpr int kHeads = 64;
 constexpr int kDim = 128;
@@ -149,48 +151,6 @@ __global__ void __launch_bounds__(kPlanThreads) plan_kernel(WgArgs a, int32_t* o
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-  asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(bar)
-               : "memory");
-}
-__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile(
-      "{\n.reg .b64 state;\nmbarrier.arrive.expect_tx.shared::cta.b64 state, [%0], %1;\n}\n" ::"r"(bar),
-      "r"(bytes)
-      : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  while (!done) {
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-        "selp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  }
-}
-__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, int32_t x,
-                                            int32_t y, uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
-      "{%2, %3}], [%4];" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(bar)
-      : "memory");
-}
-
-// Plain bulk copy (no tensor map) of `bytes` (a multiple of 16) from 16-byte aligned `src`.
-__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes,
-                                          uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
-      "l"(src), "r"(bytes), "r"(bar)
-      : "memory");
-}
-
 // wgmma shared-memory descriptor of a K-major tile with 128-byte rows, 128B swizzle:
 // 8-row core-matrix groups 1024 B apart (SBO); LBO unused for this layout.
 __device__ __forceinline__ uint64_t make_desc(uint32_t addr) {
@@ -311,15 +271,15 @@ __global__ void __launch_bounds__(kThreads, 2)
       mbar_init(kv_full(i), 1);
       mbar_init(kv_empty(i), kMathWarps);
     }
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    mbar_fence_init();
   }
   __syncthreads();
 
   if (warp == kMathWarps) {
     // ---- producer: one thread issues every TMA copy ----
     if (lane == 0) {
-      asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&tmap_q)) : "memory");
-      asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&tmap_k)) : "memory");
+      prefetch_map(&tmap_q);
+      prefetch_map(&tmap_k);
       const int32_t total = a.offsets[a.npairs];
       uint32_t q_iter = 0, kv_iter = 0;
       for (int64_t item = blockIdx.x; item < total; item += gridDim.x) {
@@ -427,38 +387,6 @@ __global__ void __launch_bounds__(kThreads, 2)
 
 // ---- host side ---------------------------------------------------------------------------
 
-PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
-  static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    void* p = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault,
-                                         &q) == cudaSuccess &&
-        q == cudaDriverEntryPointSuccess)
-      fn = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
-    (void)cudaGetLastError();
-  });
-  return fn;
-}
-
-// 2-D map over `rows` rows of 128 bytes, boxes of 128 rows, 128B swizzle, zero fill outside.
-CUtensorMap rows_map(const void* base, int64_t rows, const std::string& ctx) {
-  CUtensorMap m;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(kDim), static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(kDim)};
-  const cuuint32_t box[2] = {static_cast<cuuint32_t>(kDim), 128u};
-  const cuuint32_t elem[2] = {1u, 1u};
-  const CUresult r = tensor_map_encoder()(
-      &m, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(base), dims, strides, box, elem,
-      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS)
-    throw BackendError("cuTensorMapEncodeTiled failed (CUresult " + std::to_string(r) + ") [" +
-                       ctx + "]");
-  return m;
-}
-
 // The kernel image the driver loaded must be the sm_90a one (an sm_80 image has no body).
 bool wgmma_binary_loaded() {
   static int version = -1;
@@ -482,7 +410,7 @@ bool wgmma_scorer_supports(const Problem& p) {
   if (p.T * kHeads >= INT32_MAX || p.S >= INT32_MAX - kSegKeys) return false;
   const cudaDeviceProp& prop = current_device_properties();
   if (prop.major != 9 || prop.minor != 0) return false;
-  return wgmma_binary_loaded() && tensor_map_encoder() != nullptr;
+  return wgmma_binary_loaded() && tensor_maps_available();
 }
 
 std::size_t wgmma_scratch_bytes(int64_t rows) {
@@ -513,8 +441,8 @@ void wgmma_score_rows(const ScoreRowsArgs& a, cudaStream_t st) {
   plan_kernel<<<1, kPlanThreads, 0, st>>>(k, offsets, ranges);
   HISA_CUDA_CHECK_LAUNCH("flat wgmma plan_kernel", ctx);
 
-  const CUtensorMap map_q = rows_map(p.q, p.T * kHeads, ctx);
-  const CUtensorMap map_k = rows_map(p.k, p.S, ctx);
+  const CUtensorMap map_q = rows_map(p.q, p.T * kHeads, 128, ctx);
+  const CUtensorMap map_k = rows_map(p.k, p.S, 128, ctx);
   auto* kernel = &flat_score_wgmma_kernel<kHeads, float>;
   HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            kSmemAlloc),
@@ -527,7 +455,7 @@ void wgmma_score_rows(const ScoreRowsArgs& a, cudaStream_t st) {
 bool wgmma_routed_supported() {
   const cudaDeviceProp& prop = current_device_properties();
   return prop.major == 9 && prop.minor == 0 && wgmma_binary_loaded() &&
-         tensor_map_encoder() != nullptr;
+         tensor_maps_available();
 }
 
 namespace {
@@ -568,8 +496,8 @@ void wgmma_score_routed(const RoutedScoreArgs& a, cudaStream_t st) {
            static_cast<int32_t>(npairs), a.logits, a.ld, pair_rows};
   plan_kernel<<<1, kPlanThreads, 0, st>>>(k, offsets, ranges);
   HISA_CUDA_CHECK_LAUNCH("MISA routed plan_kernel", ctx);
-  const CUtensorMap map_q = rows_map(a.q, a.rows_pad * kA, ctx);
-  const CUtensorMap map_k = rows_map(a.k, a.S, ctx);
+  const CUtensorMap map_q = rows_map(a.q, a.rows_pad * kA, 128, ctx);
+  const CUtensorMap map_k = rows_map(a.k, a.S, 128, ctx);
   switch (kA * 2 + (a.f16 ? 1 : 0)) {
     case 16: launch_routed<8, float>(map_q, map_k, k, st, ctx); break;
     case 17: launch_routed<8, __half>(map_q, map_k, k, st, ctx); break;

@@ -148,6 +148,11 @@ std::size_t sm90_tokens_smem(const HisaParams& p);  // with p.stream_cap as set
 int sm90_stream_cap(const HisaParams& p);            // the streaming buffer's size
 void launch_sm90_blocks(const HisaParams& p, cudaStream_t st);
 void launch_sm90_tokens(const HisaParams& p, cudaStream_t st);  // p.lists: MISA re-scoring
+// hisa_tokens_tma.cu: the two-pass stage 2a (p.scores set) with a TMA producer warp and two
+// math warpgroups per CTA (FP8, H = 64, D = 128, B % 64 == 0, own kept blocks); same scores,
+// bitwise, as launch_sm90_tokens in two-pass mode.
+bool sm90_tma_tokens_supported(const HisaParams& p);
+void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st);
 // hisa_two_pass.cu: idx rows of the chunk hold candidate positions (the radix top-k's columns);
 // rewrites each to its token (kept block p.kept[r * m + pos / B], or every block).
 void launch_map_columns(const HisaParams& p, cudaStream_t st);
@@ -173,6 +178,10 @@ void hisa_set_streaming(int mode);
 // (sm_90a, Q = 1, HISA and block-sparse).
 // Not thread-safe; tests only.
 void hisa_set_two_pass(int mode);
+// Test hook: -1 (default) = the two-pass stage 2a on the TMA kernel (hisa_tokens_tma.cu)
+// wherever it is supported (HISA_TMA_TOKENS=0/1 overrides), 0 = the one-warpgroup kernel.
+// Not thread-safe; tests only.
+void hisa_set_tma_tokens(int mode);
 // Test hook: true runs plain HISA (Q = 1) through the shared_candidates kernels (tiles of one
 // row: each union is the row's own kept list). Not thread-safe; tests only.
 void hisa_force_shared_tiles(bool on);

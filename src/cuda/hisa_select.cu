@@ -67,6 +67,11 @@ bool two_pass_wanted(Method method) {
   if (mode >= 0) return mode == 1;
   return method == Method::hisa && streaming_mode() != 1 && !pairing_wanted();
 }
+int g_tma_tokens = -1;  // test hook: -1 = HISA_TMA_TOKENS or on where supported, 0 = off
+bool tma_tokens_wanted() {
+  const int mode = g_tma_tokens >= 0 ? g_tma_tokens : env_switch("HISA_TMA_TOKENS");
+  return mode != 0;
+}
 cudaEvent_t* g_stage_events = nullptr;
 
 void mark(int i, cudaStream_t st) {
@@ -95,6 +100,7 @@ struct Plan {
   bool pair = false;    // sm_90a kernels with two queries per CTA
   bool need_blocks = false;
   bool two_pass = false;  // sm_90a stage 2 scores into global memory, the radix top-k selects
+  bool tma_tokens = false;  // two-pass stage 2a on hisa_tokens_tma.cu
   int64_t chunk = 0;    // queries per launch
   size_t off_used = 0, off_pooled = 0, off_kept = 0, off_seq = 0, total = 0;
   size_t off_scores = 0, off_ranges = 0;
@@ -176,6 +182,7 @@ Plan make_plan(const Problem& p, const Config& cfg) {
       b.scores_ld = t.scores_ld;
       plan.two_pass = plan.fast = true;
       plan.pair = false;
+      plan.tma_tokens = tma_tokens_wanted() && sm90_tma_tokens_supported(b);
     }
   }
   if (!plan.fast) {
@@ -226,6 +233,7 @@ void hisa_set_pairing(int mode) { g_pairing = mode; }
 void hisa_set_streaming(int mode) { g_streaming = mode; }
 void hisa_force_shared_tiles(bool on) { g_force_shared_tiles = on; }
 void hisa_set_two_pass(int mode) { g_two_pass = mode; }
+void hisa_set_tma_tokens(int mode) { g_tma_tokens = mode; }
 void hisa_set_stage_events(cudaEvent_t* ev) { g_stage_events = ev; }
 
 std::size_t hisa_workspace_bytes(const Problem& p, const Config& cfg) {
@@ -272,7 +280,10 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
       par.scores = reinterpret_cast<float*>(base + plan.off_scores);
       par.cand_begin = reinterpret_cast<int32_t*>(base + plan.off_ranges);
       par.cand_end = par.cand_begin + plan.chunk;
-      launch_sm90_tokens(par, st);
+      if (plan.tma_tokens)
+        launch_sm90_tma_tokens(par, st);
+      else
+        launch_sm90_tokens(par, st);
       TopkRowsArgs a;
       a.scores = par.scores;
       a.ld = par.scores_ld;

@@ -8,6 +8,9 @@
 // against the CPU here on sampled rows (SPEC.md "Tolerances of tensor-core paths", check_row
 // in hisa_gpu_check.hpp). Skipped without a GPU; off sm_90 both settings take the portable
 // kernels and still agree.
+// The two-pass stage 2a has two kernels (hisa_set_tma_tokens): the TMA producer/consumer kernel
+// (hisa_tokens_tma.cu, the default where supported: FP8, B % 64 == 0) and the one-warpgroup
+// kernel (hisa_sm90.cu). Their scores are bitwise the same, so their rows must be identical too.
 #include <gtest/gtest.h>
 
 #include <iostream>
@@ -23,7 +26,10 @@ using namespace hisa_gpu_test;
   if (hisa::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device"
 
 struct TwoPassGuard {
-  ~TwoPassGuard() { hisa::cuda::hisa_set_two_pass(-1); }
+  ~TwoPassGuard() {
+    hisa::cuda::hisa_set_two_pass(-1);
+    hisa::cuda::hisa_set_tma_tokens(-1);
+  }
 };
 
 // One-pass vs two-pass rows, in both orders; CPU check of `nsample` rows of the two-pass run.
@@ -37,11 +43,18 @@ void expect_two_pass_matches(const hisa::Problem& h, Config cfg, const std::stri
     hisa::cuda::hisa_set_two_pass(0);
     const GpuRun one = run_direct(dp, cfg, /*portable=*/false);
     hisa::cuda::hisa_set_two_pass(1);
+    hisa::cuda::hisa_set_tma_tokens(0);
+    const GpuRun two_wg = run_direct(dp, cfg, /*portable=*/false);
+    hisa::cuda::hisa_set_tma_tokens(-1);
     const GpuRun two = run_direct(dp, cfg, /*portable=*/false);
     EXPECT_EQ(one.unwritten, 0) << tag;
     EXPECT_EQ(two.unwritten, 0) << tag;
+    EXPECT_EQ(two_wg.unwritten, 0) << tag;
     const RowDiff d = differing_rows(one, two, h.T, cfg.topk);
     EXPECT_EQ(d.count, 0) << tag << ": first differing row " << d.first;
+    const RowDiff dw = differing_rows(two_wg, two, h.T, cfg.topk);
+    EXPECT_EQ(dw.count, 0) << tag << " (TMA vs one-warpgroup stage 2a): first differing row "
+                           << dw.first;
     if (nsample > 0 && order == hisa::Order::score) {
       const TolStats st = check_sampled_rows(h, cfg, two.idx, nsample);
       std::cout << "[hisa two-pass] " << tag << ": " << st.summary() << "\n";
@@ -70,6 +83,16 @@ TEST(CudaHisaTwoPass, StructuredBf16SmallTopkAndB128) {
   expect_two_pass_matches(f.problem(), hisa_cfg(2048, 128, 48), "gaussian fp8 B=128 m=48", 32);
   expect_two_pass_matches(f.problem(), hisa_cfg(1000, 64, 100), "gaussian fp8 k=1000 m=100");
   expect_two_pass_matches(f.problem(), hisa_cfg(2048, 96, 40), "gaussian fp8 B=96 m=40");
+}
+
+// No k_scale (1 for every key): the TMA kernel's producer then copies no scales.
+TEST(CudaHisaTwoPass, NoKeyScale) {
+  SKIP_WITHOUT_GPU();
+  const hisa::Workload w = dsa_gaussian(5000, 5000, 461, DType::fp8_e4m3);
+  hisa::Problem h = w.problem();
+  h.k_scale = nullptr;
+  expect_two_pass_matches(h, hisa_cfg(2048, 64, 48), "gaussian fp8 no k_scale m=48", 16);
+  expect_two_pass_matches(h, hisa_cfg(2048, 128, 24), "gaussian fp8 no k_scale B=128 m=24");
 }
 
 // Exact score ties everywhere (every block holds the same 64 keys, k_scale 1) and NaN scores.

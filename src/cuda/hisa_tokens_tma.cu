@@ -1,0 +1,304 @@
+// Two-pass HISA stage 2a on sm_90a with the flat scorer's structure (flat_score_wgmma.cu):
+// a producer warp streams each query's kept-block key tiles by TMA into a ring while two math
+// warpgroups multiply them. Same contract as sm90_tokens_kernel's kGlobal mode (hisa_sm90.cu):
+// row r of the chunk gets cand_begin[r] = 0, cand_end[r] = cvalid and, unless index order
+// selects every candidate, scores[r * scores_ld + pos] for every candidate position
+// pos < cvalid (pos = i * B + offset in kept block i). The arithmetic is that kernel's, so the
+// scores are bitwise the same: the same wgmma m64n64k32 e4m3 (64 key rows on M, the query's
+// 64 heads on N, K = 128 in four steps) and the same epilogue (key_head_sums, x k_scale).
+//
+//   * Persistent grid (2 CTAs per SM); CTA c takes rows c, c + grid, ... One query per item.
+//   * Producer warp: per item, the query's q (64 x 128 B, TMA, 128B swizzle) and weights
+//     (bulk copy) into one of 2 Q stages; per stage of 128 candidate positions two TMA boxes of
+//     64 key rows (a box never crosses a kept block: B % 64 == 0) and the 128 k_scale values
+//     (cp.async, one arrival per lane when they land) into a 4-slot ring.
+//   * Math warpgroup g takes the stages with global index parity g: both 64-key tiles of the
+//     stage against the query (two accumulator sets), the second tile's MMA running while the
+//     first tile's epilogue reduces it. Four math warpgroups per SM interleave tensor-core work
+//     and epilogues.
+// Supported: FP8 e4m3, H = 64, D = 128, B % 64 == 0, own kept blocks (not MISA lists, not
+// shared_candidates), 16-byte aligned q, k, w; hisa_select falls back to the one-warpgroup
+// kernel otherwise.
+#include <cuda.h>
+
+#include <mutex>
+#include <string>
+
+#include "cuda/common.cuh"
+#include "cuda/hisa_launch.cuh"
+#include "cuda/hisa_sm90_tile.cuh"
+#include "cuda/sm90_tma.cuh"
+#include "cuda/tensor_map.hpp"
+#include "hisa/error.hpp"
+
+namespace hisa::cuda {
+namespace {
+
+using namespace tma;
+
+constexpr int kHeads = 64;
+constexpr int kDim = 128;
+constexpr int kTileKeys = 64;                 // one wgmma M tile
+constexpr int kStageKeys = 2 * kTileKeys;     // one math warpgroup's stage
+constexpr int kMathWarpgroups = 2;
+constexpr int kMathWarps = 4 * kMathWarpgroups;
+constexpr int kThreadsTma = 32 * kMathWarps + 32;  // + the producer warp
+constexpr int kStages = 4;                    // even: slot parity = consuming warpgroup
+static_assert(kStages % kMathWarpgroups == 0, "a slot is always consumed by one warpgroup");
+constexpr int kQStages = 2;
+constexpr int kQBytes = kHeads * kDim;        // one query's q (FP8)
+constexpr int kWBytes = kHeads * 4;           // its weights
+constexpr int kTileBytes = kTileKeys * kDim;
+constexpr int kStageBytes = kStageKeys * kDim;
+
+constexpr int kSmemQ = 0;
+constexpr int kSmemKV = kSmemQ + kQStages * kQBytes;
+constexpr int kSmemScale = kSmemKV + kStages * kStageBytes;
+constexpr int kSmemW = kSmemScale + kStages * kStageKeys * 4;
+constexpr int kSmemBar = kSmemW + kQStages * kWBytes;
+constexpr int kNumBars = 2 * kQStages + 2 * kStages;
+constexpr int kSmemAlloc = kSmemBar + kNumBars * 8 + 1024;  // + slack to align to 1024
+// Arrivals that complete a stage: the producer's expect_tx, then each lane's cp.async arrival.
+constexpr uint32_t kFullArrivals = 1 + 32;
+
+__host__ __device__ inline bool skips_scoring(const RowGeometry& g, int order, int topk) {
+  return g.cvalid <= 0 || (order != 0 && g.cvalid <= topk);
+}
+
+// sm90::key_head_sums with the weights read from shared memory (w: the query's 64 weights
+// + 2 * quad): the same products in the same order, so the same bits.
+__device__ __forceinline__ float2 head_sums(const float (&acc)[32], const float* w) {
+  float a0 = 0.0f, a1 = 0.0f, b0 = 0.0f, b1 = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const float2 wi = *reinterpret_cast<const float2*>(w + 8 * i);
+    a0 = fmaf(wi.x, sm90::relu(acc[4 * i]), a0);
+    a1 = fmaf(wi.y, sm90::relu(acc[4 * i + 1]), a1);
+    b0 = fmaf(wi.x, sm90::relu(acc[4 * i + 2]), b0);
+    b1 = fmaf(wi.y, sm90::relu(acc[4 * i + 3]), b1);
+  }
+  float a = a0 + a1, b = b0 + b1;
+  a += __shfl_xor_sync(0xffffffffu, a, 1);
+  b += __shfl_xor_sync(0xffffffffu, b, 1);
+  a += __shfl_xor_sync(0xffffffffu, a, 2);
+  b += __shfl_xor_sync(0xffffffffu, b, 2);
+  return make_float2(a, b);
+}
+
+__global__ void __launch_bounds__(kThreadsTma, 2)
+    hisa_tokens_tma_kernel(const __grid_constant__ CUtensorMap tmap_q,
+                           const __grid_constant__ CUtensorMap tmap_k, const HisaParams p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw = sm90::smem_addr(smem_raw);
+  const uint32_t base = (raw + 1023u) & ~1023u;
+  unsigned char* smem = smem_raw + (base - raw);
+  const uint32_t q_smem = base + kSmemQ, kv_smem = base + kSmemKV, w_smem = base + kSmemW;
+  const uint32_t scale_smem = base + kSmemScale, bars = base + kSmemBar;
+  auto q_full = [&](int i) { return bars + 8u * i; };
+  auto q_empty = [&](int i) { return bars + 8u * (kQStages + i); };
+  auto kv_full = [&](int i) { return bars + 8u * (2 * kQStages + i); };
+  auto kv_empty = [&](int i) { return bars + 8u * (2 * kQStages + kStages + i); };
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < kQStages; ++i) {
+      mbar_init(q_full(i), 1);
+      mbar_init(q_empty(i), kMathWarps);
+    }
+    for (int i = 0; i < kStages; ++i) {
+      mbar_init(kv_full(i), kFullArrivals);
+      mbar_init(kv_empty(i), 4);  // the consuming warpgroup's warps
+    }
+    mbar_fence_init();
+  }
+  __syncthreads();
+  const bool has_scale = p.k_scale != nullptr;
+
+  if (warp == kMathWarps) {
+    // ---- producer warp ----
+    if (lane == 0) {
+      prefetch_map(&tmap_q);
+      prefetch_map(&tmap_k);
+    }
+    uint32_t q_iter = 0, gs = 0;
+    for (int r = blockIdx.x; r < p.T; r += gridDim.x) {
+      const int64_t t = static_cast<int64_t>(p.t0) + r;
+      const RowGeometry g = row_of(p, t);
+      if (skips_scoring(g, p.order, p.topk)) continue;
+      const int qs = q_iter % kQStages;
+      if (lane == 0) {
+        mbar_wait(q_empty(qs), ((q_iter / kQStages) & 1) ^ 1);
+        mbar_arrive_expect_tx(q_full(qs), kQBytes + kWBytes);
+        tma_load_2d(q_smem + qs * kQBytes, &tmap_q, 0, r * kHeads, q_full(qs));
+        bulk_load(w_smem + qs * kWBytes, p.w + t * kHeads, kWBytes, q_full(qs));
+      }
+      ++q_iter;
+      const int32_t* kept = p.kept + static_cast<int64_t>(r) * p.m;
+      const int nstages = (g.cvalid + kStageKeys - 1) / kStageKeys;
+      int chunk0 = -1;  // kept blocks [chunk0, chunk0 + 32) are in jreg, one per lane
+      int jreg = 0;
+      for (int l = 0; l < nstages; ++l, ++gs) {
+        const int pos0 = l * kStageKeys;
+        // A stage spans at most two blocks (B >= 64), the first even when B == 64, so both
+        // lie in one window of 32 that starts at a stage's first block.
+        const int i0 = pos0 / p.B;
+        if (!g.all_blocks && (chunk0 < 0 || i0 + 1 >= chunk0 + 32)) {
+          chunk0 = i0;
+          jreg = chunk0 + lane < g.nk ? __ldg(kept + chunk0 + lane) : 0;
+        }
+        auto block_row = [&](int pos) {  // key row of candidate position pos (warp-uniform use)
+          const int i = pos / p.B;
+          const int src = g.all_blocks ? 0 : i - chunk0;
+          const int jj = __shfl_sync(0xFFFFFFFFu, jreg, src & 31);
+          const int j = g.all_blocks ? i : jj;
+          return g.ks + j * p.B + (pos - i * p.B);
+        };
+        const int slot = gs % kStages;
+        mbar_wait(kv_empty(slot), ((gs / kStages) & 1) ^ 1);
+        const int row_a = block_row(pos0), row_b = block_row(pos0 + kTileKeys);
+        const bool load_b = pos0 + kTileKeys < g.cvalid;
+        if (lane == 0) {
+          mbar_arrive_expect_tx(kv_full(slot), load_b ? kStageBytes : kTileBytes);
+          tma_load_2d(kv_smem + slot * kStageBytes, &tmap_k, 0, row_a, kv_full(slot));
+          if (load_b)
+            tma_load_2d(kv_smem + slot * kStageBytes + kTileBytes, &tmap_k, 0, row_b,
+                        kv_full(slot));
+        }
+        // k_scale of the stage's 128 rows: lane takes rows lane + 32c.
+#pragma unroll
+        for (int c = 0; c < kStageKeys / 32; ++c) {
+          const int pos = pos0 + c * 32 + lane;
+          const int row = block_row(pos);
+          if (has_scale) {
+            const bool ok = pos < g.cvalid;
+            sm90::cp_async4(scale_smem + (slot * kStageKeys + c * 32 + lane) * 4,
+                            p.k_scale + (ok ? row : 0), ok ? 4u : 0u);
+          }
+        }
+        mbar_arrive_cp_async(kv_full(slot));
+      }
+    }
+    sm90::cp_async_wait<0>();  // no copy of this thread outlives it
+    return;
+  }
+
+  // ---- math warpgroups ----
+  const int wg = warp / 4;
+  const int quad = lane % 4;
+  const int row = 16 * (warp % 4) + lane / 4 + 8 * (quad & 1);  // row stored by quads 0 and 1
+  const float* scales = reinterpret_cast<const float*>(smem + kSmemScale);
+  float acc_a[32], acc_b[32];
+  uint32_t q_iter = 0, gs = 0;
+  for (int r = blockIdx.x; r < p.T; r += gridDim.x) {
+    const int64_t t = static_cast<int64_t>(p.t0) + r;
+    const RowGeometry g = row_of(p, t);
+    if (threadIdx.x == 0) {
+      p.cand_begin[r] = 0;
+      p.cand_end[r] = g.cvalid;
+    }
+    if (skips_scoring(g, p.order, p.topk)) continue;
+    const int qs = q_iter % kQStages;
+    mbar_wait(q_full(qs), (q_iter / kQStages) & 1);
+    ++q_iter;
+    // The weights stay in shared memory (registers hold the two accumulator sets).
+    const float* wq = reinterpret_cast<const float*>(smem + kSmemW + qs * kWBytes) + 2 * quad;
+    const uint32_t q_tile = q_smem + qs * kQBytes;
+    float* scores_row = p.scores + static_cast<int64_t>(r) * p.scores_ld;
+    const int nstages = (g.cvalid + kStageKeys - 1) / kStageKeys;
+    for (int l = 0; l < nstages; ++l) {
+      const uint32_t gl = gs + l;
+      if (static_cast<int>(gl & 1u) != wg) continue;
+      const int slot = gl % kStages;
+      mbar_wait(kv_full(slot), (gl / kStages) & 1);
+      const uint32_t keys = kv_smem + slot * kStageBytes;
+      sm90::fence_operand(acc_a);
+      sm90::fence_operand(acc_b);
+      sm90::wgmma_fence();
+      {
+        const uint64_t dk = sm90::sw128_desc(keys), dq = sm90::sw128_desc(q_tile);
+#pragma unroll
+        for (int kk = 0; kk < kDim / 32; ++kk)
+          sm90::wgmma_m64n64k32_e4m3(acc_a, dk + 2 * kk, dq + 2 * kk, kk > 0);
+        sm90::wgmma_commit();
+        const uint64_t dk2 = sm90::sw128_desc(keys + kTileBytes);
+#pragma unroll
+        for (int kk = 0; kk < kDim / 32; ++kk)
+          sm90::wgmma_m64n64k32_e4m3(acc_b, dk2 + 2 * kk, dq + 2 * kk, kk > 0);
+        sm90::wgmma_commit();
+      }
+      const int pos_a = l * kStageKeys + row, pos_b = pos_a + kTileKeys;
+      const float scale_a = has_scale ? scales[slot * kStageKeys + row] : 1.0f;
+      const float scale_b = has_scale ? scales[slot * kStageKeys + kTileKeys + row] : 1.0f;
+      sm90::wgmma_wait<1>();
+      sm90::fence_operand(acc_a);
+      {
+        const float2 sum = head_sums(acc_a, wq);
+        const float s = (quad & 1) ? sum.y : sum.x;
+        if (quad < 2 && pos_a < g.cvalid) scores_row[pos_a] = has_scale ? scale_a * s : s;
+      }
+      sm90::wgmma_wait<0>();
+      sm90::fence_operand(acc_b);
+      __syncwarp();
+      if (lane == 0) mbar_arrive(kv_empty(slot));
+      {
+        const float2 sum = head_sums(acc_b, wq);
+        const float s = (quad & 1) ? sum.y : sum.x;
+        if (quad < 2 && pos_b < g.cvalid) scores_row[pos_b] = has_scale ? scale_b * s : s;
+      }
+    }
+    gs += nstages;
+    __syncwarp();
+    if (lane == 0) mbar_arrive(q_empty(qs));
+  }
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+}
+
+bool tma_binary_loaded() {
+  static int version = -1;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    cudaFuncAttributes attr{};
+    if (cudaFuncGetAttributes(&attr, hisa_tokens_tma_kernel) == cudaSuccess)
+      version = attr.binaryVersion;
+    (void)cudaGetLastError();
+  });
+  return version == 90;
+}
+
+bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+
+}  // namespace
+
+bool sm90_tma_tokens_supported(const HisaParams& p) {
+  if (p.dtype != DType::fp8_e4m3 || p.H != kHeads || p.D != kDim) return false;
+  if (p.B % kTileKeys != 0 || p.lists || p.shared_tiles || p.stream_cap > 0) return false;
+  if (!aligned16(p.q) || !aligned16(p.k) || !aligned16(p.w)) return false;
+  const cudaDeviceProp& prop = current_device_properties();
+  if (prop.major != 9 || prop.minor != 0) return false;
+  return tma_binary_loaded() && tensor_maps_available();
+}
+
+void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
+  if (p.T == 0) return;
+  const std::string ctx = "HISA two-pass TMA tokens T=" + std::to_string(p.T) +
+                          " t0=" + std::to_string(p.t0) + " S=" + std::to_string(p.S) +
+                          " B=" + std::to_string(p.B) + " m=" + std::to_string(p.m);
+  if (!sm90_tma_tokens_supported(p) || p.scores == nullptr)
+    throw BackendError("internal: the TMA tokens kernel does not take this problem [" + ctx + "]");
+  if (static_cast<int64_t>(p.T) * kHeads >= INT32_MAX)
+    throw BackendError("HISA TMA tokens: chunk too large [" + ctx + "]");
+  const unsigned char* q0 =
+      static_cast<const unsigned char*>(p.q) + static_cast<int64_t>(p.t0) * kHeads * kDim;
+  const CUtensorMap map_q = rows_map(q0, static_cast<int64_t>(p.T) * kHeads, kHeads, ctx);
+  const CUtensorMap map_k = rows_map(p.k, p.S, kTileKeys, ctx);
+  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(hisa_tokens_tma_kernel,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemAlloc),
+                      ctx);
+  const int sms = current_device_properties().multiProcessorCount;
+  const int grid = static_cast<int>(std::min<int64_t>(p.T, 2 * int64_t{sms}));
+  hisa_tokens_tma_kernel<<<grid, kThreadsTma, kSmemAlloc, st>>>(map_q, map_k, p);
+  HISA_CUDA_CHECK_LAUNCH("hisa_tokens_tma_kernel", ctx);
+}
+
+}  // namespace hisa::cuda

@@ -1,0 +1,51 @@
+#include "cuda/tensor_map.hpp"
+
+#include <cudaTypedefs.h>
+#include <cuda_runtime.h>
+
+#include <mutex>
+
+#include "hisa/error.hpp"
+
+namespace hisa::cuda {
+namespace {
+
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault,
+                                         &q) == cudaSuccess &&
+        q == cudaDriverEntryPointSuccess)
+      fn = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
+    (void)cudaGetLastError();
+  });
+  return fn;
+}
+
+}  // namespace
+
+bool tensor_maps_available() { return tensor_map_encoder() != nullptr; }
+
+CUtensorMap rows_map(const void* base, int64_t rows, uint32_t box_rows, const std::string& ctx) {
+  constexpr cuuint64_t kRowBytes = 128;
+  if (!tensor_maps_available())
+    throw BackendError("cuTensorMapEncodeTiled is not available from the driver [" + ctx + "]");
+  CUtensorMap m;
+  const cuuint64_t dims[2] = {kRowBytes, static_cast<cuuint64_t>(rows)};
+  const cuuint64_t strides[1] = {kRowBytes};
+  const cuuint32_t box[2] = {static_cast<cuuint32_t>(kRowBytes), box_rows};
+  const cuuint32_t elem[2] = {1u, 1u};
+  const CUresult r = tensor_map_encoder()(
+      &m, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(base), dims, strides, box, elem,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw BackendError("cuTensorMapEncodeTiled failed (CUresult " + std::to_string(r) + ") [" +
+                       ctx + "]");
+  return m;
+}
+
+}  // namespace hisa::cuda
