@@ -38,7 +38,8 @@ if has check; then
   t0=$(date +%s)
   timeout 360 "$BUILD/tests/hisa_gpu_tests" --gtest_filter="${CHECK_FILTER:-CudaHisa*:CudaRowOrder*}" \
     > "$OUT/tests.log" 2>&1
-  echo "tests: rc=$? in $(( $(date +%s) - t0 )) s"
+  rc=$?
+  echo "tests: rc=$rc in $(( $(date +%s) - t0 )) s"
   grep -E "^\[ +(FAILED|SKIPPED) +\]|\[hisa (shared|stream)\]|Failure|first|Which is|Expected" "$OUT/tests.log" | head -40
   grep -E "^\[  (PASSED|FAILED) +\]|tests? ran" "$OUT/tests.log"
   t0=$(date +%s)
@@ -47,6 +48,8 @@ if has check; then
     > "$OUT/sanitize.log" 2>&1
   echo "sanitizer: rc=$? in $(( $(date +%s) - t0 )) s"
   grep -E "ERROR SUMMARY|PASSED|FAILED" "$OUT/sanitize.log" | head -5
+  # STOP_ON_FAIL=1: no benchmarks after failed (or hung) tests.
+  [ "${STOP_ON_FAIL:-0}" = 1 ] && [ "$rc" != 0 ] && { tail -30 "$OUT/tests.log"; exit 1; }
 fi
 
 bench() {  # name, then bench prefill arguments
