@@ -13,6 +13,9 @@
 #   tma      two-pass stage 2a on the TMA producer/consumer kernel vs the one-warpgroup kernel
 #            (HISA_TMA_TOKENS=0 vs 1, same run): B=64 m=64/128/256 and B=128 m=64 at 32K and
 #            128K in score and index order (random data), then hisa_timing's stage split
+#   blocks   stage 1 on the TMA block scorer + radix top-k vs the one-warpgroup kernel
+#            (HISA_TMA_BLOCKS=0 vs 1, same run): B=64 m=64/128/256 and B=128 m=64 at 32K and
+#            128K (random data), then 256K and 1M with the TMA stage 1
 #   topk     flat's top-k (issue #13): CudaTopk under memcheck and racecheck, flat at 8K-128K
 #            in score and index order, then the engines' top-k kernels and torch.topk
 #            (bench/prefill/topk_anchors.py; carry .deps/topk_anchors)
@@ -44,7 +47,7 @@ if has check; then
   grep -E "^\[  (PASSED|FAILED) +\]|tests? ran" "$OUT/tests.log"
   t0=$(date +%s)
   timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
-    --gtest_filter='CudaHisaShared.SmallRunForSanitizer:CudaHisaStream.SmallRunForSanitizer:CudaHisaTwoPass.SmallRunForSanitizer:CudaRowOrder.Decode*' \
+    --gtest_filter='CudaHisaShared.SmallRunForSanitizer:CudaHisaStream.SmallRunForSanitizer:CudaHisaTwoPass.SmallRunForSanitizer:CudaHisaTmaBlocks.SmallRunForSanitizer:CudaRowOrder.Decode*' \
     > "$OUT/sanitize.log" 2>&1
   echo "sanitizer: rc=$? in $(( $(date +%s) - t0 )) s"
   grep -E "ERROR SUMMARY|PASSED|FAILED" "$OUT/sanitize.log" | head -5
@@ -79,6 +82,16 @@ if has tma; then
     HISA_TMA_TOKENS=$v bench tma${v}_b128 --L 32768,131072 --m 64 --B 128 --order score,index \
       --no-fidelity --repeats 3
   done
+fi
+if has blocks; then
+  for v in 0 1; do
+    HISA_TMA_BLOCKS=$v bench blocks$v --L 32768,131072 --m 64,128,256 --B 64 --no-fidelity --repeats 3
+  done
+  for v in 0 1; do
+    HISA_TMA_BLOCKS=$v bench blocks${v}_b128 --L 32768,131072 --m 64 --B 128 --no-fidelity --repeats 3
+  done
+  HISA_TMA_BLOCKS=1 bench blocks1_long --L 262144,1048576 --m 64 --B 64 --flat-chunks 8 \
+    --no-fidelity --repeats 3
 fi
 if has topk; then
   t0=$(date +%s)

@@ -153,6 +153,13 @@ void launch_sm90_tokens(const HisaParams& p, cudaStream_t st);  // p.lists: MISA
 // bitwise, as launch_sm90_tokens in two-pass mode.
 bool sm90_tma_tokens_supported(const HisaParams& p);
 void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st);
+// hisa_blocks_tma.cu: stage 1 as a block scorer (TMA producer warp, two math warpgroups; FP8 or
+// bf16, H = 64, D = 128, m >= 3, any B). Writes row r's block scores J(t, j) to
+// scores[r * scores_ld + j] for j in [1, nb - 1) with cand_begin/cand_end = 1 / nb - 1, and
+// kept[r * m] = 0, kept[r * m + m - 1] = nb - 1; the radix top-k (index order, k = m - 2, out
+// kept + r * m + 1) completes the kept list. Same block scores, bitwise, as launch_sm90_blocks.
+bool sm90_tma_blocks_supported(const HisaParams& p);
+void launch_sm90_tma_blocks(const HisaParams& p, cudaStream_t st);
 // hisa_two_pass.cu: idx rows of the chunk hold candidate positions (the radix top-k's columns);
 // rewrites each to its token (kept block p.kept[r * m + pos / B], or every block).
 void launch_map_columns(const HisaParams& p, cudaStream_t st);
@@ -182,6 +189,10 @@ void hisa_set_two_pass(int mode);
 // wherever it is supported (HISA_TMA_TOKENS=0/1 overrides), 0 = the one-warpgroup kernel.
 // Not thread-safe; tests only.
 void hisa_set_tma_tokens(int mode);
+// Test hook: -1 (default) = stage 1 on the TMA block scorer + radix top-k (hisa_blocks_tma.cu)
+// wherever it is supported (HISA_TMA_BLOCKS=0/1 overrides), 0 = the one-warpgroup kernel.
+// Not thread-safe; tests only.
+void hisa_set_tma_blocks(int mode);
 // Test hook: true runs plain HISA (Q = 1) through the shared_candidates kernels (tiles of one
 // row: each union is the row's own kept list). Not thread-safe; tests only.
 void hisa_force_shared_tiles(bool on);

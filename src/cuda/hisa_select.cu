@@ -9,8 +9,9 @@
 // Workspace (all 256-aligned): used[B] u32 | pooled [S, D] (bf16 fast path, f32 portable) |
 // kept [chunk, m] i32. The last two only when some row can need block scores (S > topk and
 // ceil(S/B) > m). The chunk bounds the kept buffer to 64 MB.
-// Two-pass stage 2 (sm_90a, see two_pass_wanted): + scores [chunk, scores_ld] f32 and the
-// candidate ranges [2, chunk] i32; the chunk then also bounds the scores to 512 MB.
+// Two-pass stage 2 (sm_90a, see two_pass_wanted) and the TMA stage 1 (block scores + radix
+// top-k): + one f32 score area [chunk, max(scores_ld, blocks_ld)] that they use in turn and the
+// candidate ranges [2, chunk] i32; the chunk then also bounds the score area to 512 MB.
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -72,6 +73,13 @@ bool tma_tokens_wanted() {
   const int mode = g_tma_tokens >= 0 ? g_tma_tokens : env_switch("HISA_TMA_TOKENS");
   return mode != 0;
 }
+// Stage 1 on the TMA block scorer + radix top-k (hisa_blocks_tma.cu) wherever supported; the
+// hook, else HISA_TMA_BLOCKS=0, selects the one-warpgroup kernel with its in-CTA selection.
+int g_tma_blocks = -1;
+bool tma_blocks_wanted() {
+  const int mode = g_tma_blocks >= 0 ? g_tma_blocks : env_switch("HISA_TMA_BLOCKS");
+  return mode != 0;
+}
 cudaEvent_t* g_stage_events = nullptr;
 
 void mark(int i, cudaStream_t st) {
@@ -101,6 +109,8 @@ struct Plan {
   bool need_blocks = false;
   bool two_pass = false;  // sm_90a stage 2 scores into global memory, the radix top-k selects
   bool tma_tokens = false;  // two-pass stage 2a on hisa_tokens_tma.cu
+  bool tma_blocks = false;  // stage 1 on hisa_blocks_tma.cu + the radix top-k
+  int blocks_ld = 0;        // its block-score rows (floats)
   int64_t chunk = 0;    // queries per launch
   size_t off_used = 0, off_pooled = 0, off_kept = 0, off_seq = 0, total = 0;
   size_t off_scores = 0, off_ranges = 0;
@@ -197,12 +207,19 @@ Plan make_plan(const Problem& p, const Config& cfg) {
           std::to_string(nbmax) + "); use a larger block size, fewer kept blocks or the CPU");
   }
 
+  // Stage 1 as block scores + the radix top-k (sm_90a kernels, one query per item, own lists).
+  plan.tma_blocks = plan.fast && !plan.pair && plan.need_blocks && !shared &&
+                    tma_blocks_wanted() && sm90_tma_blocks_supported(b);
+  if (plan.tma_blocks) plan.blocks_ld = static_cast<int>((nbmax + 63) / 64 * 64);
+
   plan.chunk = std::max<int64_t>(1, p.T);
   // Q > 1: stage 2 reads the kept lists of a row's whole tile, so one chunk holds every row.
   if (plan.need_blocks && !shared)
     plan.chunk = std::clamp<int64_t>((int64_t(64) << 20) / (4 * m), 1, std::max<int64_t>(1, p.T));
-  if (plan.two_pass)
-    plan.chunk = std::clamp<int64_t>((int64_t(512) << 20) / (4 * int64_t{b.scores_ld}), 1, plan.chunk);
+  // One f32 score area serves stage 1's block scores and the two-pass stage 2a in turn.
+  const int64_t area_ld = std::max<int64_t>(plan.two_pass ? b.scores_ld : 0, plan.blocks_ld);
+  if (area_ld > 0)
+    plan.chunk = std::clamp<int64_t>((int64_t(512) << 20) / (4 * area_ld), 1, plan.chunk);
   size_t o = 0;
   plan.off_used = o;
   o = align256(o + sizeof(uint32_t) * static_cast<size_t>(b.B));
@@ -216,9 +233,9 @@ Plan make_plan(const Problem& p, const Config& cfg) {
       o = align256(o + sizeof(int32_t) * (static_cast<size_t>(p.S) + 1));
     }
   }
-  if (plan.two_pass) {
+  if (area_ld > 0) {
     plan.off_scores = o;
-    o = align256(o + sizeof(float) * static_cast<size_t>(plan.chunk) * b.scores_ld);
+    o = align256(o + sizeof(float) * static_cast<size_t>(plan.chunk) * area_ld);
     plan.off_ranges = o;
     o = align256(o + sizeof(int32_t) * 2 * static_cast<size_t>(plan.chunk));
   }
@@ -234,6 +251,7 @@ void hisa_set_streaming(int mode) { g_streaming = mode; }
 void hisa_force_shared_tiles(bool on) { g_force_shared_tiles = on; }
 void hisa_set_two_pass(int mode) { g_two_pass = mode; }
 void hisa_set_tma_tokens(int mode) { g_tma_tokens = mode; }
+void hisa_set_tma_blocks(int mode) { g_tma_blocks = mode; }
 void hisa_set_stage_events(cudaEvent_t* ev) { g_stage_events = ev; }
 
 std::size_t hisa_workspace_bytes(const Problem& p, const Config& cfg) {
@@ -267,7 +285,26 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
   for (int64_t t0 = 0; t0 < p.T; t0 += plan.chunk) {
     par.t0 = static_cast<int>(t0);
     par.T = static_cast<int>(std::min<int64_t>(plan.chunk, p.T - t0));
-    if (plan.need_blocks) {
+    if (plan.tma_blocks) {
+      HisaParams b1 = par;
+      b1.scores = reinterpret_cast<float*>(base + plan.off_scores);
+      b1.scores_ld = plan.blocks_ld;
+      b1.cand_begin = reinterpret_cast<int32_t*>(base + plan.off_ranges);
+      b1.cand_end = b1.cand_begin + plan.chunk;
+      launch_sm90_tma_blocks(b1, st);
+      TopkRowsArgs a;
+      a.scores = b1.scores;
+      a.ld = b1.scores_ld;
+      a.rows = par.T;
+      a.cols = b1.scores_ld;
+      a.begin = b1.cand_begin;
+      a.end = b1.cand_end;
+      a.k = par.m - 2;
+      a.out = par.kept + 1;  // kept[r * m + 1 .. m - 2]: the middle blocks, ascending
+      a.out_ld = par.m;
+      a.by_index = true;
+      radix_topk_rows(a, st);
+    } else if (plan.need_blocks) {
       if (plan.pair)
         launch_sm90_pair_blocks(par, st);
       else if (plan.fast)

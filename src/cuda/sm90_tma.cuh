@@ -1,5 +1,6 @@
 // mbarrier and TMA (bulk async copy) wrappers for the sm_90a producer/consumer kernels: the
-// flat scorer (flat_score_wgmma.cu) and HISA's two-pass token scorer (hisa_tokens_tma.cu).
+// flat scorer (flat_score_wgmma.cu), HISA's two-pass token scorer (hisa_tokens_tma.cu) and its
+// block scorer (hisa_blocks_tma.cu).
 // Bodies exist only in the sm_90a pass (__CUDA_ARCH_FEAT_SM90_ALL); other passes compile empty
 // stubs inside kernels that are never launched there.
 #pragma once
@@ -61,6 +62,15 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* map, int32
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
       "{%2, %3}], [%4];" ::"r"(dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(bar)
+      : "memory");)
+}
+// Box (0, y, z, w) of a 4-D tensor map into shared memory `dst`, completing on `bar`.
+__device__ __forceinline__ void tma_load_4d(uint32_t dst, const void* map, int32_t y, int32_t z,
+                                            int32_t w, uint32_t bar) {
+  HISA_TMA_BODY(asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
+      "{%2, %3, %4, %5}], [%6];" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(0), "r"(y), "r"(z), "r"(w), "r"(bar)
       : "memory");)
 }
 // Plain bulk copy (no tensor map) of `bytes` (a multiple of 16) from 16-byte aligned `src`.

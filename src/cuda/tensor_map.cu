@@ -48,4 +48,27 @@ CUtensorMap rows_map(const void* base, int64_t rows, uint32_t box_rows, const st
   return m;
 }
 
+CUtensorMap strided_halves_map(const void* base, int64_t rows, int B, uint32_t box_rows,
+                               const std::string& ctx) {
+  if (!tensor_maps_available())
+    throw BackendError("cuTensorMapEncodeTiled is not available from the driver [" + ctx + "]");
+  if (B < 1 || rows / B < 1)
+    throw BackendError("strided_halves_map: no whole stride of " + std::to_string(B) +
+                       " rows in " + std::to_string(rows) + " [" + ctx + "]");
+  CUtensorMap m;
+  const cuuint64_t dims[4] = {128, 2, static_cast<cuuint64_t>(B),
+                              static_cast<cuuint64_t>(rows / B)};
+  const cuuint64_t strides[3] = {128, 256, static_cast<cuuint64_t>(B) * 256};
+  const cuuint32_t box[4] = {128u, 1u, 1u, box_rows};
+  const cuuint32_t elem[4] = {1u, 1u, 1u, 1u};
+  const CUresult r = tensor_map_encoder()(
+      &m, CU_TENSOR_MAP_DATA_TYPE_UINT8, 4, const_cast<void*>(base), dims, strides, box, elem,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw BackendError("cuTensorMapEncodeTiled (strided halves) failed (CUresult " +
+                       std::to_string(r) + ") [" + ctx + "]");
+  return m;
+}
+
 }  // namespace hisa::cuda
