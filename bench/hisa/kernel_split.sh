@@ -1,45 +1,53 @@
 #!/usr/bin/env bash
-# One device call: where a HISA prefill call's time goes, kernel by kernel (Nsight Systems'
-# CUDA kernel summary of hisa_timing's calls), for the two stage-2a kernels
-# (HISA_TMA_TOKENS=0 / 1), then Nsight Compute on one launch of the TMA stage-2a kernel.
-# Builds first (prefill_run.sh). Summaries as CSV in $OUT, a short table printed.
-#   bench/hisa/kernel_split.sh <commit> [L] [m list]
+# One device call: where a HISA prefill call's time goes, kernel by kernel, for a switch set to
+# 0 and 1 (default HISA_TMA_BLOCKS; e.g. SWITCH=HISA_TMA_TOKENS). Nsight Compute times every
+# kernel of hisa_timing's first (warm-up) call at the GPU's own clocks (--clock-control none;
+# the machine has no Nsight Systems); then one full profile of KERNEL's launch number SKIP.
+# Builds first (prefill_run.sh). CSV and profiles in $OUT, a short table printed.
+#   bench/hisa/kernel_split.sh <commit> [L list] [m list]
 set -uo pipefail
 COMMIT="${1:-unknown}"
-L="${2:-131072}"
-MS="${3:-64,256}"
+LS="${2:-131072}"
+MS="${3:-64}"
+SWITCH="${SWITCH:-HISA_TMA_BLOCKS}"
+KERNEL="${KERNEL:-hisa_blocks_tma}"
+SKIP="${SKIP:-3}"
 OUT="${OUT:-/tmp/split_out}"
 BUILD=build/device_prefill
 export PATH=/usr/local/cuda/bin:$PATH
 [ "${SKIP_BUILD:-0}" = 1 ] || OUT="$OUT" bash bench/hisa/prefill_run.sh "$COMMIT" none | grep -E "build|NVIDIA"
-NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
-echo "nsys: ${NSYS:-none}"
-for m in ${MS//,/ }; do
-  for v in 0 1; do
-    name="m${m}_tma$v"
-    if [ -n "$NSYS" ]; then
-      HISA_TMA_TOKENS=$v timeout 200 "$NSYS" profile -t cuda -o "/tmp/$name" --force-overwrite true \
-        "$BUILD/hisa_timing" --L "$L" --m "$m" --reps 3 --commit "$COMMIT" > "$OUT/timing_$name.log" 2>&1
-      "$NSYS" stats -r cuda_gpu_kern_sum --format csv -o "$OUT/kern_$name" "/tmp/$name.nsys-rep" > /dev/null 2>&1
-      f=$(ls "$OUT"/kern_${name}*.csv 2>/dev/null | head -1)
-      echo "== $name (L=$L): kernel, total ms, calls (hisa_timing: 1 warm-up + 3 timed + 4 score-only calls)"
-      [ -n "$f" ] && python3 - "$f" <<'PY'
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-for r in rows:
-    name = r.get('Name', '')[:60]
-    tot = float(r.get('Total Time (ns)', 0)) / 1e6
-    print(f"  {tot:10.2f} ms  {r.get('Instances','?'):>6}  {name}")
+for L in ${LS//,/ }; do
+  for m in ${MS//,/ }; do
+    for v in 0 1; do
+      name="L${L}_m${m}_${SWITCH}$v"
+      env "$SWITCH=$v" timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum --csv \
+        --print-units base "$BUILD/hisa_timing" --L "$L" --m "$m" --reps 1 > "$OUT/split_$name.csv" 2>/dev/null
+      echo "== $name: kernels of the first hisa_select call (ms, launches)"
+      python3 - "$OUT/split_$name.csv" <<'PY'
+import csv, sys, collections
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 5]
+hdr = rows[0]; rows = rows[1:]
+ki, vi = hdr.index('Kernel Name'), hdr.index('Metric Value')
+seq = [(r[ki].split('(')[0].split('<')[0].split('::')[-1], float(r[vi]) / 1e6) for r in rows]
+# the first call: from the first mark_residues launch to the launch before the second one
+starts = [i for i, (n, _) in enumerate(seq) if 'mark_residues' in n]
+a = starts[0] if starts else 0
+b = starts[1] if len(starts) > 1 else len(seq)
+tot = collections.OrderedDict()
+for n, t in seq[a:b]:
+    c = tot.setdefault(n, [0.0, 0]); c[0] += t; c[1] += 1
+for n, (t, c) in tot.items():
+    print(f"  {t:9.3f} {c:4d}  {n[:60]}")
+print(f"  {sum(t for t, _ in tot.values()):9.3f}       total")
 PY
-    fi
-    grep -E "^ +[0-9]+ " "$OUT/timing_$name.log" | head -4
+    done
   done
 done
 t0=$(date +%s)
-HISA_TMA_TOKENS=1 timeout 200 ncu --kernel-name "regex:hisa_tokens_tma" --launch-skip 1 --launch-count 1 \
-  --set full -f -o "$OUT/prof_tma" "$BUILD/hisa_timing" --L 32768 --m 256 --reps 1 > /tmp/ncu_tma.log 2>&1
-echo "ncu tma: rc=$? in $(( $(date +%s) - t0 )) s"
-ncu --import "$OUT/prof_tma.ncu-rep" --print-details all > "$OUT/prof_tma.txt" 2>&1
-rm -f "$OUT/prof_tma.ncu-rep"
-grep -E "Duration|Compute \(SM\) Throughput|Memory Throughput|L2 Cache Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Issued Warp|No Eligible|Warp Cycles Per Issued|Executed Ipc A|Block Limit|Tensor" \
-  "$OUT/prof_tma.txt" | head -30
+timeout 200 ncu --kernel-name "regex:$KERNEL" --launch-skip "$SKIP" --launch-count 1 \
+  --set full -f -o "$OUT/prof" "$BUILD/hisa_timing" --L "${LS##*,}" --m "${MS%%,*}" --reps 1 > /tmp/ncu_full.log 2>&1
+echo "ncu $KERNEL: rc=$? in $(( $(date +%s) - t0 )) s"
+ncu --import "$OUT/prof.ncu-rep" --print-details all > "$OUT/prof.txt" 2>&1
+rm -f "$OUT/prof.ncu-rep"
+grep -E "Duration|SM Frequency|Compute \(SM\) Throughput|Memory Throughput|L2 Cache Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Issued Warp|No Eligible|Warp Cycles Per Issued|Executed Ipc A|Block Limit|Tensor|Stall" \
+  "$OUT/prof.txt" | head -40
