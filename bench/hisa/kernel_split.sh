@@ -25,10 +25,10 @@ for L in ${LS//,/ }; do
       echo "== $name: kernels of the first hisa_select call (ms, launches)"
       python3 - "$OUT/split_$name.csv" <<'PY'
 import csv, sys, collections
-rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 5]
-hdr = rows[0]; rows = rows[1:]
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+hdr = next(r for r in rows if 'Kernel Name' in r); rows = rows[rows.index(hdr) + 1:]
 ki, vi = hdr.index('Kernel Name'), hdr.index('Metric Value')
-seq = [(r[ki].split('(')[0].split('<')[0].split('::')[-1], float(r[vi]) / 1e6) for r in rows]
+seq = [(r[ki].split('(')[0].split('<')[0].split('::')[-1], float(r[vi].replace(',', '')) / 1e6) for r in rows]
 # the first call: from the first mark_residues launch to the launch before the second one
 starts = [i for i, (n, _) in enumerate(seq) if 'mark_residues' in n]
 a = starts[0] if starts else 0

@@ -1,7 +1,8 @@
-// HISA stage 1 on sm_90a as a two-pass block scorer with the flat scorer's structure: a
+// HISA stage 1 on sm_90a in two kernels: a block scorer with the flat scorer's structure (a
 // producer warp streams each query's pooled-key tiles by TMA into a ring while two math
-// warpgroups multiply them, and the block scores go to global memory, where the radix top-k
-// (topk_radix.cuh, index order) picks the m - 2 middle blocks (hisa_select.cu strings them).
+// warpgroups multiply them) writes the block scores to global memory, then select_kept (one
+// small CTA per query) picks the m - 2 middle blocks with the in-CTA radix select of
+// hisa_rows.cuh (finish_blocks) and writes the kept list.
 // It replaces sm90_blocks_kernel (hisa_sm90.cu), whose one warpgroup per query runs MMA,
 // epilogue and the in-CTA selection in turn and whose shared memory grows with the row
 // (a key per block: 64 KB at 1M tokens).
@@ -11,13 +12,14 @@
 // pooled rows on M, the query's 64 heads on N, K = 128 in eight steps (panel 0 then panel 1),
 // and the same epilogue order (head_sums = sm90::key_head_sums with the weights in shared
 // memory). With the top-k's rule (ties to the larger column = block, NaN lowest, -0 == +0:
-// score_key) the kept lists are the same as the one-warpgroup kernel's.
+// score_key) and the same selection code, the kept lists are the one-warpgroup kernel's.
 //
 // Row r of the chunk (query t = t0 + r) that needs block scores (not g.all_blocks) gets
-//   scores[r * scores_ld + j] = J(t, j) for the middle blocks j in [1, nb - 1),
-//   cand_begin[r] = 1, cand_end[r] = nb - 1, kept[r * m] = 0, kept[r * m + m - 1] = nb - 1;
-// other rows get an empty range [0, 0) (the top-k then writes -1s that stage 2 never reads:
-// it keeps every block of such rows).
+// scores[r * scores_ld + j] = J(t, j) for the middle blocks j in [1, nb - 1); select_kept
+// turns it into kept[r * m .. r * m + m). Rows that keep every block are skipped by both (stage
+// 2 does not read their kept list). The radix top-k of topk_radix.cu did the same selection
+// at 0.54 ms per 32K rows of <= 2K blocks (a 512-thread CTA per row, H100), as much as the
+// scoring it follows; select_kept is the old kernel's select on 128 threads.
 //
 //   * Persistent grid (2 CTAs per SM, ~99 KB shared each); CTA c takes rows c, c + grid, ...
 //   * Producer warp: per row, q converted to bf16 into one of 2 Q stages by the warp's own
@@ -35,6 +37,7 @@
 
 #include "cuda/common.cuh"
 #include "cuda/hisa_launch.cuh"
+#include "cuda/hisa_rows.cuh"
 #include "cuda/hisa_sm90_tile.cuh"
 #include "cuda/sm90_tma.cuh"
 #include "cuda/tensor_map.hpp"
@@ -204,15 +207,6 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
   for (int r = blockIdx.x; r < p.T; r += gridDim.x) {
     const int64_t t = static_cast<int64_t>(p.t0) + r;
     const RowGeometry g = row_of(p, t);
-    if (threadIdx.x == 0) {
-      p.cand_begin[r] = g.all_blocks ? 0 : 1;
-      p.cand_end[r] = g.all_blocks ? 0 : g.nb - 1;
-      if (!g.all_blocks) {
-        int32_t* kept = p.kept + static_cast<int64_t>(r) * p.m;
-        kept[0] = 0;
-        kept[p.m - 1] = g.nb - 1;
-      }
-    }
     if (g.all_blocks) continue;
     const int qs = q_iter % kQStages;
     mbar_wait(q_full(qs), (q_iter / kQStages) & 1);
@@ -256,6 +250,22 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }
 
+// Kept list of row r = blockIdx.x from its block scores (copied into shared memory as ranking
+// keys): finish_blocks, as in sm90_blocks_kernel.
+constexpr int kSelectThreads = 128;
+__global__ void __launch_bounds__(kSelectThreads) select_kept_kernel(const HisaParams p) {
+  extern __shared__ __align__(16) uint32_t jkeys[];  // [nbmax]
+  __shared__ hisa_ops::SelectScratch sc;
+  const int r = blockIdx.x;
+  const RowGeometry g = row_of(p, static_cast<int64_t>(p.t0) + r);
+  if (g.all_blocks) return;
+  const float* row = p.scores + static_cast<int64_t>(r) * p.scores_ld + 1;
+  const int nmid = g.nb - 2;
+  for (int i = threadIdx.x; i < nmid; i += kSelectThreads) jkeys[i] = hisa_ops::score_key(row[i]);
+  __syncthreads();
+  finish_blocks(g, p.m, jkeys, p.kept + static_cast<int64_t>(r) * p.m, sc);
+}
+
 bool blocks_binary_loaded() {
   static int version = -1;
   static std::once_flag once;
@@ -288,7 +298,7 @@ void launch_sm90_tma_blocks(const HisaParams& p, cudaStream_t st) {
                           " t0=" + std::to_string(p.t0) + " S=" + std::to_string(p.S) +
                           " B=" + std::to_string(p.B) + " m=" + std::to_string(p.m);
   if (!sm90_tma_blocks_supported(p) || p.scores == nullptr || p.pooled == nullptr ||
-      p.kept == nullptr || p.cand_begin == nullptr || p.cand_end == nullptr)
+      p.kept == nullptr)
     throw BackendError("internal: the TMA blocks kernel does not take this problem [" + ctx + "]");
   if (p.scores_ld < p.nbmax)
     throw BackendError("internal: block-score rows shorter than the blocks [" + ctx + "]");
@@ -300,6 +310,13 @@ void launch_sm90_tma_blocks(const HisaParams& p, cudaStream_t st) {
   const int grid = static_cast<int>(std::min<int64_t>(p.T, 2 * int64_t{sms}));
   hisa_blocks_tma_kernel<<<grid, kThreadsBlk, kSmemAlloc, st>>>(map, p);
   HISA_CUDA_CHECK_LAUNCH("hisa_blocks_tma_kernel", ctx);
+  const size_t keys = sizeof(uint32_t) * static_cast<size_t>(p.nbmax);
+  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(select_kept_kernel,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(keys)),
+                      ctx);
+  select_kept_kernel<<<p.T, kSelectThreads, keys, st>>>(p);
+  HISA_CUDA_CHECK_LAUNCH("select_kept_kernel", ctx);
 }
 
 }  // namespace hisa::cuda

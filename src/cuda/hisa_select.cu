@@ -9,9 +9,9 @@
 // Workspace (all 256-aligned): used[B] u32 | pooled [S, D] (bf16 fast path, f32 portable) |
 // kept [chunk, m] i32. The last two only when some row can need block scores (S > topk and
 // ceil(S/B) > m). The chunk bounds the kept buffer to 64 MB.
-// Two-pass stage 2 (sm_90a, see two_pass_wanted) and the TMA stage 1 (block scores + radix
-// top-k): + one f32 score area [chunk, max(scores_ld, blocks_ld)] that they use in turn and the
-// candidate ranges [2, chunk] i32; the chunk then also bounds the score area to 512 MB.
+// Two-pass stage 2 (sm_90a, see two_pass_wanted) and the TMA stage 1 (block scores, then the
+// kept lists): + one f32 score area [chunk, max(scores_ld, blocks_ld)] that they use in turn;
+// two-pass also the candidate ranges [2, chunk] i32. The chunk bounds the area to 512 MB.
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -73,7 +73,7 @@ bool tma_tokens_wanted() {
   const int mode = g_tma_tokens >= 0 ? g_tma_tokens : env_switch("HISA_TMA_TOKENS");
   return mode != 0;
 }
-// Stage 1 on the TMA block scorer + radix top-k (hisa_blocks_tma.cu) wherever supported; the
+// Stage 1 on the TMA block scorer + select_kept (hisa_blocks_tma.cu) wherever supported; the
 // hook, else HISA_TMA_BLOCKS=0, selects the one-warpgroup kernel with its in-CTA selection.
 int g_tma_blocks = -1;
 bool tma_blocks_wanted() {
@@ -109,7 +109,7 @@ struct Plan {
   bool need_blocks = false;
   bool two_pass = false;  // sm_90a stage 2 scores into global memory, the radix top-k selects
   bool tma_tokens = false;  // two-pass stage 2a on hisa_tokens_tma.cu
-  bool tma_blocks = false;  // stage 1 on hisa_blocks_tma.cu + the radix top-k
+  bool tma_blocks = false;  // stage 1 on hisa_blocks_tma.cu (block scores + select_kept)
   int blocks_ld = 0;        // its block-score rows (floats)
   int64_t chunk = 0;    // queries per launch
   size_t off_used = 0, off_pooled = 0, off_kept = 0, off_seq = 0, total = 0;
@@ -207,7 +207,7 @@ Plan make_plan(const Problem& p, const Config& cfg) {
           std::to_string(nbmax) + "); use a larger block size, fewer kept blocks or the CPU");
   }
 
-  // Stage 1 as block scores + the radix top-k (sm_90a kernels, one query per item, own lists).
+  // Stage 1 as block scores + select_kept (sm_90a kernels, one query per item, own lists).
   plan.tma_blocks = plan.fast && !plan.pair && plan.need_blocks && !shared &&
                     tma_blocks_wanted() && sm90_tma_blocks_supported(b);
   if (plan.tma_blocks) plan.blocks_ld = static_cast<int>((nbmax + 63) / 64 * 64);
@@ -236,6 +236,8 @@ Plan make_plan(const Problem& p, const Config& cfg) {
   if (area_ld > 0) {
     plan.off_scores = o;
     o = align256(o + sizeof(float) * static_cast<size_t>(plan.chunk) * area_ld);
+  }
+  if (plan.two_pass) {
     plan.off_ranges = o;
     o = align256(o + sizeof(int32_t) * 2 * static_cast<size_t>(plan.chunk));
   }
@@ -289,21 +291,7 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
       HisaParams b1 = par;
       b1.scores = reinterpret_cast<float*>(base + plan.off_scores);
       b1.scores_ld = plan.blocks_ld;
-      b1.cand_begin = reinterpret_cast<int32_t*>(base + plan.off_ranges);
-      b1.cand_end = b1.cand_begin + plan.chunk;
-      launch_sm90_tma_blocks(b1, st);
-      TopkRowsArgs a;
-      a.scores = b1.scores;
-      a.ld = b1.scores_ld;
-      a.rows = par.T;
-      a.cols = b1.scores_ld;
-      a.begin = b1.cand_begin;
-      a.end = b1.cand_end;
-      a.k = par.m - 2;
-      a.out = par.kept + 1;  // kept[r * m + 1 .. m - 2]: the middle blocks, ascending
-      a.out_ld = par.m;
-      a.by_index = true;
-      radix_topk_rows(a, st);
+      launch_sm90_tma_blocks(b1, st);  // block scores, then the kept lists
     } else if (plan.need_blocks) {
       if (plan.pair)
         launch_sm90_pair_blocks(par, st);

@@ -1,7 +1,7 @@
 // CUDA HISA stage 1 on the TMA block scorer (hisa_blocks_tma.cu): block scores to global
-// memory, the radix top-k (index order, k = m - 2) completes the kept lists. Its block scores
-// are bitwise the one-warpgroup stage-1 kernel's (same bf16 operands, same wgmma sequence, same
-// epilogue order) and both select exactly (ties to the larger block, NaN lowest), so the idx
+// memory, then select_kept writes the kept lists. Its block scores are bitwise the
+// one-warpgroup stage-1 kernel's (same bf16 operands, same wgmma sequence, same epilogue
+// order) and the selection is the same code (ties to the larger block, NaN lowest), so the idx
 // rows must be IDENTICAL with hisa_set_tma_blocks(1) and (0), under both stage-2 paths (two-pass
 // and one-pass) and both orders. The TMA rows are also re-checked against the CPU on sampled
 // rows with the tensor-core tolerance of SPEC.md "Tolerances of tensor-core paths" (membership
@@ -76,7 +76,7 @@ TEST(CudaHisaTmaBlocks, StructuredBf16AndBlockSizes) {
   expect_tma_blocks_match(f.problem(), hisa_cfg(512, 16, 3), "gaussian fp8 B=16 m=3 (one middle block)", 16);
 }
 
-// Long rows: ~4700 blocks per row (several stages per row, top-k rows beyond its short path).
+// Long rows: ~4700 blocks per row (many pipeline stages per row, a long select).
 TEST(CudaHisaTmaBlocks, LongRows) {
   SKIP_WITHOUT_GPU();
   const hisa::Workload w = dsa_gaussian(300, 300000, 521, DType::fp8_e4m3);
