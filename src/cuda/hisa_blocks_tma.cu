@@ -10,9 +10,9 @@
 // Arithmetic is sm90_blocks_kernel's, so the block scores are bitwise the same: q decoded
 // exactly to bf16 (FP8) or copied (bf16), the bf16 pooled table, wgmma m64n64k16 bf16 with 64
 // pooled rows on M, the query's 64 heads on N, K = 128 in eight steps (panel 0 then panel 1),
-// and the same epilogue order (head_sums = sm90::key_head_sums with the weights in shared
-// memory). With the top-k's rule (ties to the larger column = block, NaN lowest, -0 == +0:
-// score_key) and the same selection code, the kept lists are the one-warpgroup kernel's.
+// and the same epilogue order (sm90::key_head_sums_smem). With the same selection code
+// (finish_blocks: ties to the larger block, NaN lowest, -0 == +0), the kept lists are the
+// one-warpgroup kernel's.
 //
 // Row r of the chunk (query t = t0 + r) that needs block scores (not g.all_blocks) gets
 // scores[r * scores_ld + j] = J(t, j) for the middle blocks j in [1, nb - 1); select_kept
@@ -71,25 +71,6 @@ constexpr int kSmemBar = kSmemW + kQStages * kWBytes;
 constexpr int kNumBars = 2 * kQStages + 2 * kStages;
 constexpr int kSmemAlloc = kSmemBar + kNumBars * 8 + 1024;  // + slack to align to 1024
 
-// sm90::key_head_sums with the weights read from shared memory (w: the query's 64 weights
-// + 2 * quad): the same products in the same order, so the same bits.
-__device__ __forceinline__ float2 head_sums(const float (&acc)[32], const float* w) {
-  float a0 = 0.0f, a1 = 0.0f, b0 = 0.0f, b1 = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const float2 wi = *reinterpret_cast<const float2*>(w + 8 * i);
-    a0 = fmaf(wi.x, sm90::relu(acc[4 * i]), a0);
-    a1 = fmaf(wi.y, sm90::relu(acc[4 * i + 1]), a1);
-    b0 = fmaf(wi.x, sm90::relu(acc[4 * i + 2]), b0);
-    b1 = fmaf(wi.y, sm90::relu(acc[4 * i + 3]), b1);
-  }
-  float a = a0 + a1, b = b0 + b1;
-  a += __shfl_xor_sync(0xffffffffu, a, 1);
-  b += __shfl_xor_sync(0xffffffffu, b, 1);
-  a += __shfl_xor_sync(0xffffffffu, a, 2);
-  b += __shfl_xor_sync(0xffffffffu, b, 2);
-  return make_float2(a, b);
-}
 
 // One 64-row tile against the query: eight k16 steps, panel 0 (K 0..63) then panel 1.
 __device__ __forceinline__ void tile_mma(float (&acc)[32], uint32_t keys, uint32_t q_tile) {
@@ -231,7 +212,7 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
       sm90::wgmma_wait<1>();
       sm90::fence_operand(acc_a);
       {
-        const float2 sum = head_sums(acc_a, wq);
+        const float2 sum = sm90::key_head_sums_smem(acc_a, wq);
         if (quad < 2 && ia < nmid) scores_row[ia] = (quad & 1) ? sum.y : sum.x;
       }
       sm90::wgmma_wait<0>();
@@ -239,7 +220,7 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
       __syncwarp();
       if (lane == 0) mbar_arrive(kv_empty(slot));
       {
-        const float2 sum = head_sums(acc_b, wq);
+        const float2 sum = sm90::key_head_sums_smem(acc_b, wq);
         if (quad < 2 && ib < nmid) scores_row[ib] = (quad & 1) ? sum.y : sum.x;
       }
     }

@@ -65,25 +65,6 @@ __host__ __device__ inline bool skips_scoring(const RowGeometry& g, int order, i
   return g.cvalid <= 0 || (order != 0 && g.cvalid <= topk);
 }
 
-// sm90::key_head_sums with the weights read from shared memory (w: the query's 64 weights
-// + 2 * quad): the same products in the same order, so the same bits.
-__device__ __forceinline__ float2 head_sums(const float (&acc)[32], const float* w) {
-  float a0 = 0.0f, a1 = 0.0f, b0 = 0.0f, b1 = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const float2 wi = *reinterpret_cast<const float2*>(w + 8 * i);
-    a0 = fmaf(wi.x, sm90::relu(acc[4 * i]), a0);
-    a1 = fmaf(wi.y, sm90::relu(acc[4 * i + 1]), a1);
-    b0 = fmaf(wi.x, sm90::relu(acc[4 * i + 2]), b0);
-    b1 = fmaf(wi.y, sm90::relu(acc[4 * i + 3]), b1);
-  }
-  float a = a0 + a1, b = b0 + b1;
-  a += __shfl_xor_sync(0xffffffffu, a, 1);
-  b += __shfl_xor_sync(0xffffffffu, b, 1);
-  a += __shfl_xor_sync(0xffffffffu, a, 2);
-  b += __shfl_xor_sync(0xffffffffu, b, 2);
-  return make_float2(a, b);
-}
 
 __global__ void __launch_bounds__(kThreadsTma, 2)
     hisa_tokens_tma_kernel(const __grid_constant__ CUtensorMap tmap_q,
@@ -233,7 +214,7 @@ __global__ void __launch_bounds__(kThreadsTma, 2)
       sm90::wgmma_wait<1>();
       sm90::fence_operand(acc_a);
       {
-        const float2 sum = head_sums(acc_a, wq);
+        const float2 sum = sm90::key_head_sums_smem(acc_a, wq);
         const float s = (quad & 1) ? sum.y : sum.x;
         if (quad < 2 && pos_a < g.cvalid) scores_row[pos_a] = has_scale ? scale_a * s : s;
       }
@@ -242,7 +223,7 @@ __global__ void __launch_bounds__(kThreadsTma, 2)
       __syncwarp();
       if (lane == 0) mbar_arrive(kv_empty(slot));
       {
-        const float2 sum = head_sums(acc_b, wq);
+        const float2 sum = sm90::key_head_sums_smem(acc_b, wq);
         const float s = (quad & 1) ? sum.y : sum.x;
         if (quad < 2 && pos_b < g.cvalid) scores_row[pos_b] = has_scale ? scale_b * s : s;
       }
