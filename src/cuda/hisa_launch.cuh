@@ -156,7 +156,7 @@ void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st);
 // hisa_blocks_tma.cu: stage 1 as a block scorer (TMA producer warp, two math warpgroups; FP8 or
 // bf16, H = 64, D = 128, m >= 3, any B) that writes row r's block scores J(t, j) to
 // scores[r * scores_ld + j], j in [1, nb - 1), then select_kept (one CTA per row) writes the
-// kept lists. Same block scores, bitwise, and the same lists as launch_sm90_blocks.
+// kept lists; with cand_begin/cand_end set (long rows) the radix top-k does, in index order. Same block scores, bitwise, and the same lists as launch_sm90_blocks.
 bool sm90_tma_blocks_supported(const HisaParams& p);
 void launch_sm90_tma_blocks(const HisaParams& p, cudaStream_t st);
 // hisa_two_pass.cu: idx rows of the chunk hold candidate positions (the radix top-k's columns);

@@ -76,6 +76,9 @@ bool tma_tokens_wanted() {
 // Stage 1 on the TMA block scorer + select_kept (hisa_blocks_tma.cu) wherever supported; the
 // hook, else HISA_TMA_BLOCKS=0, selects the one-warpgroup kernel with its in-CTA selection.
 int g_tma_blocks = -1;
+// Rows of more blocks than this (block-score row length) are selected by the radix top-k,
+// shorter ones by select_kept (hisa_blocks_tma.cu).
+constexpr int kTmaBlocksSelectKeptMax = 4096;
 bool tma_blocks_wanted() {
   const int mode = g_tma_blocks >= 0 ? g_tma_blocks : env_switch("HISA_TMA_BLOCKS");
   return mode != 0;
@@ -237,7 +240,7 @@ Plan make_plan(const Problem& p, const Config& cfg) {
     plan.off_scores = o;
     o = align256(o + sizeof(float) * static_cast<size_t>(plan.chunk) * area_ld);
   }
-  if (plan.two_pass) {
+  if (plan.two_pass || plan.blocks_ld > kTmaBlocksSelectKeptMax) {
     plan.off_ranges = o;
     o = align256(o + sizeof(int32_t) * 2 * static_cast<size_t>(plan.chunk));
   }
@@ -291,6 +294,10 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
       HisaParams b1 = par;
       b1.scores = reinterpret_cast<float*>(base + plan.off_scores);
       b1.scores_ld = plan.blocks_ld;
+      if (plan.blocks_ld > kTmaBlocksSelectKeptMax) {  // long rows: the radix top-k selects
+        b1.cand_begin = reinterpret_cast<int32_t*>(base + plan.off_ranges);
+        b1.cand_end = b1.cand_begin + plan.chunk;
+      }
       launch_sm90_tma_blocks(b1, st);  // block scores, then the kept lists
     } else if (plan.need_blocks) {
       if (plan.pair)

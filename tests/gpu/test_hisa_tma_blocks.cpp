@@ -76,11 +76,22 @@ TEST(CudaHisaTmaBlocks, StructuredBf16AndBlockSizes) {
   expect_tma_blocks_match(f.problem(), hisa_cfg(512, 16, 3), "gaussian fp8 B=16 m=3 (one middle block)", 16);
 }
 
-// Long rows: ~4700 blocks per row (many pipeline stages per row, a long select).
+// Long rows: ~4700 blocks per row (many pipeline stages per row; over 4096 blocks the radix
+// top-k selects the kept lists).
 TEST(CudaHisaTmaBlocks, LongRows) {
   SKIP_WITHOUT_GPU();
   const hisa::Workload w = dsa_gaussian(300, 300000, 521, DType::fp8_e4m3);
   expect_tma_blocks_match(w.problem(), hisa_cfg(2048, 64, 64), "gaussian fp8 T=300 S=300000", 8);
+}
+
+// Rows of more than 4096 blocks select their kept lists with the radix top-k (index order)
+// instead of select_kept: ties (every block the same) and NaN scores on such rows, B = 16.
+TEST(CudaHisaTmaBlocks, LongRowsTiesAndNaN) {
+  SKIP_WITHOUT_GPU();
+  expect_tma_blocks_match(tied_blocks_fp8(96, 80000, 525).problem(), hisa_cfg(2048, 16, 80),
+                          "tied blocks fp8 S=80000 B=16 m=80 (5000 blocks)");
+  expect_tma_blocks_match(nan_scales_fp8(96, 80000, 526).problem(), hisa_cfg(2048, 16, 200),
+                          "NaN k_scale fp8 S=80000 B=16 m=200 (5000 blocks)", 8);
 }
 
 // Exact score ties everywhere (every block holds the same keys) and NaN scores.
@@ -112,6 +123,8 @@ TEST(CudaHisaTmaBlocks, SmallRunForSanitizer) {
   SKIP_WITHOUT_GPU();
   const Fp8Problem p = make_fp8_random(256, 12000, 551);
   expect_tma_blocks_match(p.view(), hisa_cfg(2048, 64, 64), "sanitizer-sized TMA stage 1 run");
+  const Fp8Problem l = make_fp8_random(32, 70000, 552);  // 4375 blocks: the radix top-k selects
+  expect_tma_blocks_match(l.view(), hisa_cfg(2048, 16, 64), "sanitizer-sized long rows B=16");
 }
 
 }  // namespace
