@@ -16,6 +16,9 @@
 #   blocks   stage 1 on the TMA block scorer + radix top-k vs the one-warpgroup kernel
 #            (HISA_TMA_BLOCKS=0 vs 1, same run): B=64 m=64/128/256 and B=128 m=64 at 32K and
 #            128K (random data), then 256K and 1M with the TMA stage 1
+#   lsd      stage 2b's score-order ranking by the stable LSD sort vs the bitonic network
+#            (HISA_TOPK_LSD=0 vs 1, same run): racecheck of the short-row top-k, then B=64
+#            m=64/128 at 32K and 128K in score and index order, B=128 m=64 (random data)
 #   topk     flat's top-k (issue #13): CudaTopk under memcheck and racecheck, flat at 8K-128K
 #            in score and index order, then the engines' top-k kernels and torch.topk
 #            (bench/prefill/topk_anchors.py; carry .deps/topk_anchors)
@@ -92,6 +95,18 @@ if has blocks; then
   done
   HISA_TMA_BLOCKS=1 bench blocks1_long --L 262144,1048576 --m 64 --B 64 --flat-chunks 8 \
     --no-fidelity --repeats 3
+fi
+if has lsd; then
+  t0=$(date +%s)
+  timeout 120 compute-sanitizer --tool racecheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
+    --gtest_filter='CudaTopk.ShortRowsRankedByStableSort' > "$OUT/racecheck_lsd.log" 2>&1
+  echo "racecheck short-row top-k: rc=$? in $(( $(date +%s) - t0 )) s"
+  grep -E "RACECHECK SUMMARY|PASSED|FAILED" "$OUT/racecheck_lsd.log" | head -4
+  for v in 0 1; do
+    HISA_TOPK_LSD=$v bench lsd$v --L 32768,131072 --m 64,128 --B 64 --order score,index \
+      --no-fidelity --repeats 3
+  done
+  HISA_TOPK_LSD=1 bench lsd1_b128 --L 32768,131072 --m 64 --B 128 --no-fidelity --repeats 3
 fi
 if has topk; then
   t0=$(date +%s)

@@ -38,7 +38,8 @@ __device__ __forceinline__ uint32_t block_exclusive_scan(uint32_t v, uint32_t* s
 
 // Column-order compaction over keys[0, count) in shared memory, already in column order:
 // emit(pos, key) for each key with keep(key), pos its rank among the kept ones. Returns the
-// number kept.
+// number kept. Every key of a round is read before the round's barriers, so emit may write
+// keys[pos] (compaction in place: pos never exceeds the key's own index).
 template <int kThreads, typename Keep, typename Emit>
 __device__ uint32_t ordered_buffer_pass(const uint64_t* keys, uint32_t count, uint32_t* scratch,
                                         Keep&& keep, Emit&& emit) {
@@ -48,14 +49,17 @@ __device__ uint32_t ordered_buffer_pass(const uint64_t* keys, uint32_t count, ui
   for (uint32_t base = 0; base < count; base += kPer * kThreads) {
     const uint32_t i0 = base + kPer * tid;
     uint32_t mask = 0;
+    uint64_t key[kPer];
 #pragma unroll
-    for (int e = 0; e < kPer; ++e)
-      if (i0 + e < count && keep(keys[i0 + e])) mask |= 1u << e;
+    for (int e = 0; e < kPer; ++e) {
+      key[e] = i0 + e < count ? keys[i0 + e] : 0;
+      if (i0 + e < count && keep(key[e])) mask |= 1u << e;
+    }
     uint32_t total;
     uint32_t pos = done + block_exclusive_scan<kThreads>(__popc(mask), scratch, total);
 #pragma unroll
     for (int e = 0; e < kPer; ++e)
-      if ((mask >> e) & 1u) emit(pos++, keys[i0 + e]);
+      if ((mask >> e) & 1u) emit(pos++, key[e]);
     done += total;
   }
   return done;

@@ -2,10 +2,12 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "cuda/common.cuh"
 #include "cuda/hisa_register_sort.cuh"
+#include "cuda/topk_lsd_sort.cuh"
 #include "cuda/topk_ordered.cuh"
 #include "cuda/topk_radix.cuh"
 #include "hisa/error.hpp"
@@ -210,9 +212,41 @@ __device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* o
     out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(keys[j] & 0xFFFFFFFFu) : -1;
 }
 
+// Rows of k < n <= k + cap, already copied by column into buf[0, n) (sh.cand_count = n):
+// threshold passes over buf until exactly k keys remain at or above it. Returns the resolved
+// (hi, prefix): the kept keys are those with top_bits(key, hi) >= prefix.
+template <bool kVec, typename TE>
+__device__ void short_row_threshold(const TE* scores, int begin, int end, int k, uint64_t* buf,
+                                    uint32_t* hist, RowShared& sh, int& hi, uint64_t& prefix) {
+  hi = 0;      // resolved high bits of the threshold key
+  prefix = 0;  // their value
+  uint32_t r = k;  // keys still to take among those matching the prefix
+  while (true) {
+    const int w = min(kDigitBits, 64 - hi);
+    const int shift = 64 - hi - w;
+    const uint64_t mask = (1ull << w) - 1;
+    histogram<kVec, TE>(scores, begin, end, buf, &sh.cand_count, hi, prefix, shift, mask, hist);
+    find_bin(hist, r, sh);
+    const uint32_t b = sh.sel_bin, above = sh.sel_above, cnt = sh.sel_count;
+    prefix = (prefix << w) | b;
+    hi += w;
+    if (above + cnt == r || hi == 64) return;  // exactly k keys are at or above the prefix
+    r -= above;
+  }
+}
+
+// Copies the row's keys into buf[0, n) by column (no atomics); sets sh.cand_count = n.
+template <bool kVec, typename TE>
+__device__ void copy_row_by_column(const TE* scores, int begin, int end, uint64_t* buf,
+                                   RowShared& sh) {
+  for_each_score<kVec, TE>(scores, begin, end,
+                           [&](float v, int i) { buf[i - begin] = rank_key(v, i); });
+  if (threadIdx.x == 0) sh.cand_count = static_cast<uint32_t>(end - begin);
+}
+
 // Index order (sorted && by_index), rows of k < n <= k + cap: the row is copied into buf by
-// column (no atomics), the threshold passes run there, and the final pass writes the columns
-// of the keys >= the k-th key in column order by block prefix sums (topk_ordered.cuh).
+// column, the threshold passes run there, and the final pass writes the columns of the keys
+// >= the k-th key in column order by block prefix sums (topk_ordered.cuh).
 // Rows of n <= k are written without reading them.
 template <bool kVec, typename TE>
 __device__ void short_row_by_index(const TE* scores, int begin, int end, int k, int32_t* out,
@@ -223,30 +257,43 @@ __device__ void short_row_by_index(const TE* scores, int begin, int end, int k, 
     for (int j = tid; j < k; j += kThreads) out[j] = j < n ? begin + j : -1;
     return;
   }
-  for_each_score<kVec, TE>(scores, begin, end,
-                           [&](float v, int i) { buf[i - begin] = rank_key(v, i); });
-  if (tid == 0) sh.cand_count = static_cast<uint32_t>(n);
-  int hi = 0;           // resolved high bits of the threshold key
-  uint64_t prefix = 0;  // their value
-  uint32_t r = k;       // keys still to take among those matching the prefix
-  while (true) {
-    const int w = min(kDigitBits, 64 - hi);
-    const int shift = 64 - hi - w;
-    const uint64_t mask = (1ull << w) - 1;
-    histogram<kVec, TE>(scores, begin, end, buf, &sh.cand_count, hi, prefix, shift, mask, hist);
-    find_bin(hist, r, sh);
-    const uint32_t b = sh.sel_bin, above = sh.sel_above, cnt = sh.sel_count;
-    prefix = (prefix << w) | b;
-    hi += w;
-    if (above + cnt == r || hi == 64) break;  // exactly k keys are at or above the prefix
-    r -= above;
-  }
+  copy_row_by_column<kVec, TE>(scores, begin, end, buf, sh);
+  int hi;
+  uint64_t prefix;
+  short_row_threshold<kVec, TE>(scores, begin, end, k, buf, hist, sh, hi, prefix);
   topk_ordered::ordered_buffer_pass<kThreads>(
       buf, static_cast<uint32_t>(n), sh.scan,
       [&](uint64_t key) { return top_bits(key, hi) >= prefix; },
       [&](uint32_t pos, uint64_t key) {
         if (pos < static_cast<uint32_t>(k)) out[pos] = static_cast<int32_t>(key & 0xFFFFFFFFu);
       });
+}
+
+// Score order, k <= kRegItems, rows of n <= k + cap: the row is copied into buf by column, the
+// threshold passes run there, the kept keys are compacted in place in column order, and the
+// stable LSD sort on the score key (topk_lsd_sort.cuh, scratch buf[k, 2k): cap >= k) ranks
+// them; -1 after min(n, k).
+template <bool kVec, typename TE>
+__device__ void short_row_by_score(const TE* scores, int begin, int end, int k, int32_t* out,
+                                   uint64_t* buf, uint32_t* hist, RowShared& sh) {
+  const int tid = threadIdx.x;
+  const int n = end - begin;
+  copy_row_by_column<kVec, TE>(scores, begin, end, buf, sh);
+  uint32_t count = static_cast<uint32_t>(n);
+  if (n > k) {
+    int hi;
+    uint64_t prefix;
+    short_row_threshold<kVec, TE>(scores, begin, end, k, buf, hist, sh, hi, prefix);
+    count = topk_ordered::ordered_buffer_pass<kThreads>(
+        buf, static_cast<uint32_t>(n), sh.scan,
+        [&](uint64_t key) { return top_bits(key, hi) >= prefix; },
+        [&](uint32_t pos, uint64_t key) { buf[pos] = key; });
+  }
+  __syncthreads();
+  const uint64_t* sorted = topk_lsd::sort_by_score_desc<kThreads, kRegItems / kThreads>(
+      buf, buf + k, count, hist, sh.scan);
+  for (int j = tid; j < k; j += kThreads)
+    out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(sorted[j] & 0xFFFFFFFFu) : -1;
 }
 
 // Index order for longer rows: the selected keys (keys[0, count), any order, count <= k) are
@@ -288,7 +335,7 @@ __device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int 
 }
 
 template <bool kVec, typename TE, bool kByIndex>
-__global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a, int cap) {
+__global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a, int cap, bool lsd) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
   uint64_t* outbuf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
@@ -315,6 +362,11 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
   if constexpr (kByIndex) {
     if (n <= k + cap) {
       short_row_by_index<kVec, TE>(scores, begin, end, k, out, outbuf, hist, sh);
+      return;
+    }
+  } else {
+    if (lsd && a.sorted && k <= kRegItems && n <= k + cap) {
+      short_row_by_score<kVec, TE>(scores, begin, end, k, out, outbuf, hist, sh);
       return;
     }
   }
@@ -386,12 +438,15 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
 template <bool kVec, typename TE>
 void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, std::size_t smem,
                     cudaStream_t stream, const std::string& ctx) {
+  // HISA_TOPK_LSD=0 ranks short score-order rows with the bitonic network (A/B switch).
+  const char* env = std::getenv("HISA_TOPK_LSD");
+  const bool lsd = env == nullptr || std::atoi(env) != 0;
   auto* fn = by_index ? &radix_topk_kernel<kVec, TE, true> : &radix_topk_kernel<kVec, TE, false>;
   HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(fn),
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(smem)),
                       ctx);
-  fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap);
+  fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, lsd);
   HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
 }
 

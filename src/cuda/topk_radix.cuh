@@ -12,7 +12,9 @@
 // row from global memory until the undecided bin holds <= `cap` keys; those are copied into
 // shared memory (the keys above the bin go straight to the output list) and the remaining
 // passes run there. The final list {key >= T} (exactly min(k, n) keys) is sorted in registers
-// (k <= 2048) or bitonic-sorted in shared memory. Typical long rows cost two reads of the row
+// (k <= 2048) or bitonic-sorted in shared memory. Score-order rows of n <= k + cap with
+// k <= 2048 (HISA's stage-2 candidate rows) are copied by column, compacted in place in column
+// order and ranked by a stable LSD radix sort on the score key (topk_lsd_sort.cuh). Typical long rows cost two reads of the row
 // (histogram + collect); ties and degenerate rows (all scores equal) cost a few more passes,
 // never a wrong answer.
 //

@@ -148,6 +148,31 @@ TEST(CudaTopk, ShortRowsEmptyRowsAndPadding) {
   for (int j = 0; j < 512; ++j) ASSERT_EQ(got[3 * 512 + j], -1);
 }
 
+// Score-order rows of n <= k + 8192 with k <= 2048 (HISA's stage-2 candidate rows) take the
+// in-place compaction + stable LSD sort on the score key: distinct values, heavy ties (the
+// order among equal scores comes from the column order alone), specials, n below and above k.
+TEST(CudaTopk, ShortRowsRankedByStableSort) {
+  SKIP_WITHOUT_GPU();
+  for (const int levels : {0, 2, 64}) {
+    Rows r = random_rows(96, 10240, 10240, 61 + levels, levels);
+    r.begin[0] = 0, r.end[0] = 10240;  // the longest short row
+    r.begin[1] = 0, r.end[1] = 2048;   // n == k
+    r.begin[2] = 5, r.end[2] = 2054;   // n == k + 1
+    for (const int64_t k : {1, 33, 1000, 2048}) expect_topk(r, k);
+  }
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Rows sp = random_rows(16, 4096, 4096, 71, 0);
+  std::mt19937_64 rng(72);
+  for (float& v : sp.scores) {
+    const uint64_t u = rng() % 8;
+    if (u == 0) v = nan;
+    if (u == 1) v = -0.0f;
+    if (u == 2) v = 0.0f;
+    if (u == 3) v = -std::numeric_limits<float>::infinity();
+  }
+  for (const int64_t k : {100, 2048}) expect_topk(sp, k);
+}
+
 TEST(CudaTopk, UnalignedPointerAndRanges) {
   SKIP_WITHOUT_GPU();
   Rows r = random_rows(40, 12000, 12004, 21, 0);
