@@ -234,6 +234,22 @@ const cudaDeviceProp& current_device_properties() {
   return it->second;
 }
 
+bool sm90a_kernel_ready(const void* kernel) {
+  const cudaDeviceProp& prop = current_device_properties();
+  if (prop.major != 9 || prop.minor != 0) return false;
+  static std::mutex mu;
+  static std::map<const void*, bool> loaded;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = loaded.find(kernel);
+  if (it == loaded.end()) {
+    cudaFuncAttributes attr{};
+    const bool ok = cudaFuncGetAttributes(&attr, kernel) == cudaSuccess && attr.binaryVersion == 90;
+    (void)cudaGetLastError();
+    it = loaded.emplace(kernel, ok).first;
+  }
+  return it->second;
+}
+
 std::string shape_string(const Problem& p) {
   return "T=" + std::to_string(p.T) + " S=" + std::to_string(p.S) + " H=" + std::to_string(p.H) +
          " D=" + std::to_string(p.D) + " dtype=" + to_string(p.dtype);

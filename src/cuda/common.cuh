@@ -95,6 +95,11 @@ class WorkspaceCarver {
 // Properties of the current device, cached per device id (backend.cu). Throws BackendError.
 const cudaDeviceProp& current_device_properties();
 
+// Whether the current device is sm_90 and the driver loaded the sm_90a image of `kernel` (an
+// sm_80 image of an sm_90a-only kernel has no body); the image check is cached per kernel.
+bool sm90a_kernel_ready(const void* kernel);
+inline bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+
 // "T=.. S=.. H=.. D=.. dtype=.." for error messages.
 std::string shape_string(const Problem& p);
 

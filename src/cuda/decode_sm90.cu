@@ -19,7 +19,6 @@
 // K-major tiles as hisa_sm90.cu lays them out (hisa_wgmma.cuh).
 #include <cuda_bf16.h>
 
-#include <mutex>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -345,15 +344,7 @@ void set_smem(K kernel, size_t bytes) {
 }  // namespace
 
 bool sm90_decode_available() {
-  static int version = 0;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    cudaFuncAttributes attr{};
-    if (cudaFuncGetAttributes(&attr, sm90_blocks_kernel) == cudaSuccess) version = attr.binaryVersion;
-    (void)cudaGetLastError();
-  });
-  const cudaDeviceProp& prop = current_device_properties();
-  return version == 90 && prop.major == 9 && prop.minor == 0;
+  return sm90a_kernel_ready(reinterpret_cast<const void*>(sm90_blocks_kernel));
 }
 
 std::size_t sm90_smem(const DecodeParams& p, Stage s) {

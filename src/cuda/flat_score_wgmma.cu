@@ -27,7 +27,6 @@
 // tolerance), not bitwise.
 #include <cuda_fp16.h>
 
-#include <mutex>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -388,16 +387,8 @@ __global__ void __launch_bounds__(kThreads, 2)
 // ---- host side ---------------------------------------------------------------------------
 
 // The kernel image the driver loaded must be the sm_90a one (an sm_80 image has no body).
-bool wgmma_binary_loaded() {
-  static int version = -1;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    cudaFuncAttributes attr{};
-    if (cudaFuncGetAttributes(&attr, flat_score_wgmma_kernel<kHeads, float>) == cudaSuccess)
-      version = attr.binaryVersion;
-    (void)cudaGetLastError();
-  });
-  return version == 90;
+bool wgmma_ready() {
+  return sm90a_kernel_ready(reinterpret_cast<const void*>(&flat_score_wgmma_kernel<kHeads, float>));
 }
 
 }  // namespace
@@ -408,9 +399,7 @@ bool wgmma_scorer_supports(const Problem& p) {
       reinterpret_cast<uintptr_t>(p.w) % 16 != 0)
     return false;
   if (p.T * kHeads >= INT32_MAX || p.S >= INT32_MAX - kSegKeys) return false;
-  const cudaDeviceProp& prop = current_device_properties();
-  if (prop.major != 9 || prop.minor != 0) return false;
-  return wgmma_binary_loaded() && tensor_maps_available();
+  return wgmma_ready() && tensor_maps_available();
 }
 
 std::size_t wgmma_scratch_bytes(int64_t rows) {
@@ -453,9 +442,7 @@ void wgmma_score_rows(const ScoreRowsArgs& a, cudaStream_t st) {
 }
 
 bool wgmma_routed_supported() {
-  const cudaDeviceProp& prop = current_device_properties();
-  return prop.major == 9 && prop.minor == 0 && wgmma_binary_loaded() &&
-         tensor_maps_available();
+  return wgmma_ready() && tensor_maps_available();
 }
 
 namespace {

@@ -32,7 +32,6 @@
 // shared_candidates), any B, 16-byte aligned q and w, sm_90a binary.
 #include <cuda.h>
 
-#include <mutex>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -257,19 +256,6 @@ __global__ void __launch_bounds__(kSelectThreads) select_kept_kernel(const HisaP
   finish_blocks(g, p.m, jkeys, p.kept + static_cast<int64_t>(r) * p.m, sc);
 }
 
-bool blocks_binary_loaded() {
-  static int version = -1;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    cudaFuncAttributes attr{};
-    if (cudaFuncGetAttributes(&attr, hisa_blocks_tma_kernel) == cudaSuccess)
-      version = attr.binaryVersion;
-    (void)cudaGetLastError();
-  });
-  return version == 90;
-}
-
-bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
 }  // namespace
 
@@ -278,9 +264,7 @@ bool sm90_tma_blocks_supported(const HisaParams& p) {
   if (p.H != kHeads || p.D != kDim || p.m < 3 || p.B < 1) return false;
   if (p.lists || p.shared_tiles) return false;
   if (!aligned16(p.q) || !aligned16(p.w)) return false;
-  const cudaDeviceProp& prop = current_device_properties();
-  if (prop.major != 9 || prop.minor != 0) return false;
-  return blocks_binary_loaded() && tensor_maps_available();
+  return sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_blocks_tma_kernel)) && tensor_maps_available();
 }
 
 void launch_sm90_tma_blocks(const HisaParams& p, cudaStream_t st) {

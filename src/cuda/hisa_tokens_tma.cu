@@ -21,7 +21,6 @@
 // kernel otherwise.
 #include <cuda.h>
 
-#include <mutex>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -235,19 +234,6 @@ __global__ void __launch_bounds__(kThreadsTma, 2)
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }
 
-bool tma_binary_loaded() {
-  static int version = -1;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    cudaFuncAttributes attr{};
-    if (cudaFuncGetAttributes(&attr, hisa_tokens_tma_kernel) == cudaSuccess)
-      version = attr.binaryVersion;
-    (void)cudaGetLastError();
-  });
-  return version == 90;
-}
-
-bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
 }  // namespace
 
@@ -255,9 +241,7 @@ bool sm90_tma_tokens_supported(const HisaParams& p) {
   if (p.dtype != DType::fp8_e4m3 || p.H != kHeads || p.D != kDim) return false;
   if (p.B % kTileKeys != 0 || p.lists || p.shared_tiles || p.stream_cap > 0) return false;
   if (!aligned16(p.q) || !aligned16(p.k) || !aligned16(p.w)) return false;
-  const cudaDeviceProp& prop = current_device_properties();
-  if (prop.major != 9 || prop.minor != 0) return false;
-  return tma_binary_loaded() && tensor_maps_available();
+  return sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_tokens_tma_kernel)) && tensor_maps_available();
 }
 
 void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
