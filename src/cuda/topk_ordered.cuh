@@ -36,13 +36,13 @@ __device__ __forceinline__ uint32_t block_exclusive_scan(uint32_t v, uint32_t* s
   return before + inc - v;
 }
 
-// Column-order compaction over keys[0, count) in shared memory, already in column order:
-// emit(pos, key) for each key with keep(key), pos its rank among the kept ones. Returns the
-// number kept. Every key of a round is read before the round's barriers, so emit may write
-// keys[pos] (compaction in place: pos never exceeds the key's own index).
-template <int kThreads, typename Keep, typename Emit>
-__device__ uint32_t ordered_buffer_pass(const uint64_t* keys, uint32_t count, uint32_t* scratch,
-                                        Keep&& keep, Emit&& emit) {
+// Column-order compaction over the keys get(0) .. get(count - 1) (shared memory, already in
+// column order): emit(pos, key) for each key with keep(key), pos its rank among the kept ones.
+// Returns the number kept. Every key of a round is read before the round's barriers, so emit
+// may overwrite the source (compaction in place: pos never exceeds the key's own index).
+template <int kThreads, typename Get, typename Keep, typename Emit>
+__device__ uint32_t ordered_buffer_pass(uint32_t count, uint32_t* scratch, Get&& get, Keep&& keep,
+                                        Emit&& emit) {
   constexpr int kPer = 4;
   const uint32_t tid = threadIdx.x;
   uint32_t done = 0;
@@ -52,7 +52,7 @@ __device__ uint32_t ordered_buffer_pass(const uint64_t* keys, uint32_t count, ui
     uint64_t key[kPer];
 #pragma unroll
     for (int e = 0; e < kPer; ++e) {
-      key[e] = i0 + e < count ? keys[i0 + e] : 0;
+      key[e] = i0 + e < count ? get(i0 + e) : 0;
       if (i0 + e < count && keep(key[e])) mask |= 1u << e;
     }
     uint32_t total;

@@ -212,12 +212,25 @@ __device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* o
     out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(keys[j] & 0xFFFFFFFFu) : -1;
 }
 
-// Rows of k < n <= k + cap, already copied by column into buf[0, n) (sh.cand_count = n):
-// threshold passes over buf until exactly k keys remain at or above it. Returns the resolved
-// (hi, prefix): the kept keys are those with top_bits(key, hi) >= prefix.
+// ---- short rows (n <= short_max): the row lives in shared memory as 32-bit score keys ----
+// sk[i] is the score key of column begin + i, so the rank key is rebuilt on the fly; a row of
+// n keys takes 4n bytes (16384 columns in the 80 KiB the long path uses for its buffers).
+__device__ __forceinline__ uint64_t short_key(const uint32_t* sk, int begin, uint32_t i) {
+  return (static_cast<uint64_t>(sk[i]) << 32) | static_cast<uint32_t>(begin + static_cast<int>(i));
+}
+
+// Copies the row's score keys into sk[0, n) by column (no atomics).
 template <bool kVec, typename TE>
-__device__ void short_row_threshold(const TE* scores, int begin, int end, int k, uint64_t* buf,
+__device__ void copy_score_keys(const TE* scores, int begin, int end, uint32_t* sk) {
+  for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) { sk[i - begin] = score_key(v); });
+}
+
+// Threshold passes over sk[0, n) (visible to the block after the first barrier) until
+// exactly k < n keys remain at or above the threshold: the kept keys are those with
+// top_bits(key, hi) >= prefix.
+__device__ void short_row_threshold(const uint32_t* sk, int begin, uint32_t n, int k,
                                     uint32_t* hist, RowShared& sh, int& hi, uint64_t& prefix) {
+  const int tid = threadIdx.x;
   hi = 0;      // resolved high bits of the threshold key
   prefix = 0;  // their value
   uint32_t r = k;  // keys still to take among those matching the prefix
@@ -225,7 +238,13 @@ __device__ void short_row_threshold(const TE* scores, int begin, int end, int k,
     const int w = min(kDigitBits, 64 - hi);
     const int shift = 64 - hi - w;
     const uint64_t mask = (1ull << w) - 1;
-    histogram<kVec, TE>(scores, begin, end, buf, &sh.cand_count, hi, prefix, shift, mask, hist);
+    for (int i = tid; i < kBins; i += kThreads) hist[i] = 0;
+    __syncthreads();
+    for (uint32_t i = tid; i < n; i += kThreads) {
+      const uint64_t key = short_key(sk, begin, i);
+      if (matches(key, hi, prefix)) atomicAdd(&hist[static_cast<uint32_t>((key >> shift) & mask)], 1u);
+    }
+    __syncthreads();
     find_bin(hist, r, sh);
     const uint32_t b = sh.sel_bin, above = sh.sel_above, cnt = sh.sel_count;
     prefix = (prefix << w) | b;
@@ -235,63 +254,57 @@ __device__ void short_row_threshold(const TE* scores, int begin, int end, int k,
   }
 }
 
-// Copies the row's keys into buf[0, n) by column (no atomics); sets sh.cand_count = n.
-template <bool kVec, typename TE>
-__device__ void copy_row_by_column(const TE* scores, int begin, int end, uint64_t* buf,
-                                   RowShared& sh) {
-  for_each_score<kVec, TE>(scores, begin, end,
-                           [&](float v, int i) { buf[i - begin] = rank_key(v, i); });
-  if (threadIdx.x == 0) sh.cand_count = static_cast<uint32_t>(end - begin);
-}
-
-// Index order (sorted && by_index), rows of k < n <= k + cap: the row is copied into buf by
-// column, the threshold passes run there, and the final pass writes the columns of the keys
+// Index order (sorted && by_index), rows of k < n <= short_max: the threshold passes run over
+// the row's score keys in shared memory, and the final pass writes the columns of the keys
 // >= the k-th key in column order by block prefix sums (topk_ordered.cuh).
 // Rows of n <= k are written without reading them.
 template <bool kVec, typename TE>
 __device__ void short_row_by_index(const TE* scores, int begin, int end, int k, int32_t* out,
-                                   uint64_t* buf, uint32_t* hist, RowShared& sh) {
+                                   uint32_t* sk, uint32_t* hist, RowShared& sh) {
   const int tid = threadIdx.x;
   const int n = end - begin;
   if (n <= k) {  // every column is kept, already in order
     for (int j = tid; j < k; j += kThreads) out[j] = j < n ? begin + j : -1;
     return;
   }
-  copy_row_by_column<kVec, TE>(scores, begin, end, buf, sh);
+  copy_score_keys<kVec, TE>(scores, begin, end, sk);
   int hi;
   uint64_t prefix;
-  short_row_threshold<kVec, TE>(scores, begin, end, k, buf, hist, sh, hi, prefix);
+  short_row_threshold(sk, begin, static_cast<uint32_t>(n), k, hist, sh, hi, prefix);
   topk_ordered::ordered_buffer_pass<kThreads>(
-      buf, static_cast<uint32_t>(n), sh.scan,
+      static_cast<uint32_t>(n), sh.scan, [&](uint32_t i) { return short_key(sk, begin, i); },
       [&](uint64_t key) { return top_bits(key, hi) >= prefix; },
       [&](uint32_t pos, uint64_t key) {
         if (pos < static_cast<uint32_t>(k)) out[pos] = static_cast<int32_t>(key & 0xFFFFFFFFu);
       });
 }
 
-// Score order, k <= kRegItems, rows of n <= k + cap: the row is copied into buf by column, the
-// threshold passes run there, the kept keys are compacted in place in column order, and the
-// stable LSD sort on the score key (topk_lsd_sort.cuh, scratch buf[k, 2k): cap >= k) ranks
-// them; -1 after min(n, k).
+// Score order, k <= kRegItems, rows of n <= short_max: threshold passes over the row's score
+// keys in shared memory, the kept keys compacted into kept[0, min(n, k)) in column order, and
+// the stable LSD sort on the score key ranks them (topk_lsd_sort.cuh; its scratch is the
+// score-key area, free by then: 4 short_max >= 8 k bytes); -1 after min(n, k).
 template <bool kVec, typename TE>
 __device__ void short_row_by_score(const TE* scores, int begin, int end, int k, int32_t* out,
-                                   uint64_t* buf, uint32_t* hist, RowShared& sh) {
+                                   uint32_t* sk, uint64_t* kept, uint32_t* hist, RowShared& sh) {
   const int tid = threadIdx.x;
   const int n = end - begin;
-  copy_row_by_column<kVec, TE>(scores, begin, end, buf, sh);
   uint32_t count = static_cast<uint32_t>(n);
-  if (n > k) {
+  if (n <= k) {
+    for_each_score<kVec, TE>(scores, begin, end,
+                             [&](float v, int i) { kept[i - begin] = rank_key(v, i); });
+  } else {
+    copy_score_keys<kVec, TE>(scores, begin, end, sk);
     int hi;
     uint64_t prefix;
-    short_row_threshold<kVec, TE>(scores, begin, end, k, buf, hist, sh, hi, prefix);
+    short_row_threshold(sk, begin, count, k, hist, sh, hi, prefix);
     count = topk_ordered::ordered_buffer_pass<kThreads>(
-        buf, static_cast<uint32_t>(n), sh.scan,
+        count, sh.scan, [&](uint32_t i) { return short_key(sk, begin, i); },
         [&](uint64_t key) { return top_bits(key, hi) >= prefix; },
-        [&](uint32_t pos, uint64_t key) { buf[pos] = key; });
+        [&](uint32_t pos, uint64_t key) { kept[pos] = key; });
   }
   __syncthreads();
   const uint64_t* sorted = topk_lsd::sort_by_score_desc<kThreads, kRegItems / kThreads>(
-      buf, buf + k, count, hist, sh.scan);
+      kept, reinterpret_cast<uint64_t*>(sk), count, hist, sh.scan);
   for (int j = tid; j < k; j += kThreads)
     out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(sorted[j] & 0xFFFFFFFFu) : -1;
 }
@@ -335,11 +348,15 @@ __device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int 
 }
 
 template <bool kVec, typename TE, bool kByIndex>
-__global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a, int cap, bool lsd) {
+__global__ void __launch_bounds__(kThreads, 2)
+    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool lsd) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
   uint64_t* outbuf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
   uint64_t* cand = outbuf + a.k;
+  // Short rows: score keys in the first 4 * short_max bytes of the key area, then k keys.
+  uint32_t* short_keys = reinterpret_cast<uint32_t*>(outbuf);
+  uint64_t* short_kept = reinterpret_cast<uint64_t*>(short_keys + short_max);
   __shared__ RowShared sh;
 
   const int64_t row = blockIdx.x;
@@ -360,13 +377,13 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
   }
   __syncthreads();
   if constexpr (kByIndex) {
-    if (n <= k + cap) {
-      short_row_by_index<kVec, TE>(scores, begin, end, k, out, outbuf, hist, sh);
+    if (n <= short_max) {
+      short_row_by_index<kVec, TE>(scores, begin, end, k, out, short_keys, hist, sh);
       return;
     }
   } else {
-    if (lsd && a.sorted && k <= kRegItems && n <= k + cap) {
-      short_row_by_score<kVec, TE>(scores, begin, end, k, out, outbuf, hist, sh);
+    if (lsd && a.sorted && k <= kRegItems && n <= short_max) {
+      short_row_by_score<kVec, TE>(scores, begin, end, k, out, short_keys, short_kept, hist, sh);
       return;
     }
   }
@@ -436,8 +453,8 @@ __global__ void __launch_bounds__(kThreads, 2) radix_topk_kernel(TopkRowsArgs a,
 }
 
 template <bool kVec, typename TE>
-void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, std::size_t smem,
-                    cudaStream_t stream, const std::string& ctx) {
+void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max,
+                    std::size_t smem, cudaStream_t stream, const std::string& ctx) {
   // HISA_TOPK_LSD=0 ranks short score-order rows with the bitonic network (A/B switch).
   const char* env = std::getenv("HISA_TOPK_LSD");
   const bool lsd = env == nullptr || std::atoi(env) != 0;
@@ -446,7 +463,7 @@ void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, std::size_t s
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(smem)),
                       ctx);
-  fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, lsd);
+  fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, short_max, lsd);
   HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
 }
 
@@ -471,6 +488,9 @@ void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
   const int64_t cap = std::max(kMinCandidates, kBufferKeys - a.k);
   const int64_t keys = std::max(next_pow2(a.k), a.k + cap);
   const std::size_t smem = kBins * sizeof(uint32_t) + keys * sizeof(uint64_t);
+  // Short rows keep 4-byte score keys and k 8-byte kept keys in the key area (k <= 2048:
+  // 16384 columns); the LSD sort's scratch (8k bytes) reuses the score keys' 4 short_max.
+  const int short_max = static_cast<int>(2 * (keys - a.k));
   const bool f16 = a.scores_f16 != nullptr;
   const uintptr_t base = f16 ? reinterpret_cast<uintptr_t>(a.scores_f16)
                              : reinterpret_cast<uintptr_t>(a.scores);
@@ -480,13 +500,13 @@ void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
                           " smem=" + std::to_string(smem);
   const bool by_index = a.sorted && a.by_index;
   if (f16 && vec)
-    launch_variant<true, uint16_t>(a, by_index, static_cast<int>(cap), smem, stream, ctx);
+    launch_variant<true, uint16_t>(a, by_index, static_cast<int>(cap), short_max, smem, stream, ctx);
   else if (f16)
-    launch_variant<false, uint16_t>(a, by_index, static_cast<int>(cap), smem, stream, ctx);
+    launch_variant<false, uint16_t>(a, by_index, static_cast<int>(cap), short_max, smem, stream, ctx);
   else if (vec)
-    launch_variant<true, float>(a, by_index, static_cast<int>(cap), smem, stream, ctx);
+    launch_variant<true, float>(a, by_index, static_cast<int>(cap), short_max, smem, stream, ctx);
   else
-    launch_variant<false, float>(a, by_index, static_cast<int>(cap), smem, stream, ctx);
+    launch_variant<false, float>(a, by_index, static_cast<int>(cap), short_max, smem, stream, ctx);
 }
 
 }  // namespace hisa::cuda

@@ -12,9 +12,10 @@
 // row from global memory until the undecided bin holds <= `cap` keys; those are copied into
 // shared memory (the keys above the bin go straight to the output list) and the remaining
 // passes run there. The final list {key >= T} (exactly min(k, n) keys) is sorted in registers
-// (k <= 2048) or bitonic-sorted in shared memory. Score-order rows of n <= k + cap with
-// k <= 2048 (HISA's stage-2 candidate rows) are copied by column, compacted in place in column
-// order and ranked by a stable LSD radix sort on the score key (topk_lsd_sort.cuh). Typical long rows cost two reads of the row
+// (k <= 2048) or bitonic-sorted in shared memory. Short rows (k = 2048: up to 16384 columns,
+// HISA's stage-2 candidate rows) are copied by column as 32-bit score keys (the column is the
+// position), the threshold passes run there, and score order comes from a stable LSD radix
+// sort on the score key of the kept keys compacted in column order (topk_lsd_sort.cuh). Typical long rows cost two reads of the row
 // (histogram + collect); ties and degenerate rows (all scores equal) cost a few more passes,
 // never a wrong answer.
 //

@@ -148,16 +148,19 @@ TEST(CudaTopk, ShortRowsEmptyRowsAndPadding) {
   for (int j = 0; j < 512; ++j) ASSERT_EQ(got[3 * 512 + j], -1);
 }
 
-// Score-order rows of n <= k + 8192 with k <= 2048 (HISA's stage-2 candidate rows) take the
-// in-place compaction + stable LSD sort on the score key: distinct values, heavy ties (the
-// order among equal scores comes from the column order alone), specials, n below and above k.
+// Short rows (k = 2048: n <= 16384, HISA's stage-2 candidate rows) run from 32-bit score keys
+// in shared memory; in score order (k <= 2048) the kept keys are compacted in column order and
+// ranked by the stable LSD sort on the score key: distinct values, heavy ties (the order among
+// equal scores comes from the column order alone), specials, n below and above k, and rows
+// just over the short limit (the long path).
 TEST(CudaTopk, ShortRowsRankedByStableSort) {
   SKIP_WITHOUT_GPU();
   for (const int levels : {0, 2, 64}) {
-    Rows r = random_rows(96, 10240, 10240, 61 + levels, levels);
-    r.begin[0] = 0, r.end[0] = 10240;  // the longest short row
+    Rows r = random_rows(96, 16500, 16500, 61 + levels, levels);
+    r.begin[0] = 0, r.end[0] = 16384;  // the longest short row at k = 2048
     r.begin[1] = 0, r.end[1] = 2048;   // n == k
     r.begin[2] = 5, r.end[2] = 2054;   // n == k + 1
+    r.begin[3] = 0, r.end[3] = 16385;  // one over: the long path
     for (const int64_t k : {1, 33, 1000, 2048}) expect_topk(r, k);
   }
   const float nan = std::numeric_limits<float>::quiet_NaN();
