@@ -18,7 +18,7 @@
 #            128K (random data), then 256K and 1M with the TMA stage 1
 #   lsd      stage 2b's score-order ranking by the stable LSD sort vs the bitonic network
 #            (HISA_TOPK_LSD=0 vs 1, same run): racecheck of the short-row top-k, then B=64
-#            m=64/128/256 at 32K and 128K in score and index order, B=128 m=64 (random data)
+#            m=64/128/256 and flat at 32K and 128K in score and index order, B=128 m=64 (random)
 #   topk     flat's top-k (issue #13): CudaTopk under memcheck and racecheck, flat at 8K-128K
 #            in score and index order, then the engines' top-k kernels and torch.topk
 #            (bench/prefill/topk_anchors.py; carry .deps/topk_anchors)
@@ -99,11 +99,11 @@ fi
 if has lsd; then
   t0=$(date +%s)
   timeout 120 compute-sanitizer --tool racecheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
-    --gtest_filter='CudaTopk.ShortRowsRankedByStableSort' > "$OUT/racecheck_lsd.log" 2>&1
+    --gtest_filter='CudaTopk.ShortRowsRankedByStableSort:CudaTopk.UnalignedPointerAndRanges' > "$OUT/racecheck_lsd.log" 2>&1
   echo "racecheck short-row top-k: rc=$? in $(( $(date +%s) - t0 )) s"
   grep -E "RACECHECK SUMMARY|PASSED|FAILED" "$OUT/racecheck_lsd.log" | head -4
   for v in 0 1; do
-    HISA_TOPK_LSD=$v bench lsd$v --L 32768,131072 --m 64,128,256 --B 64 --order score,index \
+    HISA_TOPK_LSD=$v bench lsd$v --L 32768,131072 --m 64,128,256 --B 64 --order score,index --methods flat,hisa \
       --no-fidelity --repeats 3
   done
   HISA_TOPK_LSD=1 bench lsd1_b128 --L 32768,131072 --m 64 --B 128 --no-fidelity --repeats 3

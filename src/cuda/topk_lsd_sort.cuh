@@ -4,7 +4,8 @@
 // The 64-bit rank keys (score key << 32 | column) rank by score, ties to the larger column.
 // A stable sort on the score key alone gives that order when its input is in descending column
 // order: the caller collects the kept keys in ascending column order and the first pass reads
-// them back to front. Four passes of 8 bits; in each, warp w ranks its items (logical indices
+// them back to front (or, for keys in any order, passes over the column bytes come first).
+// Four passes of 8 bits over the score key; in each, warp w ranks its items (logical indices
 // w * 32 * IPT + r * 32 + lane, r = 0..IPT-1) digit by digit with __match_any_sync against a
 // per-warp counter row, one block scan over the (digit, warp) counts gives every bucket its
 // start, and the items scatter into the other buffer. Per key ~30 instructions in all, against
@@ -20,14 +21,17 @@ namespace hisa::cuda::topk_lsd {
 
 constexpr int kDigits = 256;
 
-// Sorts keys a[0, count), given in ascending column order, into descending rank-key order
-// (score key descending, ties to the larger column). `b` is scratch of count keys; `counters`
-// holds kThreads / 32 * kDigits words, `scan` kThreads / 32 words. Returns the buffer holding
-// the result (a: the pass count is even). count <= kThreads * IPT. Starts with the keys
+// Sorts keys a[0, count) into descending rank-key order (score key descending, ties to the
+// larger column). Either the keys come in ascending column order (column_passes = 0), or
+// column_passes 8-bit passes over the column bytes run first (every column below
+// 2^(8 column_passes); keys in any order). `b` is scratch of count keys; `counters` holds
+// kThreads / 32 * kDigits words, `scan` kThreads / 32 words. Returns the buffer holding the
+// result (a or b: 4 + column_passes passes). count <= kThreads * IPT. Starts with the keys
 // visible to the whole block (the caller's barrier) and ends with a barrier.
 template <int kThreads, int IPT>
 __device__ uint64_t* sort_by_score_desc(uint64_t* a, uint64_t* b, uint32_t count,
-                                        uint32_t* counters, uint32_t* scan) {
+                                        uint32_t* counters, uint32_t* scan,
+                                        int column_passes = 0) {
   constexpr int kWarps = kThreads / 32;
   static_assert(kWarps * kDigits % kThreads == 0, "each thread scans whole counter runs");
   constexpr int kPerThread = kWarps * kDigits / kThreads;  // counters scanned per thread
@@ -35,8 +39,8 @@ __device__ uint64_t* sort_by_score_desc(uint64_t* a, uint64_t* b, uint32_t count
   const uint32_t lanes_below = (1u << lane) - 1u;
   uint32_t* mine = counters + warp * kDigits;
 #pragma unroll 1
-  for (int pass = 0; pass < 4; ++pass) {
-    const int shift = 32 + 8 * pass;
+  for (int pass = 0; pass < 4 + column_passes; ++pass) {
+    const int shift = pass < column_passes ? 8 * pass : 32 + 8 * (pass - column_passes);
     uint64_t v[IPT];
     uint32_t digit[IPT], offset[IPT];
 #pragma unroll

@@ -446,10 +446,20 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
   }
   __syncthreads();
-  if constexpr (kByIndex)
+  if constexpr (kByIndex) {
     write_in_column_order(outbuf, sh.out_count, begin, end, k, out, hist, sh);
-  else
+  } else if (lsd && a.sorted && k <= kRegItems) {
+    // The kept keys arrived in no particular order: LSD passes over the column bytes first,
+    // then the score key; scratch is the candidate buffer (cap >= k), counters the histogram.
+    const uint32_t count = sh.out_count;
+    const int column_passes = end <= (1 << 8) ? 1 : end <= (1 << 16) ? 2 : end <= (1 << 24) ? 3 : 4;
+    const uint64_t* sorted = topk_lsd::sort_by_score_desc<kThreads, kRegItems / kThreads>(
+        outbuf, cand, count, hist, sh.scan, column_passes);
+    for (int j = tid; j < k; j += kThreads)
+      out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(sorted[j] & 0xFFFFFFFFu) : -1;
+  } else {
     sort_and_write(outbuf, sh.out_count, k, out, a.sorted);
+  }
 }
 
 template <bool kVec, typename TE>
