@@ -52,7 +52,7 @@ struct HisaParams {
   // Two-pass stage 2 (hisa_select.cu, sm_90a): when `scores` is set, the tokens kernel selects
   // nothing; it writes candidate pos's f32 score to scores[r * scores_ld + pos] and the row's
   // candidate range [0, cvalid) to cand_begin[r], cand_end[r] (r: row of the chunk). The radix
-  // top-k (topk_radix.cuh) then ranks those rows and launch_map_columns turns positions into
+  // top-k (topk_radix.cuh) then ranks those rows and turns positions into
   // tokens. Shared memory then no longer grows with m. The planner sets scores_ld (> 0: the
   // kernel's shared memory is sized for this mode) and hisa_select the pointers.
   float* scores = nullptr;
@@ -156,12 +156,10 @@ void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st);
 // hisa_blocks_tma.cu: stage 1 as a block scorer (TMA producer warp, two math warpgroups; FP8 or
 // bf16, H = 64, D = 128, m >= 3, any B) that writes row r's block scores J(t, j) to
 // scores[r * scores_ld + j], j in [1, nb - 1), then select_kept (one CTA per row) writes the
-// kept lists; with cand_begin/cand_end set (long rows) the radix top-k does, in index order. Same block scores, bitwise, and the same lists as launch_sm90_blocks.
+// kept lists; with cand_begin/cand_end set (long rows) the radix top-k does, in index order.
+// Same block scores, bitwise, and the same lists as launch_sm90_blocks.
 bool sm90_tma_blocks_supported(const HisaParams& p);
 void launch_sm90_tma_blocks(const HisaParams& p, cudaStream_t st);
-// hisa_two_pass.cu: idx rows of the chunk hold candidate positions (the radix top-k's columns);
-// rewrites each to its token (kept block p.kept[r * m + pos / B], or every block).
-void launch_map_columns(const HisaParams& p, cudaStream_t st);
 
 // hisa_sm90_pair.cu: the same kernels with two neighbouring queries per CTA, sharing key tiles
 // (sm_90a, H == 64, D == 128, FP8 or bf16, B % 64 == 0, not MISA lists) ---------------------

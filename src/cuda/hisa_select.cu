@@ -327,10 +327,15 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
       a.out = out + t0 * par.topk;
       a.out_ld = par.topk;
       a.by_index = par.order != 0;
-      if (!hisa_bench_score_only_enabled()) {
-        radix_topk_rows(a, st);
-        launch_map_columns(par, st);
-      }
+      a.columns.kept = par.kept;  // positions -> tokens in the same kernel
+      a.columns.ks = par.ks;
+      a.columns.ke = par.ke;
+      a.columns.t0 = par.t0;
+      a.columns.S = par.S;
+      a.columns.B = par.B;
+      a.columns.m = par.m;
+      a.columns.topk = par.topk;
+      if (!hisa_bench_score_only_enabled()) radix_topk_rows(a, st);
     } else if (plan.pair)
       launch_sm90_pair_tokens(par, st);
     else if (plan.fast)

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cuda/common.cuh"
+#include "cuda/hisa_launch.cuh"
 #include "cuda/hisa_register_sort.cuh"
 #include "cuda/topk_lsd_sort.cuh"
 #include "cuda/topk_ordered.cuh"
@@ -348,8 +349,7 @@ __device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int 
 }
 
 template <bool kVec, typename TE, bool kByIndex>
-__global__ void __launch_bounds__(kThreads, 2)
-    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool lsd) {
+__device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int short_max, bool lsd) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
   uint64_t* outbuf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
@@ -459,6 +459,36 @@ __global__ void __launch_bounds__(kThreads, 2)
       out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(sorted[j] & 0xFFFFFFFFu) : -1;
   } else {
     sort_and_write(outbuf, sh.out_count, k, out, a.sorted);
+  }
+}
+
+// Candidate positions -> tokens (TopkRowsArgs::columns), after the row is written: the
+// block's own writes are visible to it after the barrier.
+__device__ void write_tokens(const TopkRowsArgs& a) {
+  const KeptBlockColumns& c = a.columns;
+  const int64_t r = blockIdx.x;
+  const int64_t t = c.t0 + r;
+  int ks = c.ks[t], ke = c.ke[t];
+  ks = ks < 0 ? 0 : (ks > c.S ? c.S : ks);
+  ke = ke < ks ? ks : (ke > c.S ? c.S : ke);
+  const RowGeometry g = row_geometry(ks, ke, c.B, c.m, c.topk);
+  const int32_t* kept = c.kept + r * c.m;
+  int32_t* out = a.out + r * a.out_ld;
+  for (int j = threadIdx.x; j < a.k; j += kThreads) {
+    const int pos = out[j];
+    if (pos < 0) continue;
+    const int i = pos / c.B;
+    out[j] = g.ks + (g.all_blocks ? i : kept[i]) * c.B + (pos - i * c.B);
+  }
+}
+
+template <bool kVec, typename TE, bool kByIndex>
+__global__ void __launch_bounds__(kThreads, 2)
+    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool lsd) {
+  topk_row<kVec, TE, kByIndex>(a, cap, short_max, lsd);
+  if (a.columns.kept != nullptr) {
+    __syncthreads();
+    write_tokens(a);
   }
 }
 

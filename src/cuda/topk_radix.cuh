@@ -34,6 +34,19 @@ namespace hisa::cuda {
 // Largest k the shared-memory ranking supports (the sort buffer is next_pow2(k) 8-byte keys).
 constexpr int64_t kRadixTopkMaxK = 16384;
 
+// HISA's two-pass stage 2b (hisa_select.cu): row r's columns are candidate positions of the
+// kept blocks of query t = t0 + r, written as tokens: pos -> ks + kept[r * m + pos / B] * B +
+// pos % B, or ks + pos for a row that keeps every block (row_geometry's all_blocks), with
+// [ks, ke) = [ks[t], ke[t]] clamped into [0, S]. Positions ascend with tokens, so both orders
+// carry over. Set `kept` to enable.
+struct KeptBlockColumns {
+  const int32_t* kept = nullptr;  // device [rows, m]
+  const int32_t* ks = nullptr;    // device [t0 + rows]
+  const int32_t* ke = nullptr;
+  int64_t t0 = 0;
+  int S = 0, B = 0, m = 0, topk = 0;
+};
+
 struct TopkRowsArgs {
   const float* scores = nullptr;  // device, row r at scores + r * ld
   const uint16_t* scores_f16 = nullptr;  // instead of `scores`: IEEE half rows (MISA's routed
@@ -48,6 +61,7 @@ struct TopkRowsArgs {
   int64_t out_ld = 0;
   bool sorted = true;             // false: the same set, in no particular order (then -1)
   bool by_index = false;          // with sorted: ascending column instead of score order
+  KeptBlockColumns columns;       // optional: write tokens of kept blocks instead of columns
 };
 
 // Enqueues the selection on `stream`. No allocation, no host sync (graph-capturable).
