@@ -377,7 +377,7 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
   }
   __syncthreads();
   if constexpr (kByIndex) {
-    if (n <= short_max) {
+    if (n <= k || n <= short_max) {  // n <= k: written without reading the row
       short_row_by_index<kVec, TE>(scores, begin, end, k, out, short_keys, hist, sh);
       return;
     }
@@ -495,7 +495,8 @@ __global__ void __launch_bounds__(kThreads, 2)
 template <bool kVec, typename TE>
 void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max,
                     std::size_t smem, cudaStream_t stream, const std::string& ctx) {
-  // HISA_TOPK_LSD=0 ranks short score-order rows with the bitonic network (A/B switch).
+  // HISA_TOPK_LSD=0: score-order rows of k <= 2048 ranked by the register bitonic sort after
+  // an atomic collection (the code before the LSD sort; an A/B switch).
   const char* env = std::getenv("HISA_TOPK_LSD");
   const bool lsd = env == nullptr || std::atoi(env) != 0;
   auto* fn = by_index ? &radix_topk_kernel<kVec, TE, true> : &radix_topk_kernel<kVec, TE, false>;
