@@ -23,7 +23,8 @@
 #            in score and index order, then the engines' top-k kernels and torch.topk
 #            (bench/prefill/topk_anchors.py; carry .deps/topk_anchors)
 #
-# CHECK_FILTER (default 'CudaHisa*:CudaRowOrder*') picks the GPU tests of `check`.
+# CHECK_FILTER (default 'CudaHisa*:CudaRowOrder*') picks the GPU tests of `check`;
+# RACECHECK_S (default 120, 0 = skip) bounds the racecheck of part lsd.
 #   bench/hisa/prefill_run.sh <commit> check,shared
 # Needs the carried googletest sources in .deps/googletest (the device has no libgtest).
 set -uo pipefail
@@ -96,12 +97,14 @@ if has blocks; then
   HISA_TMA_BLOCKS=1 bench blocks1_long --L 262144,1048576 --m 64 --B 64 --flat-chunks 8 \
     --no-fidelity --repeats 3
 fi
-if has lsd; then
+if has lsd && [ "${RACECHECK_S:-120}" != 0 ]; then
   t0=$(date +%s)
-  timeout 120 compute-sanitizer --tool racecheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
+  timeout "${RACECHECK_S:-120}" compute-sanitizer --tool racecheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
     --gtest_filter='CudaTopk.ShortRowsRankedByStableSort:CudaTopk.UnalignedPointerAndRanges' > "$OUT/racecheck_lsd.log" 2>&1
   echo "racecheck short-row top-k: rc=$? in $(( $(date +%s) - t0 )) s"
   grep -E "RACECHECK SUMMARY|PASSED|FAILED" "$OUT/racecheck_lsd.log" | head -4
+fi
+if has lsd; then
   for v in 0 1; do
     HISA_TOPK_LSD=$v bench lsd$v --L 32768,131072 --m 64,128,256 --B 64 --order score,index --methods flat,hisa \
       --no-fidelity --repeats 3
