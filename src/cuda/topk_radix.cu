@@ -8,7 +8,6 @@
 #include "cuda/common.cuh"
 #include "cuda/hisa_launch.cuh"
 #include "cuda/hisa_register_sort.cuh"
-#include "cuda/topk_lsd_sort.cuh"
 #include "cuda/topk_ordered.cuh"
 #include "cuda/topk_radix.cuh"
 #include "hisa/error.hpp"
@@ -281,13 +280,11 @@ __device__ void short_row_by_index(const TE* scores, int begin, int end, int k, 
 }
 
 // Score order, k <= kRegItems, rows of n <= short_max: threshold passes over the row's score
-// keys in shared memory, the kept keys compacted into kept[0, min(n, k)) in column order, and
-// the stable LSD sort on the score key ranks them (topk_lsd_sort.cuh; its scratch is the
-// score-key area, free by then: 4 short_max >= 8 k bytes); -1 after min(n, k).
+// keys in shared memory, the kept keys compacted into kept[0, min(n, k)) (no atomics), then
+// the register sort (sort_and_write); -1 after min(n, k).
 template <bool kVec, typename TE>
 __device__ void short_row_by_score(const TE* scores, int begin, int end, int k, int32_t* out,
                                    uint32_t* sk, uint64_t* kept, uint32_t* hist, RowShared& sh) {
-  const int tid = threadIdx.x;
   const int n = end - begin;
   uint32_t count = static_cast<uint32_t>(n);
   if (n <= k) {
@@ -304,10 +301,7 @@ __device__ void short_row_by_score(const TE* scores, int begin, int end, int k, 
         [&](uint32_t pos, uint64_t key) { kept[pos] = key; });
   }
   __syncthreads();
-  const uint64_t* sorted = topk_lsd::sort_by_score_desc<kThreads, kRegItems / kThreads>(
-      kept, reinterpret_cast<uint64_t*>(sk), count, hist, sh.scan);
-  for (int j = tid; j < k; j += kThreads)
-    out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(sorted[j] & 0xFFFFFFFFu) : -1;
+  sort_and_write(kept, count, k, out, true);
 }
 
 // Index order for longer rows: the selected keys (keys[0, count), any order, count <= k) are
@@ -349,14 +343,15 @@ __device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int 
 }
 
 template <bool kVec, typename TE, bool kByIndex>
-__device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int short_max, bool lsd) {
+__device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int short_max, bool short_sorted) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
   uint64_t* outbuf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
   uint64_t* cand = outbuf + a.k;
-  // Short rows: score keys in the first 4 * short_max bytes of the key area, then k keys.
-  uint32_t* short_keys = reinterpret_cast<uint32_t*>(outbuf);
-  uint64_t* short_kept = reinterpret_cast<uint64_t*>(short_keys + short_max);
+  // Short rows: max(k, kRegItems) kept keys (the register sort's exchange buffer), then
+  // short_max 4-byte score keys, filling the key area.
+  uint64_t* short_kept = outbuf;
+  uint32_t* short_keys = reinterpret_cast<uint32_t*>(outbuf + max(static_cast<int>(a.k), kRegItems));
   __shared__ RowShared sh;
 
   const int64_t row = blockIdx.x;
@@ -382,7 +377,7 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
       return;
     }
   } else {
-    if (lsd && a.sorted && k <= kRegItems && n <= short_max) {
+    if (short_sorted && a.sorted && k <= kRegItems && n <= short_max) {
       short_row_by_score<kVec, TE>(scores, begin, end, k, out, short_keys, short_kept, hist, sh);
       return;
     }
@@ -448,15 +443,6 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
   __syncthreads();
   if constexpr (kByIndex) {
     write_in_column_order(outbuf, sh.out_count, begin, end, k, out, hist, sh);
-  } else if (lsd && a.sorted && k <= kRegItems) {
-    // The kept keys arrived in no particular order: LSD passes over the column bytes first,
-    // then the score key; scratch is the candidate buffer (cap >= k), counters the histogram.
-    const uint32_t count = sh.out_count;
-    const int column_passes = end <= (1 << 8) ? 1 : end <= (1 << 16) ? 2 : end <= (1 << 24) ? 3 : 4;
-    const uint64_t* sorted = topk_lsd::sort_by_score_desc<kThreads, kRegItems / kThreads>(
-        outbuf, cand, count, hist, sh.scan, column_passes);
-    for (int j = tid; j < k; j += kThreads)
-      out[j] = static_cast<uint32_t>(j) < count ? static_cast<int32_t>(sorted[j] & 0xFFFFFFFFu) : -1;
   } else {
     sort_and_write(outbuf, sh.out_count, k, out, a.sorted);
   }
@@ -484,8 +470,8 @@ __device__ void write_tokens(const TopkRowsArgs& a) {
 
 template <bool kVec, typename TE, bool kByIndex>
 __global__ void __launch_bounds__(kThreads, 2)
-    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool lsd) {
-  topk_row<kVec, TE, kByIndex>(a, cap, short_max, lsd);
+    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool short_sorted) {
+  topk_row<kVec, TE, kByIndex>(a, cap, short_max, short_sorted);
   if (a.columns.kept != nullptr) {
     __syncthreads();
     write_tokens(a);
@@ -495,16 +481,16 @@ __global__ void __launch_bounds__(kThreads, 2)
 template <bool kVec, typename TE>
 void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max,
                     std::size_t smem, cudaStream_t stream, const std::string& ctx) {
-  // HISA_TOPK_LSD=0: score-order rows of k <= 2048 ranked by the register bitonic sort after
-  // an atomic collection (the code before the LSD sort; an A/B switch).
-  const char* env = std::getenv("HISA_TOPK_LSD");
-  const bool lsd = env == nullptr || std::atoi(env) != 0;
+  // HISA_TOPK_SHORT=0: score-order rows of k <= 2048 take the general path (row copied by
+  // atomics, threshold on 64-bit keys) instead of the short-row one (an A/B switch).
+  const char* env = std::getenv("HISA_TOPK_SHORT");
+  const bool short_sorted = env == nullptr || std::atoi(env) != 0;
   auto* fn = by_index ? &radix_topk_kernel<kVec, TE, true> : &radix_topk_kernel<kVec, TE, false>;
   HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(fn),
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(smem)),
                       ctx);
-  fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, short_max, lsd);
+  fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, short_max, short_sorted);
   HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
 }
 
@@ -529,9 +515,9 @@ void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
   const int64_t cap = std::max(kMinCandidates, kBufferKeys - a.k);
   const int64_t keys = std::max(next_pow2(a.k), a.k + cap);
   const std::size_t smem = kBins * sizeof(uint32_t) + keys * sizeof(uint64_t);
-  // Short rows keep 4-byte score keys and k 8-byte kept keys in the key area (k <= 2048:
-  // 16384 columns); the LSD sort's scratch (8k bytes) reuses the score keys' 4 short_max.
-  const int short_max = static_cast<int>(2 * (keys - a.k));
+  // Short rows keep max(k, kRegItems) 8-byte kept keys and 4-byte score keys in the key area
+  // (k <= 2048: rows of up to 16384 columns).
+  const int short_max = static_cast<int>(2 * (keys - std::max<int64_t>(a.k, kRegItems)));
   const bool f16 = a.scores_f16 != nullptr;
   const uintptr_t base = f16 ? reinterpret_cast<uintptr_t>(a.scores_f16)
                              : reinterpret_cast<uintptr_t>(a.scores);

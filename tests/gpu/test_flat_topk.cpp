@@ -149,11 +149,10 @@ TEST(CudaTopk, ShortRowsEmptyRowsAndPadding) {
 }
 
 // Short rows (k = 2048: n <= 16384, HISA's stage-2 candidate rows) run from 32-bit score keys
-// in shared memory; in score order (k <= 2048) the kept keys are compacted in column order and
-// ranked by the stable LSD sort on the score key: distinct values, heavy ties (the order among
-// equal scores comes from the column order alone), specials, n below and above k, and rows
-// just over the short limit (the long path).
-TEST(CudaTopk, ShortRowsRankedByStableSort) {
+// in shared memory (the column is the position); in score order (k <= 2048) the kept keys are
+// compacted in column order before the register sort: distinct values, heavy ties, specials,
+// n below and above k, and rows just over the short limit (the general path).
+TEST(CudaTopk, ShortRowsFromScoreKeys) {
   SKIP_WITHOUT_GPU();
   for (const int levels : {0, 2, 64}) {
     Rows r = random_rows(96, 16500, 16500, 61 + levels, levels);

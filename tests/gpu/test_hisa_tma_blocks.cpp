@@ -88,8 +88,8 @@ TEST(CudaHisaTmaBlocks, LongRows) {
 // instead of select_kept: ties (every block the same) and NaN scores on such rows, B = 16.
 TEST(CudaHisaTmaBlocks, LongRowsTiesAndNaN) {
   SKIP_WITHOUT_GPU();
-  expect_tma_blocks_match(tied_blocks_fp8(96, 80000, 525).problem(), hisa_cfg(2048, 16, 80),
-                          "tied blocks fp8 S=80000 B=16 m=80 (5000 blocks)");
+  expect_tma_blocks_match(tied_blocks_fp8(96, 80000, 525).problem(), hisa_cfg(1024, 16, 80),
+                          "tied blocks fp8 S=80000 B=16 m=80 k=1024 (5000 blocks)");
   expect_tma_blocks_match(nan_scales_fp8(96, 80000, 526).problem(), hisa_cfg(2048, 16, 200),
                           "NaN k_scale fp8 S=80000 B=16 m=200 (5000 blocks)", 8);
 }
