@@ -16,15 +16,11 @@
 #   blocks   stage 1 on the TMA block scorer + radix top-k vs the one-warpgroup kernel
 #            (HISA_TMA_BLOCKS=0 vs 1, same run): B=64 m=64/128/256 and B=128 m=64 at 32K and
 #            128K (random data), then 256K and 1M with the TMA stage 1
-#   short    the radix top-k's short-row path for score-order rows vs the general path
-#            (HISA_TOPK_SHORT=0 vs 1, same run): racecheck of the short-row top-k, then B=64
-#            m=64/128/256 and flat at 32K and 128K in score and index order, B=128 m=64 (random)
 #   topk     flat's top-k (issue #13): CudaTopk under memcheck and racecheck, flat at 8K-128K
 #            in score and index order, then the engines' top-k kernels and torch.topk
 #            (bench/prefill/topk_anchors.py; carry .deps/topk_anchors)
 #
-# CHECK_FILTER (default 'CudaHisa*:CudaRowOrder*') picks the GPU tests of `check`;
-# RACECHECK_S (default 120, 0 = skip) bounds the racecheck of part short.
+# CHECK_FILTER (default 'CudaHisa*:CudaRowOrder*') picks the GPU tests of `check`.
 #   bench/hisa/prefill_run.sh <commit> check,shared
 # Needs the carried googletest sources in .deps/googletest (the device has no libgtest).
 set -uo pipefail
@@ -97,27 +93,13 @@ if has blocks; then
   HISA_TMA_BLOCKS=1 bench blocks1_long --L 262144,1048576 --m 64 --B 64 --flat-chunks 8 \
     --no-fidelity --repeats 3
 fi
-if has short && [ "${RACECHECK_S:-120}" != 0 ]; then
-  t0=$(date +%s)
-  timeout "${RACECHECK_S:-120}" compute-sanitizer --tool racecheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
-    --gtest_filter='CudaTopk.ShortRowsFromScoreKeys:CudaTopk.UnalignedPointerAndRanges' > "$OUT/racecheck_short.log" 2>&1
-  echo "racecheck short-row top-k: rc=$? in $(( $(date +%s) - t0 )) s"
-  grep -E "RACECHECK SUMMARY|PASSED|FAILED" "$OUT/racecheck_short.log" | head -4
-fi
-if has short; then
-  for v in 0 1; do
-    HISA_TOPK_SHORT=$v bench short$v --L 32768,131072 --m 64,128,256 --B 64 --order score,index --methods flat,hisa \
-      --no-fidelity --repeats 3
-  done
-  HISA_TOPK_SHORT=1 bench short1_b128 --L 32768,131072 --m 64 --B 128 --no-fidelity --repeats 3
-fi
 if has topk; then
   t0=$(date +%s)
   timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
     --gtest_filter='CudaTopk.*' > "$OUT/sanitize_topk.log" 2>&1
   echo "memcheck CudaTopk: rc=$? in $(( $(date +%s) - t0 )) s"
   timeout 200 compute-sanitizer --tool racecheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
-    --gtest_filter='CudaTopk.UnalignedPointerAndRanges:CudaTopk.HeavyTies*' >> "$OUT/sanitize_topk.log" 2>&1
+    --gtest_filter='CudaTopk.UnalignedPointerAndRanges:CudaTopk.HeavyTies*:CudaTopk.ShortRowsFromScoreKeys' >> "$OUT/sanitize_topk.log" 2>&1
   echo "racecheck CudaTopk: rc=$? in $(( $(date +%s) - t0 )) s"
   grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" "$OUT/sanitize_topk.log" | head -8
   bench topk --L 8192,32768,131072 --methods flat --order score,index --no-fidelity

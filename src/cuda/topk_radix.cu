@@ -2,7 +2,6 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -279,31 +278,6 @@ __device__ void short_row_by_index(const TE* scores, int begin, int end, int k, 
       });
 }
 
-// Score order, k <= kRegItems, rows of n <= short_max: threshold passes over the row's score
-// keys in shared memory, the kept keys compacted into kept[0, min(n, k)) (no atomics), then
-// the register sort (sort_and_write); -1 after min(n, k).
-template <bool kVec, typename TE>
-__device__ void short_row_by_score(const TE* scores, int begin, int end, int k, int32_t* out,
-                                   uint32_t* sk, uint64_t* kept, uint32_t* hist, RowShared& sh) {
-  const int n = end - begin;
-  uint32_t count = static_cast<uint32_t>(n);
-  if (n <= k) {
-    for_each_score<kVec, TE>(scores, begin, end,
-                             [&](float v, int i) { kept[i - begin] = rank_key(v, i); });
-  } else {
-    copy_score_keys<kVec, TE>(scores, begin, end, sk);
-    int hi;
-    uint64_t prefix;
-    short_row_threshold(sk, begin, count, k, hist, sh, hi, prefix);
-    count = topk_ordered::ordered_buffer_pass<kThreads>(
-        count, sh.scan, [&](uint32_t i) { return short_key(sk, begin, i); },
-        [&](uint64_t key) { return top_bits(key, hi) >= prefix; },
-        [&](uint32_t pos, uint64_t key) { kept[pos] = key; });
-  }
-  __syncthreads();
-  sort_and_write(kept, count, k, out, true);
-}
-
 // Index order for longer rows: the selected keys (keys[0, count), any order, count <= k) are
 // marked in a bitmap of the row's columns (`bitmap`: the histogram's kBins words, so windows
 // of kBins * 32 columns), then each window's set bits are written in column order by one
@@ -343,14 +317,13 @@ __device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int 
 }
 
 template <bool kVec, typename TE, bool kByIndex>
-__device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int short_max, bool short_sorted) {
+__device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int short_max) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
   uint64_t* outbuf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
   uint64_t* cand = outbuf + a.k;
-  // Short rows: max(k, kRegItems) kept keys (the register sort's exchange buffer), then
-  // short_max 4-byte score keys, filling the key area.
-  uint64_t* short_kept = outbuf;
+  // Short index-order rows: short_max 4-byte score keys after max(k, kRegItems) 8-byte
+  // entries, filling the key area.
   uint32_t* short_keys = reinterpret_cast<uint32_t*>(outbuf + max(static_cast<int>(a.k), kRegItems));
   __shared__ RowShared sh;
 
@@ -374,11 +347,6 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
   if constexpr (kByIndex) {
     if (n <= k || n <= short_max) {  // n <= k: written without reading the row
       short_row_by_index<kVec, TE>(scores, begin, end, k, out, short_keys, hist, sh);
-      return;
-    }
-  } else {
-    if (short_sorted && a.sorted && k <= kRegItems && n <= short_max) {
-      short_row_by_score<kVec, TE>(scores, begin, end, k, out, short_keys, short_kept, hist, sh);
       return;
     }
   }
@@ -470,8 +438,8 @@ __device__ void write_tokens(const TopkRowsArgs& a) {
 
 template <bool kVec, typename TE, bool kByIndex>
 __global__ void __launch_bounds__(kThreads, 2)
-    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool short_sorted) {
-  topk_row<kVec, TE, kByIndex>(a, cap, short_max, short_sorted);
+    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max) {
+  topk_row<kVec, TE, kByIndex>(a, cap, short_max);
   if (a.columns.kept != nullptr) {
     __syncthreads();
     write_tokens(a);
@@ -481,16 +449,12 @@ __global__ void __launch_bounds__(kThreads, 2)
 template <bool kVec, typename TE>
 void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max,
                     std::size_t smem, cudaStream_t stream, const std::string& ctx) {
-  // HISA_TOPK_SHORT=0: score-order rows of k <= 2048 take the general path (row copied by
-  // atomics, threshold on 64-bit keys) instead of the short-row one (an A/B switch).
-  const char* env = std::getenv("HISA_TOPK_SHORT");
-  const bool short_sorted = env == nullptr || std::atoi(env) != 0;
   auto* fn = by_index ? &radix_topk_kernel<kVec, TE, true> : &radix_topk_kernel<kVec, TE, false>;
   HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(fn),
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(smem)),
                       ctx);
-  fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, short_max, short_sorted);
+  fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, short_max);
   HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
 }
 
@@ -515,8 +479,8 @@ void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
   const int64_t cap = std::max(kMinCandidates, kBufferKeys - a.k);
   const int64_t keys = std::max(next_pow2(a.k), a.k + cap);
   const std::size_t smem = kBins * sizeof(uint32_t) + keys * sizeof(uint64_t);
-  // Short rows keep max(k, kRegItems) 8-byte kept keys and 4-byte score keys in the key area
-  // (k <= 2048: rows of up to 16384 columns).
+  // Short index-order rows keep 4-byte score keys after max(k, kRegItems) 8-byte entries of
+  // the key area (k <= 2048: rows of up to 16384 columns).
   const int short_max = static_cast<int>(2 * (keys - std::max<int64_t>(a.k, kRegItems)));
   const bool f16 = a.scores_f16 != nullptr;
   const uintptr_t base = f16 ? reinterpret_cast<uintptr_t>(a.scores_f16)

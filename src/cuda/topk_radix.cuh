@@ -12,18 +12,16 @@
 // row from global memory until the undecided bin holds <= `cap` keys; those are copied into
 // shared memory (the keys above the bin go straight to the output list) and the remaining
 // passes run there. The final list {key >= T} (exactly min(k, n) keys) is sorted in registers
-// (k <= 2048) or bitonic-sorted in shared memory. Short rows (k = 2048: up to 16384 columns,
-// HISA's stage-2 candidate rows) are copied by column as 32-bit score keys (the column is the
-// position, no atomics) and the threshold passes run there; in score order the kept keys are
-// compacted in column order before the sort (HISA_TOPK_SHORT=0, read at each launch: the
-// general path instead, an A/B switch). Typical long rows cost two reads of the row
+// (k <= 2048) or bitonic-sorted in shared memory. Typical long rows cost two reads of the row
 // (histogram + collect); ties and degenerate rows (all scores equal) cost a few more passes,
 // never a wrong answer.
 //
-// Index order (sorted && by_index) needs no sort: the keys stay in column order throughout
-// (a short row is copied by column; a long row's collect pass keeps every key at or above the
-// undecided bin in column order) and the final pass writes the columns of the keys >= T by
-// block-wide prefix sums (topk_ordered.cuh). A row with n <= k is written without reading it.
+// Index order (sorted && by_index) needs no sort: the keys stay in column order throughout (a
+// short row, k = 2048: up to 16384 columns, HISA's stage-2 candidate rows, is copied by column
+// as 32-bit score keys, the column being the position, and the threshold passes run there; a
+// long row's collect pass keeps every key at or above the undecided bin in column order) and
+// the final pass writes the columns of the keys >= T by block-wide prefix sums
+// (topk_ordered.cuh). A row with n <= k is written without reading it.
 #pragma once
 
 #include <cuda_runtime.h>

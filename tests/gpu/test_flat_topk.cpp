@@ -148,10 +148,9 @@ TEST(CudaTopk, ShortRowsEmptyRowsAndPadding) {
   for (int j = 0; j < 512; ++j) ASSERT_EQ(got[3 * 512 + j], -1);
 }
 
-// Short rows (k = 2048: n <= 16384, HISA's stage-2 candidate rows) run from 32-bit score keys
-// in shared memory (the column is the position); in score order (k <= 2048) the kept keys are
-// compacted in column order before the register sort: distinct values, heavy ties, specials,
-// n below and above k, and rows just over the short limit (the general path).
+// Short index-order rows (k = 2048: n <= 16384, HISA's stage-2 candidate rows) run from
+// 32-bit score keys in shared memory (the column is the position); both orders on distinct
+// values, heavy ties, specials, n below and above k, and rows just over the short limit.
 TEST(CudaTopk, ShortRowsFromScoreKeys) {
   SKIP_WITHOUT_GPU();
   for (const int levels : {0, 2, 64}) {

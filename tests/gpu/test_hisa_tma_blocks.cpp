@@ -90,8 +90,9 @@ TEST(CudaHisaTmaBlocks, LongRowsTiesAndNaN) {
   SKIP_WITHOUT_GPU();
   expect_tma_blocks_match(tied_blocks_fp8(96, 80000, 525).problem(), hisa_cfg(1024, 16, 80),
                           "tied blocks fp8 S=80000 B=16 m=80 k=1024 (5000 blocks)");
+  // (no CPU sample: the CPU reference rejects NaN k_scale unless allow_nonfinite is set)
   expect_tma_blocks_match(nan_scales_fp8(96, 80000, 526).problem(), hisa_cfg(2048, 16, 200),
-                          "NaN k_scale fp8 S=80000 B=16 m=200 (5000 blocks)", 8);
+                          "NaN k_scale fp8 S=80000 B=16 m=200 (5000 blocks)");
 }
 
 // Exact score ties everywhere (every block holds the same keys) and NaN scores.
