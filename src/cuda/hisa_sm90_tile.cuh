@@ -152,30 +152,12 @@ __device__ __forceinline__ void load_head_weights(const float* wrow, float (&wv)
 
 // sum_h w_h * relu(acc) for this thread's two keys, summed over the lane quad (all 4 lanes
 // return both sums): .x for row r0, .y for row r0 + 8.
-__device__ __forceinline__ float2 key_head_sums(const float (&acc)[32], const float (&wv)[16]) {
+template <typename WeightPair>
+__device__ __forceinline__ float2 key_head_sums_of(const float (&acc)[32], WeightPair&& wpair) {
   float a0 = 0.0f, a1 = 0.0f, b0 = 0.0f, b1 = 0.0f;  // two chains per key for ILP
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
-    a0 = fmaf(wv[2 * i], relu(acc[4 * i]), a0);
-    a1 = fmaf(wv[2 * i + 1], relu(acc[4 * i + 1]), a1);
-    b0 = fmaf(wv[2 * i], relu(acc[4 * i + 2]), b0);
-    b1 = fmaf(wv[2 * i + 1], relu(acc[4 * i + 3]), b1);
-  }
-  float a = a0 + a1, b = b0 + b1;
-  a += __shfl_xor_sync(0xffffffffu, a, 1);
-  b += __shfl_xor_sync(0xffffffffu, b, 1);
-  a += __shfl_xor_sync(0xffffffffu, a, 2);
-  b += __shfl_xor_sync(0xffffffffu, b, 2);
-  return make_float2(a, b);
-}
-
-// key_head_sums with the weights read from shared memory (w: the query's 64 weights + 2 * (lane
-// % 4)), as the TMA kernels keep them: the same products in the same order, so the same bits.
-__device__ __forceinline__ float2 key_head_sums_smem(const float (&acc)[32], const float* w) {
-  float a0 = 0.0f, a1 = 0.0f, b0 = 0.0f, b1 = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const float2 wi = *reinterpret_cast<const float2*>(w + 8 * i);
+    const float2 wi = wpair(i);  // the weights of heads 8 i + 2 (lane % 4) and the next
     a0 = fmaf(wi.x, relu(acc[4 * i]), a0);
     a1 = fmaf(wi.y, relu(acc[4 * i + 1]), a1);
     b0 = fmaf(wi.x, relu(acc[4 * i + 2]), b0);
@@ -187,6 +169,15 @@ __device__ __forceinline__ float2 key_head_sums_smem(const float (&acc)[32], con
   a += __shfl_xor_sync(0xffffffffu, a, 2);
   b += __shfl_xor_sync(0xffffffffu, b, 2);
   return make_float2(a, b);
+}
+__device__ __forceinline__ float2 key_head_sums(const float (&acc)[32], const float (&wv)[16]) {
+  return key_head_sums_of(acc, [&](int i) { return make_float2(wv[2 * i], wv[2 * i + 1]); });
+}
+
+// key_head_sums with the weights read from shared memory (w: the query's 64 weights + 2 * (lane
+// % 4)), as the TMA kernels keep them: the same products in the same order, so the same bits.
+__device__ __forceinline__ float2 key_head_sums_smem(const float (&acc)[32], const float* w) {
+  return key_head_sums_of(acc, [&](int i) { return *reinterpret_cast<const float2*>(w + 8 * i); });
 }
 
 // The key row (0..63 in the tile) whose sum this thread stores, or -1: lane quad member 0
