@@ -395,9 +395,7 @@ bool wgmma_ready() {
 
 bool wgmma_scorer_supports(const Problem& p) {
   if (p.dtype != DType::fp8_e4m3 || p.H != kHeads || p.D != kDim) return false;
-  if (reinterpret_cast<uintptr_t>(p.q) % 16 != 0 || reinterpret_cast<uintptr_t>(p.k) % 16 != 0 ||
-      reinterpret_cast<uintptr_t>(p.w) % 16 != 0)
-    return false;
+  if (!aligned16(p.q) || !aligned16(p.k) || !aligned16(p.w)) return false;
   if (p.T * kHeads >= INT32_MAX || p.S >= INT32_MAX - kSegKeys) return false;
   return wgmma_ready() && tensor_maps_available();
 }

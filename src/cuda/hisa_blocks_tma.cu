@@ -71,7 +71,6 @@ constexpr int kSmemBar = kSmemW + kQStages * kWBytes;
 constexpr int kNumBars = 2 * kQStages + 2 * kStages;
 constexpr int kSmemAlloc = kSmemBar + kNumBars * 8 + 1024;  // + slack to align to 1024
 
-
 // One 64-row tile against the query: eight k16 steps, panel 0 (K 0..63) then panel 1.
 __device__ __forceinline__ void tile_mma(float (&acc)[32], uint32_t keys, uint32_t q_tile) {
   const uint64_t dk = sm90::sw128_desc(keys), dq = sm90::sw128_desc(q_tile);
@@ -256,7 +255,6 @@ __global__ void __launch_bounds__(kSelectThreads) select_kept_kernel(const HisaP
   finish_blocks(g, p.m, jkeys, p.kept + static_cast<int64_t>(r) * p.m, sc);
 }
 
-
 }  // namespace
 
 bool sm90_tma_blocks_supported(const HisaParams& p) {
@@ -264,7 +262,8 @@ bool sm90_tma_blocks_supported(const HisaParams& p) {
   if (p.H != kHeads || p.D != kDim || p.m < 3 || p.B < 1) return false;
   if (p.lists || p.shared_tiles) return false;
   if (!aligned16(p.q) || !aligned16(p.w)) return false;
-  return sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_blocks_tma_kernel)) && tensor_maps_available();
+  return sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_blocks_tma_kernel)) &&
+         tensor_maps_available();
 }
 
 void launch_sm90_tma_blocks(const HisaParams& p, cudaStream_t st) {
@@ -287,8 +286,8 @@ void launch_sm90_tma_blocks(const HisaParams& p, cudaStream_t st) {
   HISA_CUDA_CHECK_LAUNCH("hisa_blocks_tma_kernel", ctx);
   if (p.cand_begin != nullptr) {
     // Long rows: the radix top-k (512 threads per row) in index order, k = m - 2, into
-    // kept[r * m + 1 ..]; at 1M tokens (16K blocks) 572.6 ms end to end vs 644.1 with
-    // select_kept (H100, 07a969b / bef5149).
+    // kept[r * m + 1 ..]; at 1M tokens (16K blocks) 580.5 ms end to end vs 644 with
+    // select_kept (H100, e45e5e4 / bef5149).
     TopkRowsArgs a;
     a.scores = p.scores;
     a.ld = p.scores_ld;

@@ -64,7 +64,6 @@ __host__ __device__ inline bool skips_scoring(const RowGeometry& g, int order, i
   return g.cvalid <= 0 || (order != 0 && g.cvalid <= topk);
 }
 
-
 __global__ void __launch_bounds__(kThreadsTma, 2)
     hisa_tokens_tma_kernel(const __grid_constant__ CUtensorMap tmap_q,
                            const __grid_constant__ CUtensorMap tmap_k, const HisaParams p) {
@@ -234,14 +233,14 @@ __global__ void __launch_bounds__(kThreadsTma, 2)
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }
 
-
 }  // namespace
 
 bool sm90_tma_tokens_supported(const HisaParams& p) {
   if (p.dtype != DType::fp8_e4m3 || p.H != kHeads || p.D != kDim) return false;
   if (p.B % kTileKeys != 0 || p.lists || p.shared_tiles || p.stream_cap > 0) return false;
   if (!aligned16(p.q) || !aligned16(p.k) || !aligned16(p.w)) return false;
-  return sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_tokens_tma_kernel)) && tensor_maps_available();
+  return sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_tokens_tma_kernel)) &&
+         tensor_maps_available();
 }
 
 void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
