@@ -19,6 +19,10 @@
 #   topk     flat's top-k (issue #13): CudaTopk under memcheck and racecheck, flat at 8K-128K
 #            in score and index order, then the engines' top-k kernels and torch.topk
 #            (bench/prefill/topk_anchors.py; carry .deps/topk_anchors)
+#   arms     same-run A/B of environment switch sets: ARMS='name:VAR=v,VAR=v[:gtest filter];...';
+#            for each arm the GPU tests of its filter (if given) under its switches, then
+#            `hisa bench prefill` with ARM_ARGS (default HISA B=64 m=64,256 at 32K and 128K, score
+#            order) and, if ARM_FLAT_ARGS is set, once more with those (e.g. flat's top-k)
 #
 # CHECK_FILTER (default 'CudaHisa*:CudaRowOrder*') picks the GPU tests of `check`.
 #   bench/hisa/prefill_run.sh <commit> check,shared
@@ -51,6 +55,12 @@ if has check; then
     > "$OUT/sanitize.log" 2>&1
   echo "sanitizer: rc=$? in $(( $(date +%s) - t0 )) s"
   grep -E "ERROR SUMMARY|PASSED|FAILED" "$OUT/sanitize.log" | head -5
+  for tool in memcheck racecheck; do
+    timeout 120 compute-sanitizer --tool $tool --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
+      --gtest_filter='CudaTopk.BucketRanking*' > "$OUT/sanitize_bucket_$tool.log" 2>&1
+    echo "$tool CudaTopk.BucketRanking*: rc=$?"
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/sanitize_bucket_$tool.log" | head -2
+  done
   # STOP_ON_FAIL=1: no benchmarks after failed (or hung) tests.
   [ "${STOP_ON_FAIL:-0}" = 1 ] && [ "$rc" != 0 ] && { tail -30 "$OUT/tests.log"; exit 1; }
 fi
@@ -107,6 +117,27 @@ if has topk; then
   PYTHONPATH=.deps/topk_anchors/sgl:.deps/topk_anchors/fi timeout 200 python3 \
     bench/prefill/topk_anchors.py --json "$OUT/topk_anchors.json" > "$OUT/topk_anchors.log" 2>&1
   echo "anchors: rc=$? in $(( $(date +%s) - t0 )) s"; tail -5 "$OUT/topk_anchors.log"
+fi
+if has arms; then
+  IFS=';' read -ra ARMLIST <<< "${ARMS:-}"
+  for arm in "${ARMLIST[@]}"; do
+    IFS=':' read -r name switches filter <<< "$arm"
+    IFS=',' read -ra vars <<< "$switches"
+    if [ -n "${filter:-}" ]; then
+      t0=$(date +%s)
+      env "${vars[@]}" timeout 200 "$BUILD/tests/hisa_gpu_tests" --gtest_filter="$filter" \
+        > "$OUT/tests_$name.log" 2>&1
+      echo "== tests $name (${vars[*]}): rc=$? in $(( $(date +%s) - t0 )) s"
+      grep -E "^\[ +FAILED +\]|Failure|Expected|exception" "$OUT/tests_$name.log" | head -12
+      grep -E "^\[  (PASSED|FAILED) +\]" "$OUT/tests_$name.log"
+    fi
+    # shellcheck disable=SC2086
+    (
+      export "${vars[@]}"
+      bench "arm_$name" ${ARM_ARGS:---L 32768,131072 --m 64,256 --B 64 --order score --no-fidelity --repeats 3}
+      [ -z "${ARM_FLAT_ARGS:-}" ] || bench "armflat_$name" $ARM_FLAT_ARGS
+    )
+  done
 fi
 has long && bench long --L 262144,1048576 --m 64 --B 64 --flat-chunks 8 --no-fidelity --repeats 3
 exit 0

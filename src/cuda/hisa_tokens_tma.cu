@@ -21,6 +21,7 @@
 // kernel otherwise.
 #include <cuda.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -39,24 +40,33 @@ constexpr int kHeads = 64;
 constexpr int kDim = 128;
 constexpr int kTileKeys = 64;                 // one wgmma M tile
 constexpr int kStageKeys = 2 * kTileKeys;     // one math warpgroup's stage
-constexpr int kMathWarpgroups = 2;
-constexpr int kMathWarps = 4 * kMathWarpgroups;
-constexpr int kThreadsTma = 32 * kMathWarps + 32;  // + the producer warp
-constexpr int kStages = 4;                    // even: slot parity = consuming warpgroup
-static_assert(kStages % kMathWarpgroups == 0, "a slot is always consumed by one warpgroup");
-constexpr int kQStages = 2;
 constexpr int kQBytes = kHeads * kDim;        // one query's q (FP8)
 constexpr int kWBytes = kHeads * 4;           // its weights
 constexpr int kTileBytes = kTileKeys * kDim;
 constexpr int kStageBytes = kStageKeys * kDim;
 
-constexpr int kSmemQ = 0;
-constexpr int kSmemKV = kSmemQ + kQStages * kQBytes;
-constexpr int kSmemScale = kSmemKV + kStages * kStageBytes;
-constexpr int kSmemW = kSmemScale + kStages * kStageKeys * 4;
-constexpr int kSmemBar = kSmemW + kQStages * kWBytes;
-constexpr int kNumBars = 2 * kQStages + 2 * kStages;
-constexpr int kSmemAlloc = kSmemBar + kNumBars * 8 + 1024;  // + slack to align to 1024
+// One kernel shape: WG math warpgroups per CTA, CTAS CTAs per SM, a ring of S key stages
+// (slot parity = consuming warpgroup) and QS query stages, weights in registers or read from
+// shared memory per tile. Default: 2 warpgroups, 2 CTAs per SM, S = 4, QS = 2, weights in
+// shared memory. HISA_TOKENS_SHAPE=1 and HISA_TOKENS_WREGS=1 (A/B switches) take one CTA
+// per SM with 4 warpgroups and a 12-stage ring (twice the key bytes in flight per SM) and
+// the weights in registers.
+template <int WG, int CTAS, int S, int QS, bool WREGS>
+struct Shape {
+  static_assert(S % WG == 0, "a slot is always consumed by one warpgroup");
+  static constexpr int kMathWarpgroups = WG, kCtasPerSm = CTAS, kStages = S, kQStages = QS;
+  static constexpr bool kWRegs = WREGS;
+  static constexpr int kMathWarps = 4 * WG;
+  static constexpr int kThreads = 32 * kMathWarps + 32;  // + the producer warp
+  static constexpr int kSmemQ = 0;
+  static constexpr int kSmemKV = kSmemQ + QS * kQBytes;
+  static constexpr int kSmemScale = kSmemKV + S * kStageBytes;
+  static constexpr int kSmemW = kSmemScale + S * kStageKeys * 4;
+  static constexpr int kSmemBar = kSmemW + QS * kWBytes;
+  static constexpr int kNumBars = 2 * QS + 2 * S;
+  static constexpr int kSmemAlloc = kSmemBar + kNumBars * 8 + 1024;  // + slack to align to 1024
+  static_assert(CTAS * (kSmemAlloc + 1024) <= 228 * 1024, "CTAS CTAs per SM");
+};
 // Arrivals that complete a stage: the producer's expect_tx, then each lane's cp.async arrival.
 constexpr uint32_t kFullArrivals = 1 + 32;
 
@@ -64,10 +74,17 @@ __host__ __device__ inline bool skips_scoring(const RowGeometry& g, int order, i
   return g.cvalid <= 0 || (order != 0 && g.cvalid <= topk);
 }
 
-__global__ void __launch_bounds__(kThreadsTma, 2)
+// The weights' placement gives the same products in the same order, so the same bits.
+template <class R>
+__global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
     hisa_tokens_tma_kernel(const __grid_constant__ CUtensorMap tmap_q,
                            const __grid_constant__ CUtensorMap tmap_k, const HisaParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int kStages = R::kStages, kQStages = R::kQStages, kMathWarps = R::kMathWarps;
+  constexpr int kMathWarpgroups = R::kMathWarpgroups;
+  constexpr bool kWRegs = R::kWRegs;
+  constexpr int kSmemQ = R::kSmemQ, kSmemKV = R::kSmemKV, kSmemScale = R::kSmemScale;
+  constexpr int kSmemW = R::kSmemW, kSmemBar = R::kSmemBar;
   extern __shared__ unsigned char smem_raw[];
   const uint32_t raw = sm90::smem_addr(smem_raw);
   const uint32_t base = (raw + 1023u) & ~1023u;
@@ -182,12 +199,21 @@ __global__ void __launch_bounds__(kThreadsTma, 2)
     ++q_iter;
     // The weights stay in shared memory (registers hold the two accumulator sets).
     const float* wq = reinterpret_cast<const float*>(smem + kSmemW + qs * kWBytes) + 2 * quad;
+    float wv[16];
+    if constexpr (kWRegs) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const float2 w2 = *reinterpret_cast<const float2*>(wq + 8 * i);
+        wv[2 * i] = w2.x;
+        wv[2 * i + 1] = w2.y;
+      }
+    }
     const uint32_t q_tile = q_smem + qs * kQBytes;
     float* scores_row = p.scores + static_cast<int64_t>(r) * p.scores_ld;
     const int nstages = (g.cvalid + kStageKeys - 1) / kStageKeys;
     for (int l = 0; l < nstages; ++l) {
       const uint32_t gl = gs + l;
-      if (static_cast<int>(gl & 1u) != wg) continue;
+      if (static_cast<int>(gl % kMathWarpgroups) != wg) continue;
       const int slot = gl % kStages;
       mbar_wait(kv_full(slot), (gl / kStages) & 1);
       const uint32_t keys = kv_smem + slot * kStageBytes;
@@ -212,7 +238,7 @@ __global__ void __launch_bounds__(kThreadsTma, 2)
       sm90::wgmma_wait<1>();
       sm90::fence_operand(acc_a);
       {
-        const float2 sum = sm90::key_head_sums_smem(acc_a, wq);
+        const float2 sum = kWRegs ? sm90::key_head_sums(acc_a, wv) : sm90::key_head_sums_smem(acc_a, wq);
         const float s = (quad & 1) ? sum.y : sum.x;
         if (quad < 2 && pos_a < g.cvalid) scores_row[pos_a] = has_scale ? scale_a * s : s;
       }
@@ -221,7 +247,7 @@ __global__ void __launch_bounds__(kThreadsTma, 2)
       __syncwarp();
       if (lane == 0) mbar_arrive(kv_empty(slot));
       {
-        const float2 sum = sm90::key_head_sums_smem(acc_b, wq);
+        const float2 sum = kWRegs ? sm90::key_head_sums(acc_b, wv) : sm90::key_head_sums_smem(acc_b, wq);
         const float s = (quad & 1) ? sum.y : sum.x;
         if (quad < 2 && pos_b < g.cvalid) scores_row[pos_b] = has_scale ? scale_b * s : s;
       }
@@ -233,14 +259,37 @@ __global__ void __launch_bounds__(kThreadsTma, 2)
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }
 
+using ShapeDefault = Shape<2, 2, 4, 2, false>;
+using ShapeDefaultW = Shape<2, 2, 4, 2, true>;
+using ShapeWide = Shape<4, 1, 12, 2, false>;
+using ShapeWideW = Shape<4, 1, 12, 2, true>;
+
+struct Variant {
+  const void* fn;
+  int threads, smem, ctas_per_sm;
+};
+template <class R>
+Variant variant_of() {
+  return {reinterpret_cast<const void*>(hisa_tokens_tma_kernel<R>), R::kThreads, R::kSmemAlloc,
+          R::kCtasPerSm};
+}
+// The kernel chosen by HISA_TOKENS_SHAPE / HISA_TOKENS_WREGS (A/B switches, default 0).
+Variant tokens_variant(bool wide, bool wregs) {
+  if (wide) return wregs ? variant_of<ShapeWideW>() : variant_of<ShapeWide>();
+  return wregs ? variant_of<ShapeDefaultW>() : variant_of<ShapeDefault>();
+}
+bool env_on(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::string(v) == "1";
+}
+
 }  // namespace
 
 bool sm90_tma_tokens_supported(const HisaParams& p) {
   if (p.dtype != DType::fp8_e4m3 || p.H != kHeads || p.D != kDim) return false;
   if (p.B % kTileKeys != 0 || p.lists || p.shared_tiles || p.stream_cap > 0) return false;
   if (!aligned16(p.q) || !aligned16(p.k) || !aligned16(p.w)) return false;
-  return sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_tokens_tma_kernel)) &&
-         tensor_maps_available();
+  return sm90a_kernel_ready(tokens_variant(false, false).fn) && tensor_maps_available();
 }
 
 void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
@@ -256,12 +305,14 @@ void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
       static_cast<const unsigned char*>(p.q) + static_cast<int64_t>(p.t0) * kHeads * kDim;
   const CUtensorMap map_q = rows_map(q0, static_cast<int64_t>(p.T) * kHeads, kHeads, ctx);
   const CUtensorMap map_k = rows_map(p.k, p.S, kTileKeys, ctx);
-  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(hisa_tokens_tma_kernel,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemAlloc),
+  static const Variant v = tokens_variant(env_on("HISA_TOKENS_SHAPE"), env_on("HISA_TOKENS_WREGS"));
+  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem),
                       ctx);
   const int sms = current_device_properties().multiProcessorCount;
-  const int grid = static_cast<int>(std::min<int64_t>(p.T, 2 * int64_t{sms}));
-  hisa_tokens_tma_kernel<<<grid, kThreadsTma, kSmemAlloc, st>>>(map_q, map_k, p);
+  const int grid = static_cast<int>(std::min<int64_t>(p.T, int64_t{v.ctas_per_sm} * sms));
+  void* args[] = {const_cast<CUtensorMap*>(&map_q), const_cast<CUtensorMap*>(&map_k),
+                  const_cast<HisaParams*>(&p)};
+  HISA_CUDA_CHECK_CTX(cudaLaunchKernel(v.fn, dim3(grid), dim3(v.threads), args, v.smem, st), ctx);
   HISA_CUDA_CHECK_LAUNCH("hisa_tokens_tma_kernel", ctx);
 }
 

@@ -2,11 +2,13 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "cuda/common.cuh"
 #include "cuda/hisa_launch.cuh"
 #include "cuda/hisa_register_sort.cuh"
+#include "cuda/topk_bucket_rank.cuh"
 #include "cuda/topk_ordered.cuh"
 #include "cuda/topk_radix.cuh"
 #include "hisa/error.hpp"
@@ -36,6 +38,7 @@ struct RowShared {
   uint32_t warp_sums[kWarps];
   uint32_t out_count, cand_count;
   uint32_t sel_bin, sel_above, sel_count;
+  topk_bucket::Shared<kThreads> bucket;  // the score-order ranking's scratch
 };
 
 __device__ __forceinline__ uint64_t top_bits(uint64_t key, int hi) { return key >> (64 - hi); }
@@ -161,8 +164,9 @@ __device__ void histogram(const TE* scores, int begin, int end, const uint64_t* 
 }
 
 // Sorts keys[0..count) descending (padding to a power of two with zero keys), then writes
-// the columns, -1 after `count`, into out[0..k).
-__device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* out, bool sorted) {
+// the columns, -1 after `count`, into out[0..k). `hist` (kBins words) is free scratch.
+__device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* out, bool sorted,
+                               bool buckets, uint32_t* hist, RowShared& sh) {
   const int tid = threadIdx.x;
   if (!sorted) {  // the set only (MISA's candidates are re-ranked by another score)
     for (int j = tid; j < k; j += kThreads)
@@ -170,10 +174,13 @@ __device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* o
     return;
   }
   if (k <= kRegItems) {
-    // In registers: 512 threads x 4 items (hisa_register_sort.cuh), 10 shared-memory stages
-    // instead of 66; zero keys pad (they sort last). `keys` (>= kRegItems entries) is the
-    // exchange buffer once the items are loaded. H100, same run: flat's top-k 1.02 -> 0.53 ms
-    // at 8K, 5.37 -> 3.62 ms at 32K (bench/results/h100_2026-12-06_44690f1_select_ab_*.log).
+    // 512 threads x 4 items in registers. First a counting sort on the keys' buckets
+    // (topk_bucket_rank.cuh); a set with a crowded bucket is sorted in registers instead
+    // (hisa_register_sort.cuh: 10 shared-memory stages instead of 66; zero keys pad, they sort
+    // last; H100, same run: flat's top-k 1.02 -> 0.53 ms at 8K, 5.37 -> 3.62 ms at 32K against
+    // the shared-memory network, bench/results/h100_2026-12-06_44690f1_select_ab_*.log).
+    // `keys` (>= kRegItems + kRegItems / 2 entries) is the scatter / exchange buffer once the
+    // items are loaded.
     uint64_t v[kRegItems / kThreads];
 #pragma unroll
     for (int r = 0; r < kRegItems / kThreads; ++r) {
@@ -181,6 +188,9 @@ __device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* o
       v[r] = i < count ? keys[i] : 0;
     }
     __syncthreads();
+    if (buckets && topk_bucket::rank_by_buckets<kThreads, kRegItems / kThreads, kBins>(v, count, k, keys, hist,
+                                                                            sh.bucket, out))
+      return;
     hisa_ops::warpgroup_sort_desc<kRegItems / kThreads, kThreads>(v, keys);
 #pragma unroll
     for (int r = 0; r < kRegItems / kThreads; ++r) {
@@ -278,6 +288,33 @@ __device__ void short_row_by_index(const TE* scores, int begin, int end, int k, 
       });
 }
 
+// Score order, k <= kRegItems, rows of n <= short_max (HISA_TOPK_SHORT=1, an A/B switch):
+// threshold passes over the row's score keys in shared memory, the kept keys compacted into
+// kept[0, min(n, k)) in column order (no atomics), then the ranking (sort_and_write); -1
+// after min(n, k).
+template <bool kVec, typename TE>
+__device__ void short_row_by_score(const TE* scores, int begin, int end, int k, int32_t* out,
+                                   bool buckets, uint32_t* sk, uint64_t* kept, uint32_t* hist,
+                                   RowShared& sh) {
+  const int n = end - begin;
+  uint32_t count = static_cast<uint32_t>(n);
+  if (n <= k) {
+    for_each_score<kVec, TE>(scores, begin, end,
+                             [&](float v, int i) { kept[i - begin] = rank_key(v, i); });
+  } else {
+    copy_score_keys<kVec, TE>(scores, begin, end, sk);
+    int hi;
+    uint64_t prefix;
+    short_row_threshold(sk, begin, count, k, hist, sh, hi, prefix);
+    count = topk_ordered::ordered_buffer_pass<kThreads>(
+        count, sh.scan, [&](uint32_t i) { return short_key(sk, begin, i); },
+        [&](uint64_t key) { return top_bits(key, hi) >= prefix; },
+        [&](uint32_t pos, uint64_t key) { kept[pos] = key; });
+  }
+  __syncthreads();
+  sort_and_write(kept, count, k, out, true, buckets, hist, sh);
+}
+
 // Index order for longer rows: the selected keys (keys[0, count), any order, count <= k) are
 // marked in a bitmap of the row's columns (`bitmap`: the histogram's kBins words, so windows
 // of kBins * 32 columns), then each window's set bits are written in column order by one
@@ -317,7 +354,8 @@ __device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int 
 }
 
 template <bool kVec, typename TE, bool kByIndex>
-__device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int short_max) {
+__device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int short_max,
+                                         bool buckets, bool short_sorted) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
   uint64_t* outbuf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
@@ -347,6 +385,12 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
   if constexpr (kByIndex) {
     if (n <= k || n <= short_max) {  // n <= k: written without reading the row
       short_row_by_index<kVec, TE>(scores, begin, end, k, out, short_keys, hist, sh);
+      return;
+    }
+  } else {
+    if (short_sorted && a.sorted && k <= kRegItems && n <= short_max) {
+      short_row_by_score<kVec, TE>(scores, begin, end, k, out, buckets, short_keys, outbuf, hist,
+                                   sh);
       return;
     }
   }
@@ -412,7 +456,7 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
   if constexpr (kByIndex) {
     write_in_column_order(outbuf, sh.out_count, begin, end, k, out, hist, sh);
   } else {
-    sort_and_write(outbuf, sh.out_count, k, out, a.sorted);
+    sort_and_write(outbuf, sh.out_count, k, out, a.sorted, buckets, hist, sh);
   }
 }
 
@@ -438,8 +482,8 @@ __device__ void write_tokens(const TopkRowsArgs& a) {
 
 template <bool kVec, typename TE, bool kByIndex>
 __global__ void __launch_bounds__(kThreads, 2)
-    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max) {
-  topk_row<kVec, TE, kByIndex>(a, cap, short_max);
+    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool buckets, bool short_sorted) {
+  topk_row<kVec, TE, kByIndex>(a, cap, short_max, buckets, short_sorted);
   if (a.columns.kept != nullptr) {
     __syncthreads();
     write_tokens(a);
@@ -449,12 +493,25 @@ __global__ void __launch_bounds__(kThreads, 2)
 template <bool kVec, typename TE>
 void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max,
                     std::size_t smem, cudaStream_t stream, const std::string& ctx) {
+  // Score-order ranking by buckets (topk_bucket_rank.cuh) unless HISA_TOPK_BUCKETS=0, which
+  // benchmarks use to time the register sort beside it.
+  static const bool buckets = [] {
+    const char* v = std::getenv("HISA_TOPK_BUCKETS");
+    return v == nullptr || std::string(v) != "0";
+  }();
+  // HISA_TOPK_SHORT=1: score-order rows of k <= 2048, n <= short_max take the score-key short
+  // path (short_row_by_score) instead of the general one (an A/B switch).
+  static const bool short_sorted = [] {
+    const char* v = std::getenv("HISA_TOPK_SHORT");
+    return v != nullptr && std::string(v) == "1";
+  }();
   auto* fn = by_index ? &radix_topk_kernel<kVec, TE, true> : &radix_topk_kernel<kVec, TE, false>;
   HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(fn),
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(smem)),
                       ctx);
-  fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, short_max);
+  fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, short_max, buckets,
+                                                                  short_sorted);
   HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
 }
 

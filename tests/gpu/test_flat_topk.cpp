@@ -174,6 +174,41 @@ TEST(CudaTopk, ShortRowsFromScoreKeys) {
   for (const int64_t k : {100, 2048}) expect_topk(sp, k);
 }
 
+// The score-order ranking counts keys into buckets of their distance below the largest key
+// (topk_bucket_rank.cuh) and sorts when a bucket holds more than 32 keys: sets whose equal
+// scores fill buckets of exactly 32 and 33 keys, one huge outlier that squeezes every other
+// key into a few buckets, a set of equal scores (buckets by column), and scores spanning
+// both signs, each at k = 2048 and 1000, in rows short and long.
+TEST(CudaTopk, BucketRankingCrowdedAndSparse) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(91);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (const int64_t cols : {4096, 40000}) {
+    const int64_t rows = 6;
+    Rows r{rows, cols, cols, std::vector<float>(rows * cols), {}, {}};
+    for (int64_t i = 0; i < rows; ++i) {
+      r.begin.push_back(0);
+      r.end.push_back(static_cast<int32_t>(cols));
+      float* row = r.scores.data() + i * cols;
+      for (int64_t c = 0; c < cols; ++c) row[c] = nd(rng) - 50.0f;  // below every top set
+      std::vector<int32_t> perm(cols);
+      for (int64_t c = 0; c < cols; ++c) perm[c] = static_cast<int32_t>(c);
+      std::shuffle(perm.begin(), perm.end(), rng);
+      const int copies = i == 0 ? 32 : 33;
+      for (int64_t j = 0; j < 2048; ++j) {
+        float v = 0.0f;
+        if (i <= 1) v = 100.0f + static_cast<float>(j / copies);  // 32 or 33 equal scores
+        if (i == 2) v = j == 0 ? 1e30f : 1.0f + nd(rng) * 0.01f;   // one outlier
+        if (i == 3) v = 7.0f;                                      // all equal
+        if (i == 4) v = nd(rng);                                   // both signs
+        if (i == 5) v = std::ldexp(1.0f + 0.001f * static_cast<float>(j % 7), static_cast<int>(j % 60) - 30);
+        row[perm[j]] = v;
+      }
+    }
+    for (const int64_t k : {1000, 2048}) expect_topk(r, k);
+  }
+}
+
 TEST(CudaTopk, UnalignedPointerAndRanges) {
   SKIP_WITHOUT_GPU();
   Rows r = random_rows(40, 12000, 12004, 21, 0);
