@@ -23,6 +23,9 @@
 #            for each arm the GPU tests of its filter (if given) under its switches, then
 #            `hisa bench prefill` with ARM_ARGS (default HISA B=64 m=64,256 at 32K and 128K, score
 #            order) and, if ARM_FLAT_ARGS is set, once more with those (e.g. flat's top-k)
+#   stalls   Nsight Compute full profile of one launch of STALL_KERNEL (default the TMA stage-2a
+#            kernel) in hisa_timing at STALL_L (32K), m=64: the details and the per-SASS-line
+#            source page (stall samples per instruction) as CSV
 #
 # CHECK_FILTER (default 'CudaHisa*:CudaRowOrder*') picks the GPU tests of `check`.
 #   bench/hisa/prefill_run.sh <commit> check,shared
@@ -138,6 +141,19 @@ if has arms; then
       [ -z "${ARM_FLAT_ARGS:-}" ] || bench "armflat_$name" $ARM_FLAT_ARGS
     )
   done
+fi
+if has stalls; then
+  t0=$(date +%s)
+  timeout 240 ncu --kernel-name "regex:${STALL_KERNEL:-hisa_tokens_tma_kernel}" --launch-skip 2 \
+    --launch-count 1 --set full --import-source no -f -o "$OUT/stalls" \
+    "$BUILD/hisa_timing" --L "${STALL_L:-32768}" --m 64 --reps 1 > "$OUT/stalls_ncu.log" 2>&1
+  echo "ncu stalls: rc=$? in $(( $(date +%s) - t0 )) s"
+  ncu --import "$OUT/stalls.ncu-rep" --page source --csv --print-source sass > "$OUT/stalls_sass.csv" 2>&1
+  echo "source page: rc=$? $(wc -l < "$OUT/stalls_sass.csv") lines"
+  ncu --import "$OUT/stalls.ncu-rep" --print-details all > "$OUT/stalls_details.txt" 2>&1
+  grep -E "Duration|SM Frequency|Issued Warp|No Eligible|Warp Cycles Per Issued|Registers Per|Tensor" \
+    "$OUT/stalls_details.txt" | head -20
+  rm -f "$OUT/stalls.ncu-rep"
 fi
 has long && bench long --L 262144,1048576 --m 64 --B 64 --flat-chunks 8 --no-fidelity --repeats 3
 exit 0
