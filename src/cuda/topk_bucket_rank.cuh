@@ -2,15 +2,21 @@
 // topk_radix.cu): a counting sort on the rank keys' distance below the largest key.
 //
 // The selected keys (unique 64-bit rank keys: score key << 32 | column) go into kBins buckets
-// b = (max - key) >> s, s the smallest shift that fits the set's key range into kBins buckets,
-// so b ascends as the key descends. One shared-memory histogram (its atomics also number each
-// key's arrival in its bucket), one block scan for the bucket starts, one scatter; a key's rank
-// is then its bucket's start plus the number of larger keys in the same bucket. The score key
-// is a float's bits made monotone (common.cuh), so the buckets are nearly logarithmic in the
-// score: a top-k set's scores fill many buckets, one or a few keys each. A set whose largest
-// bucket holds more than kBucketMax keys (many equal scores, a few huge outliers) is left to
-// the caller's sort: the ranking costs at most kBucketMax comparisons per key, never more.
-// Exact: the same order as sorting the rank keys descending.
+// whose index ascends as the key descends, so a key's rank is its bucket's start plus the
+// number of larger keys in the same bucket: one shared-memory histogram (its atomics also
+// number each key's arrival in its bucket), one block scan for the bucket starts, one scatter,
+// then at most a bucket's worth of comparisons per key. Two bucket maps, both monotone:
+//   * by key: b = (max - key) >> s, s the smallest shift that fits the set's key range into
+//     kBins buckets. The score key is a float's bits made monotone (common.cuh), so these
+//     buckets are nearly logarithmic in the score: good for sets of one sign, even with a few
+//     huge outliers (an attention sink), poor where the set reaches down to scores near 0,
+//     whose keys span many binades;
+//   * by value, for finite sets whose scores take both signs: b = (max - score) * (kBins - 1)
+//     / (max - min), rounded down (f32 subtraction and scaling by a positive factor round
+//     monotonically).
+// A set whose largest bucket holds more than kBucketMax keys (many equal scores, a few huge
+// outliers in a set of both signs) is left to the caller's sort, so the ranking costs at most
+// kBucketMax comparisons per key. Exact: the same order as sorting the rank keys descending.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -22,6 +28,12 @@
 namespace hisa::cuda::topk_bucket {
 
 constexpr uint32_t kBucketMax = 32;
+
+// The score of a rank key's upper half (the inverse of score_key; NaN for the NaN key 0).
+__device__ __forceinline__ float key_score(uint64_t key) {
+  const uint32_t k = static_cast<uint32_t>(key >> 32);
+  return __uint_as_float((k & 0x80000000u) ? (k & 0x7FFFFFFFu) : ~k);
+}
 
 template <int kThreads>
 struct Shared {
@@ -76,13 +88,21 @@ __device__ bool rank_by_buckets(const uint64_t (&v)[kItems], uint32_t count, int
   lo = sh.key_min;
   const int bits = 64 - __clzll(static_cast<long long>(hi - lo));
   const int shift = bits > kDigitBits ? bits - kDigitBits : 0;
+  const float s_max = key_score(hi), s_min = key_score(lo);
+  const bool by_value = isfinite(s_max) && isfinite(s_min) && s_min < 0.0f && s_max > 0.0f;
+  const float scale = static_cast<float>(kBins - 1) / (s_max - s_min);  // by_value only
+  auto bucket_of = [&](uint64_t key) -> uint32_t {
+    if (!by_value) return static_cast<uint32_t>((hi - key) >> shift);
+    const float x = (s_max - key_score(key)) * scale;  // >= 0; 0 or NaN if max - min overflows
+    return min(__float2uint_rz(x), static_cast<uint32_t>(kBins - 1));  // NaN -> 0
+  };
 
   // 2. Bucket sizes; the histogram's atomics number the keys inside each bucket.
   uint32_t bucket[kItems], slot[kItems];
 #pragma unroll
   for (int r = 0; r < kItems; ++r)
     if (valid(r)) {
-      bucket[r] = static_cast<uint32_t>((hi - v[r]) >> shift);
+      bucket[r] = bucket_of(v[r]);
       slot[r] = atomicAdd(&hist[bucket[r]], 1u);
     }
   __syncthreads();

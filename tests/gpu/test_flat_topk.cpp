@@ -174,23 +174,25 @@ TEST(CudaTopk, ShortRowsFromScoreKeys) {
   for (const int64_t k : {100, 2048}) expect_topk(sp, k);
 }
 
-// The score-order ranking counts keys into buckets of their distance below the largest key
-// (topk_bucket_rank.cuh) and sorts when a bucket holds more than 32 keys: sets whose equal
-// scores fill buckets of exactly 32 and 33 keys, one huge outlier that squeezes every other
-// key into a few buckets, a set of equal scores (buckets by column), and scores spanning
-// both signs, each at k = 2048 and 1000, in rows short and long.
+// The score-order ranking counts keys into buckets below the largest key (topk_bucket_rank.cuh)
+// and sorts when a bucket holds more than 32 keys: sets whose equal scores fill buckets of
+// exactly 32 and 33 keys, one huge outlier that squeezes every other key into a few buckets,
+// a set of equal scores (buckets by column), scores of both signs (buckets by value), scores
+// over 60 binades, and both signs at +-3e38 (max - min overflows), each at k = 2048 and 1000,
+// in rows short and long.
 TEST(CudaTopk, BucketRankingCrowdedAndSparse) {
   SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(91);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (const int64_t cols : {4096, 40000}) {
-    const int64_t rows = 6;
+    const int64_t rows = 7;
     Rows r{rows, cols, cols, std::vector<float>(rows * cols), {}, {}};
     for (int64_t i = 0; i < rows; ++i) {
       r.begin.push_back(0);
       r.end.push_back(static_cast<int32_t>(cols));
       float* row = r.scores.data() + i * cols;
-      for (int64_t c = 0; c < cols; ++c) row[c] = nd(rng) - 50.0f;  // below every top set
+      for (int64_t c = 0; c < cols; ++c)  // below every top set
+        row[c] = i == 6 ? -std::numeric_limits<float>::infinity() : nd(rng) - 50.0f;
       std::vector<int32_t> perm(cols);
       for (int64_t c = 0; c < cols; ++c) perm[c] = static_cast<int32_t>(c);
       std::shuffle(perm.begin(), perm.end(), rng);
@@ -202,6 +204,7 @@ TEST(CudaTopk, BucketRankingCrowdedAndSparse) {
         if (i == 3) v = 7.0f;                                      // all equal
         if (i == 4) v = nd(rng);                                   // both signs
         if (i == 5) v = std::ldexp(1.0f + 0.001f * static_cast<float>(j % 7), static_cast<int>(j % 60) - 30);
+        if (i == 6) v = (j % 3 == 0 ? -3e38f : 3e38f) * (1.0f - 0.0001f * static_cast<float>(j % 5));
         row[perm[j]] = v;
       }
     }
