@@ -11,8 +11,9 @@
 // shared-memory histogram over the keys that still match the resolved prefix. Passes read the
 // row from global memory until the undecided bin holds <= `cap` keys; those are copied into
 // shared memory (the keys above the bin go straight to the output list) and the remaining
-// passes run there. The final list {key >= T} (exactly min(k, n) keys) is sorted in registers
-// (k <= 2048) or bitonic-sorted in shared memory. Typical long rows cost two reads of the row
+// passes run there. The final list {key >= T} (exactly min(k, n) keys) is ranked by a counting
+// sort on key buckets (k <= 2048, topk_bucket_rank.cuh; a set with a bucket of more than 32
+// keys is sorted in registers instead) or bitonic-sorted in shared memory. Typical long rows cost two reads of the row
 // (histogram + collect); ties and degenerate rows (all scores equal) cost a few more passes,
 // never a wrong answer.
 //
