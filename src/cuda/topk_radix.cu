@@ -490,15 +490,23 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
 }
 
+// Score-order ranking by buckets (topk_bucket_rank.cuh) or by the register sort: the test
+// hook, else HISA_TOPK_BUCKETS=0/1 (benchmarks time both in one run), else the default.
+constexpr bool kBucketRankDefault = true;
+int g_bucket_rank = -1;
+bool bucket_rank_wanted() {
+  if (g_bucket_rank >= 0) return g_bucket_rank == 1;
+  static const int env = [] {
+    const char* v = std::getenv("HISA_TOPK_BUCKETS");
+    return v == nullptr || *v == '\0' ? -1 : (std::string(v) == "0" ? 0 : 1);
+  }();
+  return env < 0 ? kBucketRankDefault : env == 1;
+}
+
 template <bool kVec, typename TE>
 void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max,
                     std::size_t smem, cudaStream_t stream, const std::string& ctx) {
-  // Score-order ranking by buckets (topk_bucket_rank.cuh) unless HISA_TOPK_BUCKETS=0, which
-  // benchmarks use to time the register sort beside it.
-  static const bool buckets = [] {
-    const char* v = std::getenv("HISA_TOPK_BUCKETS");
-    return v == nullptr || std::string(v) != "0";
-  }();
+  const bool buckets = bucket_rank_wanted();
   // HISA_TOPK_SHORT=1: score-order rows of k <= 2048, n <= short_max take the score-key short
   // path (short_row_by_score) instead of the general one (an A/B switch).
   static const bool short_sorted = [] {
@@ -522,6 +530,8 @@ int64_t next_pow2(int64_t v) {
 }
 
 }  // namespace
+
+void radix_topk_set_bucket_rank(int mode) { g_bucket_rank = mode; }
 
 void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
   if (a.k < 1 || a.k > kRadixTopkMaxK)

@@ -64,6 +64,10 @@ struct TopkRowsArgs {
   KeptBlockColumns columns;       // optional: write tokens of kept blocks instead of columns
 };
 
+// Test hook for the score-order ranking of k <= 2048: -1 (default) = HISA_TOPK_BUCKETS=0/1,
+// else kBucketRankDefault; 0 = the register sort; 1 = the bucket ranking (topk_bucket_rank.cuh).
+void radix_topk_set_bucket_rank(int mode);
+
 // Enqueues the selection on `stream`. No allocation, no host sync (graph-capturable).
 // Throws ArgumentError for k outside [1, kRadixTopkMaxK], BackendError on launch failure.
 void radix_topk_rows(const TopkRowsArgs& args, cudaStream_t stream);

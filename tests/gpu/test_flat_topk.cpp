@@ -71,11 +71,18 @@ std::vector<int32_t> run_gpu(const Rows& r, int64_t k, int misalign = 0, bool in
   return out.download();
 }
 
-// Both orders against the reference; returns the score-order result.
+// Both orders against the reference, score order with both rankings of k <= 2048 (the bucket
+// counting sort and the register sort, topk_bucket_rank.cuh); returns the score-order result.
 std::vector<int32_t> expect_topk(const Rows& r, int64_t k, int misalign = 0) {
   const std::vector<int32_t> want = reference(r, k);
-  std::vector<int32_t> got = run_gpu(r, k, misalign);
-  EXPECT_EQ(got, want) << "score order, k=" << k << " misalign=" << misalign;
+  std::vector<int32_t> got;
+  for (const int buckets : {1, 0}) {
+    cuda::radix_topk_set_bucket_rank(buckets);
+    got = run_gpu(r, k, misalign);
+    EXPECT_EQ(got, want) << "score order, k=" << k << " misalign=" << misalign
+                         << " bucket ranking=" << buckets;
+  }
+  cuda::radix_topk_set_bucket_rank(-1);
   EXPECT_EQ(run_gpu(r, k, misalign, true), by_index(want, k))
       << "index order, k=" << k << " misalign=" << misalign;
   return got;
