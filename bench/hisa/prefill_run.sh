@@ -22,7 +22,8 @@
 #   arms     same-run A/B of environment switch sets: ARMS='name:VAR=v,VAR=v[:gtest filter];...';
 #            for each arm the GPU tests of its filter (if given) under its switches, then
 #            `hisa bench prefill` with ARM_ARGS (default HISA B=64 m=64,256 at 32K and 128K, score
-#            order) and, if ARM_FLAT_ARGS is set, once more with those (e.g. flat's top-k)
+#            order) and, if ARM_FLAT_ARGS is set, once more with those (e.g. flat's top-k);
+#            last, bench/hisa/arms_table.py's table of every arm against the first
 #   stalls   Nsight Compute full profile of one launch of STALL_KERNEL (default the TMA stage-2a
 #            kernel) in hisa_timing at STALL_L (32K), m=64: the details and the per-SASS-line
 #            source page (stall samples per instruction) as CSV
@@ -142,6 +143,7 @@ if has arms; then
       [ -z "${ARM_FLAT_ARGS:-}" ] || bench "armflat_$name" $ARM_FLAT_ARGS
     )
   done
+  python3 bench/hisa/arms_table.py "$OUT" "${ARMS%%:*}"  # ratios to the first arm
 fi
 if has stalls; then
   t0=$(date +%s)
