@@ -238,7 +238,8 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
       sm90::wgmma_wait<1>();
       sm90::fence_operand(acc_a);
       {
-        const float2 sum = kWRegs ? sm90::key_head_sums(acc_a, wv) : sm90::key_head_sums_smem(acc_a, wq);
+        const float2 sum =
+            kWRegs ? sm90::key_head_sums(acc_a, wv) : sm90::key_head_sums_smem(acc_a, wq);
         const float s = (quad & 1) ? sum.y : sum.x;
         if (quad < 2 && pos_a < g.cvalid) scores_row[pos_a] = has_scale ? scale_a * s : s;
       }
@@ -247,7 +248,8 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
       __syncwarp();
       if (lane == 0) mbar_arrive(kv_empty(slot));
       {
-        const float2 sum = kWRegs ? sm90::key_head_sums(acc_b, wv) : sm90::key_head_sums_smem(acc_b, wq);
+        const float2 sum =
+            kWRegs ? sm90::key_head_sums(acc_b, wv) : sm90::key_head_sums_smem(acc_b, wq);
         const float s = (quad & 1) ? sum.y : sum.x;
         if (quad < 2 && pos_b < g.cvalid) scores_row[pos_b] = has_scale ? scale_b * s : s;
       }
@@ -306,8 +308,8 @@ void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
   const CUtensorMap map_q = rows_map(q0, static_cast<int64_t>(p.T) * kHeads, kHeads, ctx);
   const CUtensorMap map_k = rows_map(p.k, p.S, kTileKeys, ctx);
   static const Variant v = tokens_variant(env_on("HISA_TOKENS_SHAPE"), env_on("HISA_TOKENS_WREGS"));
-  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem),
-                      ctx);
+  HISA_CUDA_CHECK_CTX(
+      cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem), ctx);
   const int sms = current_device_properties().multiProcessorCount;
   const int grid = static_cast<int>(std::min<int64_t>(p.T, int64_t{v.ctas_per_sm} * sms));
   void* args[] = {const_cast<CUtensorMap*>(&map_q), const_cast<CUtensorMap*>(&map_k),

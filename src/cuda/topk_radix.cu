@@ -163,8 +163,9 @@ __device__ void histogram(const TE* scores, int begin, int end, const uint64_t* 
   __syncthreads();
 }
 
-// Sorts keys[0..count) descending (padding to a power of two with zero keys), then writes
-// the columns, -1 after `count`, into out[0..k). `hist` (kBins words) is free scratch.
+// Ranks keys[0..count) descending (the bucket ranking when `buckets`, else a sort; the shared
+// network pads to a power of two with zero keys), then writes the columns, -1 after `count`,
+// into out[0..k). `hist` (kBins words) is free scratch.
 __device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* out, bool sorted,
                                bool buckets, uint32_t* hist, RowShared& sh) {
   const int tid = threadIdx.x;
@@ -188,8 +189,9 @@ __device__ void sort_and_write(uint64_t* keys, uint32_t count, int k, int32_t* o
       v[r] = i < count ? keys[i] : 0;
     }
     __syncthreads();
-    if (buckets && topk_bucket::rank_by_buckets<kThreads, kRegItems / kThreads, kBins>(v, count, k, keys, hist,
-                                                                            sh.bucket, out))
+    constexpr int kItems = kRegItems / kThreads;
+    if (buckets && topk_bucket::rank_by_buckets<kThreads, kItems, kBins>(v, count, k, keys, hist,
+                                                                          sh.bucket, out))
       return;
     hisa_ops::warpgroup_sort_desc<kRegItems / kThreads, kThreads>(v, keys);
 #pragma unroll

@@ -210,8 +210,10 @@ TEST(CudaTopk, BucketRankingCrowdedAndSparse) {
         if (i == 2) v = j == 0 ? 1e30f : 1.0f + nd(rng) * 0.01f;   // one outlier
         if (i == 3) v = 7.0f;                                      // all equal
         if (i == 4) v = nd(rng);                                   // both signs
-        if (i == 5) v = std::ldexp(1.0f + 0.001f * static_cast<float>(j % 7), static_cast<int>(j % 60) - 30);
-        if (i == 6) v = (j % 3 == 0 ? -3e38f : 3e38f) * (1.0f - 0.0001f * static_cast<float>(j % 5));
+        if (i == 5)  // 60 binades
+          v = std::ldexp(1.0f + 0.001f * static_cast<float>(j % 7), static_cast<int>(j % 60) - 30);
+        if (i == 6)  // both signs near the f32 limit: max - min overflows
+          v = (j % 3 == 0 ? -3e38f : 3e38f) * (1.0f - 0.0001f * static_cast<float>(j % 5));
         row[perm[j]] = v;
       }
     }
