@@ -6,6 +6,7 @@
 //   [ks, ke default ranges: 2 x T int32, only when the caller passed none]
 //   [value-check results: kNumChecks uint64]
 //   [the method's own workspace: flat_ / hisa_ / misa_workspace_bytes]
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -232,6 +233,14 @@ const cudaDeviceProp& current_device_properties() {
     it = cache.emplace(dev, prop).first;
   }
   return it->second;
+}
+
+int env_switch(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return -1;
+  const std::string s(v);
+  if (s == "0" || s == "1") return s == "1" ? 1 : 0;
+  throw ArgumentError(name, "expected 0 or 1, got '" + s + "'");
 }
 
 bool sm90a_kernel_ready(const void* kernel) {

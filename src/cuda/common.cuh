@@ -100,6 +100,10 @@ const cudaDeviceProp& current_device_properties();
 bool sm90a_kernel_ready(const void* kernel);
 inline bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
+// An A/B switch read from the environment (backend.cu): unset or empty = -1 (automatic), "0" or
+// "1"; anything else is an ArgumentError naming the variable.
+int env_switch(const char* name);
+
 // "T=.. S=.. H=.. D=.. dtype=.." for error messages.
 std::string shape_string(const Problem& p);
 

@@ -13,7 +13,6 @@
 // kept lists): + one f32 score area [chunk, max(scores_ld, blocks_ld)] that they use in turn;
 // two-pass also the candidate ranges [2, chunk] i32. The chunk bounds the area to 512 MB.
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -35,15 +34,6 @@ int g_pairing = -1;  // test hook: -1 = HISA_PAIR or automatic, 0 = off, 1 = on 
 int g_streaming = -1;  // test hook: -1 = HISA_STREAM or automatic, 0 = off, 1 = wherever supported
 
 int g_two_pass = -1;  // test hook: -1 = HISA_TWO_PASS or automatic, 0 = off, 1 = wherever supported
-
-// A switch read from the environment: unset or empty = -1 (automatic), "0" or "1".
-int env_switch(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return -1;
-  const std::string s(v);
-  if (s == "0" || s == "1") return s == "1" ? 1 : 0;
-  throw ArgumentError(name, "expected 0 or 1, got '" + s + "'");
-}
 
 // Query pairs (hisa_sm90_pair.cu) only when asked for (hook, else HISA_PAIR=1): on the H200
 // they were slower than one query per CTA (docs/cuda_hisa.md), so they stay opt-in.

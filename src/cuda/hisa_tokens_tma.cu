@@ -21,7 +21,6 @@
 // kernel otherwise.
 #include <cuda.h>
 
-#include <cstdlib>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -280,10 +279,6 @@ Variant tokens_variant(bool wide, bool wregs) {
   if (wide) return wregs ? variant_of<ShapeWideW>() : variant_of<ShapeWide>();
   return wregs ? variant_of<ShapeDefaultW>() : variant_of<ShapeDefault>();
 }
-bool env_on(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr && std::string(v) == "1";
-}
 
 }  // namespace
 
@@ -307,7 +302,8 @@ void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
       static_cast<const unsigned char*>(p.q) + static_cast<int64_t>(p.t0) * kHeads * kDim;
   const CUtensorMap map_q = rows_map(q0, static_cast<int64_t>(p.T) * kHeads, kHeads, ctx);
   const CUtensorMap map_k = rows_map(p.k, p.S, kTileKeys, ctx);
-  static const Variant v = tokens_variant(env_on("HISA_TOKENS_SHAPE"), env_on("HISA_TOKENS_WREGS"));
+  static const Variant v =
+      tokens_variant(env_switch("HISA_TOKENS_SHAPE") == 1, env_switch("HISA_TOKENS_WREGS") == 1);
   HISA_CUDA_CHECK_CTX(
       cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem), ctx);
   const int sms = current_device_properties().multiProcessorCount;

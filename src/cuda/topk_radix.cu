@@ -2,7 +2,6 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -498,10 +497,7 @@ constexpr bool kBucketRankDefault = false;  // opt-in until timed and tested on 
 int g_bucket_rank = -1;
 bool bucket_rank_wanted() {
   if (g_bucket_rank >= 0) return g_bucket_rank == 1;
-  static const int env = [] {
-    const char* v = std::getenv("HISA_TOPK_BUCKETS");
-    return v == nullptr || *v == '\0' ? -1 : (std::string(v) == "0" ? 0 : 1);
-  }();
+  static const int env = env_switch("HISA_TOPK_BUCKETS");
   return env < 0 ? kBucketRankDefault : env == 1;
 }
 
@@ -511,10 +507,7 @@ void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max
   const bool buckets = bucket_rank_wanted();
   // HISA_TOPK_SHORT=1: score-order rows of k <= 2048, n <= short_max take the score-key short
   // path (short_row_by_score) instead of the general one (an A/B switch).
-  static const bool short_sorted = [] {
-    const char* v = std::getenv("HISA_TOPK_SHORT");
-    return v != nullptr && std::string(v) == "1";
-  }();
+  static const bool short_sorted = env_switch("HISA_TOPK_SHORT") == 1;
   auto* fn = by_index ? &radix_topk_kernel<kVec, TE, true> : &radix_topk_kernel<kVec, TE, false>;
   HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(fn),
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
