@@ -25,6 +25,9 @@ struct ScoreRowsArgs {
 bool wgmma_scorer_supports(const Problem& p);           // shape/dtype/alignment + device + binary
 std::size_t wgmma_scratch_bytes(int64_t rows);
 void wgmma_score_rows(const ScoreRowsArgs& a, cudaStream_t st);
+// The same scorer on one CTA per SM (flat_score_wide.cu); scratch: wgmma_scratch_bytes(rows).
+bool wide_scorer_supports(const Problem& p);
+void wide_score_rows(const ScoreRowsArgs& a, cudaStream_t st);
 
 // MISA's routed scoring on the same sm_90a kernel (misa_select.cu): every query has kA =
 // heads_per_query (8, 16 or 32) gathered FP8 head rows, so one 64-column N tile holds 64 / kA

@@ -31,6 +31,7 @@
 
 #include "cuda/common.cuh"
 #include "cuda/flat_score.cuh"
+#include "cuda/flat_score_plan.cuh"
 #include "cuda/misa_group_epilogue.cuh"
 #include "cuda/sm90_tma.cuh"
 #include "cuda/tensor_map.hpp"
@@ -53,12 +54,7 @@ constexpr int kQStages = 2;
 constexpr int kQBytes = 2 * kHeads * kDim;  // two queries x 64 heads x 128 B
 constexpr int kWBytes = 2 * kHeads * 4;     // their head weights (f32)
 constexpr int kKVBytes = kBlockKV * kDim;
-constexpr int kSegKeys = 4096;  // keys per work item (a multiple of kBlockKV)
 static_assert(kSegKeys % kBlockKV == 0, "items hold whole key blocks");
-
-struct ItemInfo {
-  int32_t pair, kv_start, kv_blocks, unused;
-};
 
 // Shared memory: [Q stages][KV stages] (1024-aligned for the 128B swizzle), the weights of
 // each Q stage, then barriers. Weights live in shared memory, not registers: the two
@@ -71,77 +67,7 @@ constexpr int kNumBars = 2 * kQStages + 2 * kKVStages;
 constexpr int kSmemBytes = kSmemBar + kNumBars * 8;
 constexpr int kSmemAlloc = kSmemBytes + 1024;  // slack to align the base to 1024
 
-struct WgArgs {
-  const float* k_scale;
-  const float* w;
-  int64_t T;               // rows of q / w (flat: the problem's T; MISA: the padded chunk)
-  const int32_t* ks;
-  const int32_t* ke;
-  const int32_t* offsets;  // [npairs + 1] exclusive prefix of items per pair
-  const int2* ranges;      // [npairs] union range of the pair
-  int64_t t0, rows, S;
-  int32_t npairs;
-  void* logits;            // float (flat, MISA f32) or __half (MISA f16) rows
-  int64_t ld;
-  int32_t pair_rows;       // queries per work item: 2 (flat) or 2 * 64 / kA (MISA)
-};
 
-// ---- plan: items per query pair ------------------------------------------------------------
-
-constexpr int kPlanThreads = 1024;
-
-__global__ void __launch_bounds__(kPlanThreads) plan_kernel(WgArgs a, int32_t* offsets,
-                                                            int2* ranges) {
-  __shared__ int32_t warp_sums[32];
-  __shared__ int32_t carry_s;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  if (tid == 0) carry_s = 0;
-  __syncthreads();
-  for (int32_t base = 0; base < a.npairs; base += kPlanThreads) {
-    const int32_t p = base + tid;
-    int32_t nseg = 0;
-    if (p < a.npairs) {
-      int32_t lo = INT32_MAX, hi = 0;
-      for (int i = 0; i < a.pair_rows; ++i) {
-        const int64_t r = static_cast<int64_t>(a.pair_rows) * p + i;
-        if (r >= a.rows) break;
-        int32_t l, h;
-        clamped_range(a.ks, a.ke, a.t0 + r, a.S, l, h);
-        if (l < h) {
-          lo = min(lo, l);
-          hi = max(hi, h);
-        }
-      }
-      if (lo < hi) nseg = static_cast<int32_t>(ceil_div(hi - lo, kSegKeys));
-      ranges[p] = make_int2(lo < hi ? lo : 0, lo < hi ? hi : 0);
-    }
-    int32_t inc = nseg;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int32_t y = __shfl_up_sync(0xFFFFFFFFu, inc, o);
-      if (lane >= o) inc += y;
-    }
-    if (lane == 31) warp_sums[warp] = inc;
-    __syncthreads();
-    if (warp == 0) {
-      int32_t ws = warp_sums[lane];
-#pragma unroll
-      for (int o = 1; o < 32; o <<= 1) {
-        const int32_t y = __shfl_up_sync(0xFFFFFFFFu, ws, o);
-        if (lane >= o) ws += y;
-      }
-      warp_sums[lane] = ws;
-    }
-    __syncthreads();
-    const int32_t carry = carry_s;
-    const int32_t excl = carry + inc - nseg + (warp > 0 ? warp_sums[warp - 1] : 0);
-    if (p < a.npairs) offsets[p] = excl;
-    __syncthreads();
-    if (tid == kPlanThreads - 1) carry_s = excl + nseg;
-    __syncthreads();
-  }
-  if (tid == 0) offsets[a.npairs] = carry_s;
-}
 
 // ---- sm_90a primitives -------------------------------------------------------------------------
 
@@ -226,20 +152,6 @@ __device__ __forceinline__ void reduce_heads(const float (&acc)[32], const float
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
-// Work item `item` of the chunk: its query pair (the last pair whose first item is <= item)
-// and its key segment. The producer warp and the math warps each compute it from the read-only
-// plan tables, so no descriptor has to cross shared memory between them.
-__device__ __forceinline__ ItemInfo locate_item(const WgArgs& a, int64_t item) {
-  int32_t lo = 0, hi = a.npairs - 1;
-  while (lo < hi) {
-    const int32_t mid = (lo + hi + 1) >> 1;
-    if (a.offsets[mid] <= item) lo = mid; else hi = mid - 1;
-  }
-  const int2 range = a.ranges[lo];
-  const int32_t kv_start = range.x + static_cast<int32_t>(item - a.offsets[lo]) * kSegKeys;
-  const int32_t kv_end = min(range.y, kv_start + kSegKeys);
-  return ItemInfo{lo, kv_start, (kv_end - kv_start + kBlockKV - 1) / kBlockKV, 0};
-}
 
 // kA: heads per query in the N tile (64: flat; 8, 16, 32: MISA's routed heads, kG = 64 / kA
 // queries per tile). OutT: the logits element (float, or __half for MISA's f16 logits).
@@ -284,7 +196,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       for (int64_t item = blockIdx.x; item < total; item += gridDim.x) {
         const int st = q_iter % kQStages;
         mbar_wait(q_empty(st), ((q_iter / kQStages) & 1) ^ 1);
-        const ItemInfo it = locate_item(a, item);
+        const ItemInfo it = locate_item<kBlockKV>(a, item);
         const int32_t kv_start = it.kv_start, blocks = it.kv_blocks;
         // The item's first query row; its 128 (query, head) rows of q and w are contiguous.
         const int64_t t = a.t0 + static_cast<int64_t>(a.pair_rows) * it.pair;
@@ -316,7 +228,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   for (int64_t item = blockIdx.x; item < total; item += gridDim.x) {
     const int st = q_iter % kQStages;
     mbar_wait(q_full(st), (q_iter / kQStages) & 1);
-    const ItemInfo it = locate_item(a, item);
+    const ItemInfo it = locate_item<kBlockKV>(a, item);
     constexpr int kG = kHeads / kA;  // queries per group (one N tile)
     const int64_t ra = static_cast<int64_t>(a.pair_rows) * it.pair, rb = ra + kG;
     const bool has_b = rb < a.rows;

@@ -25,15 +25,17 @@ FlatScorer scorer_from_env() {
   const char* v = std::getenv("HISA_FLAT_SCORER");
   if (v == nullptr || *v == '\0') return FlatScorer::automatic;
   if (std::strcmp(v, "wgmma") == 0) return FlatScorer::wgmma;
+  if (std::strcmp(v, "wide") == 0) return FlatScorer::wgmma_wide;
   if (std::strcmp(v, "mma") == 0) return FlatScorer::mma;
   if (std::strcmp(v, "simt") == 0) return FlatScorer::simt;
-  throw ArgumentError("HISA_FLAT_SCORER", std::string("expected wgmma, mma or simt, got '") + v +
+  throw ArgumentError("HISA_FLAT_SCORER", std::string("expected wgmma, wide, mma or simt, got '") + v +
                                               "'");
 }
 
 bool supports(FlatScorer s, const Problem& p) {
   switch (s) {
     case FlatScorer::wgmma: return wgmma_scorer_supports(p);
+    case FlatScorer::wgmma_wide: return wide_scorer_supports(p);
     case FlatScorer::mma: return mma_scorer_supports(p);
     case FlatScorer::simt: return simt_scorer_supports(p);
     case FlatScorer::automatic: return true;
@@ -47,6 +49,7 @@ const char* to_string(FlatScorer s) {
   switch (s) {
     case FlatScorer::automatic: return "automatic";
     case FlatScorer::wgmma: return "wgmma";
+    case FlatScorer::wgmma_wide: return "wide";
     case FlatScorer::mma: return "mma";
     case FlatScorer::simt: return "simt";
   }
@@ -91,6 +94,7 @@ void flat_score_rows(const Problem& p, const int32_t* ks, const int32_t* ke, int
   const ScoreRowsArgs a{&p, ks, ke, t0, rows, logits, ld, scratch};
   switch (resolve_flat_scorer(p, scorer)) {
     case FlatScorer::wgmma: wgmma_score_rows(a, stream); return;
+    case FlatScorer::wgmma_wide: wide_score_rows(a, stream); return;
     case FlatScorer::mma: mma_score_rows(a, stream); return;
     case FlatScorer::simt: simt_score_rows(a, stream); return;
     case FlatScorer::automatic: break;

@@ -15,11 +15,14 @@ namespace hisa::cuda {
 // Which kernel computes the logits I(t, s).
 //   wgmma: sm_90a FP8 tensor cores (H=64, D=128, FP8 only): TMA loads, 64 keys x 64 heads per
 //          warpgroup, fused ReLU * w head reduction. The fast path on H100/H200.
+//   wgmma_wide: the same arithmetic (bitwise equal logits) on one CTA per SM with four math
+//          warpgroups, weights in registers and a separate epilogue warpgroup
+//          (flat_score_wide.cu). Opt-in until timed: HISA_FLAT_SCORER=wide.
 //   mma:   portable tensor cores (sm_80+, mma.sync): FP8 decoded exactly to f16, or bf16.
 //   simt:  CUDA cores, f32 sequential fma: bitwise identical to the CPU backend (any dtype).
 //   automatic: wgmma when it applies, else mma, else simt. The environment variable
-//          HISA_FLAT_SCORER=wgmma|mma|simt overrides the automatic choice (debugging).
-enum class FlatScorer : int { automatic = 0, wgmma = 1, mma = 2, simt = 3 };
+//          HISA_FLAT_SCORER=wgmma|wide|mma|simt overrides the automatic choice (debugging).
+enum class FlatScorer : int { automatic = 0, wgmma = 1, mma = 2, simt = 3, wgmma_wide = 4 };
 const char* to_string(FlatScorer s);
 
 // The scorer `requested` resolves to for `p` on the current device. Throws BackendError when a

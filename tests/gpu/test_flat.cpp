@@ -93,7 +93,8 @@ void expect_matches_cpu(const Workload& wl, int64_t topk, FlatScorer scorer,
 TEST(CudaFlat, EveryScorerOnRandomFp8) {
   SKIP_WITHOUT_GPU();
   const Workload wl = random_fp8(700, 900, 64, 128, 1);  // T < S: ranges start mid-way
-  for (FlatScorer s : {FlatScorer::simt, FlatScorer::mma, FlatScorer::wgmma, FlatScorer::automatic})
+  for (FlatScorer s : {FlatScorer::simt, FlatScorer::mma, FlatScorer::wgmma, FlatScorer::wgmma_wide,
+                       FlatScorer::automatic})
     expect_matches_cpu(wl, 64, s);
 }
 
@@ -159,7 +160,8 @@ TEST(CudaFlat, PackedBatches) {
     seqs.push_back(quantize_fp8(make_gaussian(g)));
   }
   const Workload wl = pack_sequences(seqs);
-  for (FlatScorer s : {FlatScorer::simt, FlatScorer::wgmma, FlatScorer::mma, FlatScorer::automatic})
+  for (FlatScorer s : {FlatScorer::simt, FlatScorer::wgmma, FlatScorer::wgmma_wide, FlatScorer::mma,
+                       FlatScorer::automatic})
     expect_matches_cpu(wl, 256, s, sample_rows(wl.T, 200));
 }
 

@@ -1,0 +1,110 @@
+// Work plan of the sm_90a flat scorers (flat_score_wgmma.cu, flat_score_wide.cu): a work item
+// is one query pair (or MISA's pair of query groups) and a span of <= kSegKeys keys of the
+// pair's visible range. plan_kernel lists the items of a chunk (a prefix sum of segments per
+// pair); the persistent grid walks them round-robin and every role of a CTA finds its item
+// with locate_item. Device code only (included by .cu files).
+#pragma once
+
+#include <cstdint>
+
+#include "cuda/common.cuh"
+
+namespace hisa::cuda {
+namespace {
+
+constexpr int kSegKeys = 4096;  // keys per work item (a multiple of each kernel's key block)
+
+struct ItemInfo {
+  int32_t pair, kv_start, kv_blocks, unused;
+};
+
+struct WgArgs {
+  const float* k_scale;
+  const float* w;
+  int64_t T;               // rows of q / w (flat: the problem's T; MISA: the padded chunk)
+  const int32_t* ks;
+  const int32_t* ke;
+  const int32_t* offsets;  // [npairs + 1] exclusive prefix of items per pair
+  const int2* ranges;      // [npairs] union range of the pair
+  int64_t t0, rows, S;
+  int32_t npairs;
+  void* logits;            // float (flat, MISA f32) or __half (MISA f16) rows
+  int64_t ld;
+  int32_t pair_rows;       // queries per work item: 2 (flat) or 2 * 64 / kA (MISA)
+};
+
+// ---- plan: items per query pair ------------------------------------------------------------
+
+constexpr int kPlanThreads = 1024;
+
+__global__ void __launch_bounds__(kPlanThreads) plan_kernel(WgArgs a, int32_t* offsets,
+                                                            int2* ranges) {
+  __shared__ int32_t warp_sums[32];
+  __shared__ int32_t carry_s;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  if (tid == 0) carry_s = 0;
+  __syncthreads();
+  for (int32_t base = 0; base < a.npairs; base += kPlanThreads) {
+    const int32_t p = base + tid;
+    int32_t nseg = 0;
+    if (p < a.npairs) {
+      int32_t lo = INT32_MAX, hi = 0;
+      for (int i = 0; i < a.pair_rows; ++i) {
+        const int64_t r = static_cast<int64_t>(a.pair_rows) * p + i;
+        if (r >= a.rows) break;
+        int32_t l, h;
+        clamped_range(a.ks, a.ke, a.t0 + r, a.S, l, h);
+        if (l < h) {
+          lo = min(lo, l);
+          hi = max(hi, h);
+        }
+      }
+      if (lo < hi) nseg = static_cast<int32_t>(ceil_div(hi - lo, kSegKeys));
+      ranges[p] = make_int2(lo < hi ? lo : 0, lo < hi ? hi : 0);
+    }
+    int32_t inc = nseg;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int32_t y = __shfl_up_sync(0xFFFFFFFFu, inc, o);
+      if (lane >= o) inc += y;
+    }
+    if (lane == 31) warp_sums[warp] = inc;
+    __syncthreads();
+    if (warp == 0) {
+      int32_t ws = warp_sums[lane];
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int32_t y = __shfl_up_sync(0xFFFFFFFFu, ws, o);
+        if (lane >= o) ws += y;
+      }
+      warp_sums[lane] = ws;
+    }
+    __syncthreads();
+    const int32_t carry = carry_s;
+    const int32_t excl = carry + inc - nseg + (warp > 0 ? warp_sums[warp - 1] : 0);
+    if (p < a.npairs) offsets[p] = excl;
+    __syncthreads();
+    if (tid == kPlanThreads - 1) carry_s = excl + nseg;
+    __syncthreads();
+  }
+  if (tid == 0) offsets[a.npairs] = carry_s;
+}
+
+// Work item `item` of the chunk: its query pair (the last pair whose first item is <= item)
+// and its key segment, in blocks of kBlockKV keys. Every role of the kernel computes it from the read-only
+// plan tables, so no descriptor has to cross shared memory between them.
+template <int kBlockKV>
+__device__ __forceinline__ ItemInfo locate_item(const WgArgs& a, int64_t item) {
+  int32_t lo = 0, hi = a.npairs - 1;
+  while (lo < hi) {
+    const int32_t mid = (lo + hi + 1) >> 1;
+    if (a.offsets[mid] <= item) lo = mid; else hi = mid - 1;
+  }
+  const int2 range = a.ranges[lo];
+  const int32_t kv_start = range.x + static_cast<int32_t>(item - a.offsets[lo]) * kSegKeys;
+  const int32_t kv_end = min(range.y, kv_start + kSegKeys);
+  return ItemInfo{lo, kv_start, (kv_end - kv_start + kBlockKV - 1) / kBlockKV, 0};
+}
+
+}  // namespace
+}  // namespace hisa::cuda

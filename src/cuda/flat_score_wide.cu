@@ -1,0 +1,310 @@
+// sm_90a FP8 flat scorer, "wide" shape (FlatScorer::wgmma_wide; issue #13): one CTA per SM with
+// four math warpgroups, an epilogue warpgroup and a producer warpgroup, registers moved to the
+// math warpgroups with setmaxnreg. Same work plan (flat_score_plan.cuh) and the same arithmetic
+// as flat_score_wgmma.cu, so its logits are bitwise equal to that scorer's; what changes is
+// where the non-tensor work runs (the profile in docs/cuda_backend.md: the two-CTA kernel is
+// issue-bound, 1.66 warp instructions per tensor-active cycle).
+//   * Producer (one thread): TMA copies of the pair's q rows (16 KiB) + weights into one of 2 Q
+//     stages, then key blocks of 256 keys x 128 B (32 KiB) into a 4-stage ring.
+//   * Math warpgroups (112 registers each): 64 keys of a block each, 4 x wgmma m64n64k32 per
+//     query, the second query's wgmmas in flight while the first is reduced. The 2 x 16 head
+//     weights a thread needs stay in registers for the whole item (no shared reloads); each
+//     thread sums relu(acc) * w over its 16 heads and stores that partial to a shared
+//     epilogue stage: no shuffles, no scale loads, no range masks, no global stores here.
+//   * Epilogue warpgroup: per key, the 4 partials of each query (summed in the order of the
+//     two-CTA kernel's butterfly), times k_scale, masked to the row's [ks, ke), stored to the
+//     logits row (consecutive keys per warp: coalesced).
+// The structure follows DeepGEMM's sm90 fp8_mqa_logits (read, not copied).
+#include <string>
+
+#include "cuda/common.cuh"
+#include "cuda/flat_score.cuh"
+#include "cuda/flat_score_plan.cuh"
+#include "cuda/hisa_wgmma.cuh"
+#include "cuda/sm90_tma.cuh"
+#include "cuda/tensor_map.hpp"
+#include "hisa/error.hpp"
+
+namespace hisa::cuda {
+namespace {
+
+using namespace tma;
+using namespace sm90;
+
+constexpr int kHeads = 64;
+constexpr int kDim = 128;
+constexpr int kMathWarpgroups = 4;
+constexpr int kMathThreads = 128 * kMathWarpgroups;
+constexpr int kMathWarps = kMathThreads / 32;
+constexpr int kEpiThreads = 128;
+constexpr int kThreads = kMathThreads + kEpiThreads + 128;  // + the producer warpgroup
+constexpr int kMathRegs = 112;   // 512 x 112 + 256 x 32 = 65536 registers
+constexpr int kOtherRegs = 32;
+constexpr int kBlockKV = 64 * kMathWarpgroups;
+constexpr int kKVStages = 4;
+constexpr int kEpiStages = 4;
+constexpr int kQStages = 2;
+constexpr int kQBytes = 2 * kHeads * kDim;  // two queries x 64 heads x 128 B
+constexpr int kWBytes = 2 * kHeads * 4;     // their head weights (f32)
+constexpr int kKVBytes = kBlockKV * kDim;
+// Epilogue stage: per key, 2 queries x 4 partials (one per lane of a quad) + 1 pad float, so
+// the epilogue's per-key reads (stride 9 floats) hit 32 different banks.
+constexpr int kEpiStride = 9;
+constexpr int kEpiBytes = kBlockKV * kEpiStride * 4;
+static_assert(kSegKeys % kBlockKV == 0, "items hold whole key blocks");
+static_assert(kBlockKV == 2 * kEpiThreads, "each epilogue thread owns two keys of a block");
+
+constexpr int kSmemQ = 0;
+constexpr int kSmemKV = kSmemQ + kQStages * kQBytes;
+constexpr int kSmemW = kSmemKV + kKVStages * kKVBytes;
+constexpr int kSmemEpi = kSmemW + kQStages * kWBytes;
+constexpr int kSmemBar = kSmemEpi + kEpiStages * kEpiBytes;
+constexpr int kNumBars = 2 * kQStages + 2 * kKVStages + 2 * kEpiStages;
+constexpr int kSmemBytes = kSmemBar + kNumBars * 8;
+constexpr int kSmemAlloc = kSmemBytes + 1024;  // slack to align the base to 1024
+static_assert(kSmemAlloc <= 227 * 1024, "one CTA per SM");
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+template <int N>
+__device__ __forceinline__ void setmaxnreg_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(N));
+}
+template <int N>
+__device__ __forceinline__ void setmaxnreg_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(N));
+}
+
+// dot products of the warpgroup's 64 keys with the 64 heads of one query, K = 128 in four
+// 32-byte steps inside the 128-byte swizzle atom (descriptor start address + 2 per step).
+__device__ __forceinline__ void issue_query(float (&acc)[32], uint32_t keys, uint32_t heads) {
+  const uint64_t dk = sw128_desc(keys), dh = sw128_desc(heads);
+#pragma unroll
+  for (int kk = 0; kk < kDim / 32; ++kk) wgmma_m64n64k32_e4m3(acc, dk + 2 * kk, dh + 2 * kk, kk > 0);
+  wgmma_commit();
+}
+
+// The thread's partial I of its two key rows over its 16 heads (w: the 16 weights of those
+// heads, in accumulator order), the same fma chain as flat_score_wgmma.cu's reduce_heads.
+__device__ __forceinline__ void partial_heads(const float (&acc)[32], const float (&w)[16],
+                                              float& s0, float& s1) {
+  s0 = 0.0f;
+  s1 = 0.0f;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    s0 = fmaf(relu_keep_nan(acc[4 * j + 0]), w[2 * j], s0);
+    s0 = fmaf(relu_keep_nan(acc[4 * j + 1]), w[2 * j + 1], s0);
+    s1 = fmaf(relu_keep_nan(acc[4 * j + 2]), w[2 * j], s1);
+    s1 = fmaf(relu_keep_nan(acc[4 * j + 3]), w[2 * j + 1], s1);
+  }
+}
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+__global__ void __launch_bounds__(kThreads, 1)
+    flat_score_wide_kernel(const __grid_constant__ CUtensorMap tmap_q,
+                           const __grid_constant__ CUtensorMap tmap_k, WgArgs a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw = smem_addr(smem_raw);
+  const uint32_t base = (raw + 1023u) & ~1023u;
+  unsigned char* smem = smem_raw + (base - raw);
+  const uint32_t q_smem = base + kSmemQ, kv_smem = base + kSmemKV, w_smem = base + kSmemW;
+  const uint32_t bars = base + kSmemBar;
+  auto q_full = [&](int i) { return bars + 8u * i; };
+  auto q_empty = [&](int i) { return bars + 8u * (kQStages + i); };
+  auto kv_full = [&](int i) { return bars + 8u * (2 * kQStages + i); };
+  auto kv_empty = [&](int i) { return bars + 8u * (2 * kQStages + kKVStages + i); };
+  auto epi_full = [&](int i) { return bars + 8u * (2 * kQStages + 2 * kKVStages + i); };
+  auto epi_empty = [&](int i) {
+    return bars + 8u * (2 * kQStages + 2 * kKVStages + kEpiStages + i);
+  };
+  float* epi = reinterpret_cast<float*>(smem + kSmemEpi);
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < kQStages; ++i) {
+      mbar_init(q_full(i), 1);
+      mbar_init(q_empty(i), kMathWarps);
+    }
+    for (int i = 0; i < kKVStages; ++i) {
+      mbar_init(kv_full(i), 1);
+      mbar_init(kv_empty(i), kMathWarps);
+    }
+    for (int i = 0; i < kEpiStages; ++i) {
+      mbar_init(epi_full(i), kMathThreads);  // every writer arrives: its stores are released
+      mbar_init(epi_empty(i), kEpiThreads);
+    }
+    mbar_fence_init();
+  }
+  __syncthreads();
+  const int32_t total = a.offsets[a.npairs];
+
+  if (threadIdx.x >= kMathThreads + kEpiThreads) {
+    // ---- producer warpgroup: one thread issues every TMA copy ----
+    setmaxnreg_dec<kOtherRegs>();
+    if (threadIdx.x != kMathThreads + kEpiThreads) return;
+    prefetch_map(&tmap_q);
+    prefetch_map(&tmap_k);
+    uint32_t q_iter = 0, kv_iter = 0;
+    for (int64_t item = blockIdx.x; item < total; item += gridDim.x, ++q_iter) {
+      const int st = q_iter % kQStages;
+      mbar_wait(q_empty(st), ((q_iter / kQStages) & 1) ^ 1);
+      const ItemInfo it = locate_item<kBlockKV>(a, item);
+      const int64_t t = a.t0 + 2 * static_cast<int64_t>(it.pair);
+      const int64_t left = (a.T - t) * kHeads;  // odd T: the second query has no weights
+      const uint32_t w_bytes = left >= 2 * kHeads ? kWBytes : static_cast<uint32_t>(left * 4);
+      mbar_arrive_expect_tx(q_full(st), kQBytes + w_bytes);
+      tma_load_2d(q_smem + st * kQBytes, &tmap_q, 0, static_cast<int32_t>(t * kHeads), q_full(st));
+      bulk_load(w_smem + st * kWBytes, a.w + t * kHeads, w_bytes, q_full(st));
+      for (int32_t b = 0; b < it.kv_blocks; ++b, ++kv_iter) {
+        const int ks = kv_iter % kKVStages;
+        mbar_wait(kv_empty(ks), ((kv_iter / kKVStages) & 1) ^ 1);
+        mbar_arrive_expect_tx(kv_full(ks), kKVBytes);
+        tma_load_2d(kv_smem + ks * kKVBytes, &tmap_k, 0, it.kv_start + b * kBlockKV, kv_full(ks));
+      }
+    }
+    return;
+  }
+
+  if (threadIdx.x >= kMathThreads) {
+    // ---- epilogue warpgroup: sum partials, scale, mask, store ----
+    setmaxnreg_dec<kOtherRegs>();
+    const int e = threadIdx.x - kMathThreads;
+    float* logits = static_cast<float*>(a.logits);
+    uint32_t epi_iter = 0;
+    for (int64_t item = blockIdx.x; item < total; item += gridDim.x) {
+      const ItemInfo it = locate_item<kBlockKV>(a, item);
+      const int64_t ra = 2 * static_cast<int64_t>(it.pair), rb = ra + 1;
+      int32_t lo_a, hi_a, lo_b = 0, hi_b = 0;  // rb past the chunk: empty range
+      clamped_range(a.ks, a.ke, a.t0 + ra, a.S, lo_a, hi_a);
+      if (rb < a.rows) clamped_range(a.ks, a.ke, a.t0 + rb, a.S, lo_b, hi_b);
+      float* out_a = logits + ra * a.ld;
+      float* out_b = logits + rb * a.ld;
+      for (int32_t b = 0; b < it.kv_blocks; ++b, ++epi_iter) {
+        const int es = epi_iter % kEpiStages;
+        const int32_t s_base = it.kv_start + b * kBlockKV;
+        // Scales first (global loads in flight while waiting for the math warpgroups).
+        float scale[2] = {1.0f, 1.0f};
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const int32_t s = s_base + c * kEpiThreads + e;
+          if (a.k_scale != nullptr && s < a.S) scale[c] = __ldg(a.k_scale + s);
+        }
+        mbar_wait(epi_full(es), (epi_iter / kEpiStages) & 1);
+        const float* stage = epi + es * (kEpiBytes / 4);
+        float va[2], vb[2];
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const float* slot = stage + (c * kEpiThreads + e) * kEpiStride;
+          va[c] = (slot[0] + slot[1]) + (slot[2] + slot[3]);
+          vb[c] = (slot[4] + slot[5]) + (slot[6] + slot[7]);
+        }
+        mbar_arrive(epi_empty(es));
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const int32_t s = s_base + c * kEpiThreads + e;
+          if (s >= lo_a && s < hi_a) out_a[s] = va[c] * scale[c];
+          if (s >= lo_b && s < hi_b) out_b[s] = vb[c] * scale[c];
+        }
+      }
+    }
+    return;
+  }
+
+  // ---- math warpgroups ----
+  setmaxnreg_inc<kMathRegs>();
+  const int wg = warp / 4;
+  const int row0 = (warp % 4) * 16 + lane / 4;  // key rows row0, row0 + 8 of the WG's 64
+  const int quad = lane % 4;
+  const int key0 = wg * 64 + row0;              // the thread's first key row in the block
+  float acc_a[32], acc_b[32], w_a[16], w_b[16];
+  uint32_t q_iter = 0, kv_iter = 0;
+  for (int64_t item = blockIdx.x; item < total; item += gridDim.x, ++q_iter) {
+    const int st = q_iter % kQStages;
+    mbar_wait(q_full(st), (q_iter / kQStages) & 1);
+    const ItemInfo it = locate_item<kBlockKV>(a, item);
+    // Heads 8j + 2 quad + {0, 1} of each query: the accumulator columns this thread holds.
+    const float* w_stage = reinterpret_cast<const float*>(smem + kSmemW + st * kWBytes);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const float2 x = *reinterpret_cast<const float2*>(w_stage + 8 * j + 2 * quad);
+      const float2 y = *reinterpret_cast<const float2*>(w_stage + kHeads + 8 * j + 2 * quad);
+      w_a[2 * j] = x.x;
+      w_a[2 * j + 1] = x.y;
+      w_b[2 * j] = y.x;
+      w_b[2 * j + 1] = y.y;
+    }
+    const uint32_t q_a = q_smem + st * kQBytes, q_b = q_a + kHeads * kDim;
+
+    for (int32_t b = 0; b < it.kv_blocks; ++b, ++kv_iter) {
+      const int ks = kv_iter % kKVStages;
+      const int es = kv_iter % kEpiStages;
+      mbar_wait(kv_full(ks), (kv_iter / kKVStages) & 1);
+      const uint32_t keys = kv_smem + ks * kKVBytes + wg * 64 * kDim;
+      fence_operand(acc_a);
+      fence_operand(acc_b);
+      wgmma_fence();
+      issue_query(acc_a, keys, q_a);
+      issue_query(acc_b, keys, q_b);
+      mbar_wait(epi_empty(es), ((kv_iter / kEpiStages) & 1) ^ 1);
+      float* slot = epi + es * (kEpiBytes / 4) + key0 * kEpiStride + quad;
+
+      wgmma_wait<1>();
+      fence_operand(acc_a);
+      float p0, p1;
+      partial_heads(acc_a, w_a, p0, p1);
+      slot[0] = p0;
+      slot[8 * kEpiStride] = p1;
+
+      wgmma_wait<0>();
+      fence_operand(acc_b);
+      __syncwarp();
+      if (lane == 0) mbar_arrive(kv_empty(ks));
+      partial_heads(acc_b, w_b, p0, p1);
+      slot[4] = p0;
+      slot[8 * kEpiStride + 4] = p1;
+      mbar_arrive(epi_full(es));
+    }
+    __syncwarp();
+    if (lane == 0) mbar_arrive(q_empty(st));
+  }
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+}
+
+}  // namespace
+
+bool wide_scorer_supports(const Problem& p) {
+  return wgmma_scorer_supports(p) &&
+         sm90a_kernel_ready(reinterpret_cast<const void*>(&flat_score_wide_kernel));
+}
+
+void wide_score_rows(const ScoreRowsArgs& a, cudaStream_t st) {
+  const Problem& p = *a.p;
+  if (!wide_scorer_supports(p))
+    throw BackendError("flat (wide wgmma scorer): needs an sm_90 GPU, FP8 e4m3, H=64, D=128 and "
+                       "16-byte aligned q/k (" + shape_string(p) + ")");
+  if (a.rows <= 0 || p.S <= 0) return;
+  const int64_t npairs = ceil_div(a.rows, 2);
+  if (npairs * ceil_div(p.S, kSegKeys) >= INT32_MAX)
+    throw BackendError("flat (wide wgmma scorer): chunk too large (" + std::to_string(a.rows) +
+                       " rows x S=" + std::to_string(p.S) + ")");
+  const std::string ctx = "flat wide scorer " + shape_string(p) + " t0=" + std::to_string(a.t0) +
+                          " rows=" + std::to_string(a.rows);
+  WorkspaceCarver c(a.scratch);  // the layout of wgmma_scratch_bytes
+  int32_t* offsets = c.take<int32_t>(npairs + 1);
+  int2* ranges = c.take<int2>(npairs);
+  WgArgs k{p.k_scale, p.w,     p.T,  a.ks,   a.ke,  offsets, ranges, a.t0, a.rows, p.S,
+           static_cast<int32_t>(npairs), a.logits, a.ld, 2};
+  plan_kernel<<<1, kPlanThreads, 0, st>>>(k, offsets, ranges);
+  HISA_CUDA_CHECK_LAUNCH("flat wide plan_kernel", ctx);
+
+  const CUtensorMap map_q = rows_map(p.q, p.T * kHeads, 128, ctx);
+  const CUtensorMap map_k = rows_map(p.k, p.S, kBlockKV, ctx);
+  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(&flat_score_wide_kernel,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemAlloc),
+                      ctx);
+  const int sms = current_device_properties().multiProcessorCount;
+  flat_score_wide_kernel<<<sms, kThreads, kSmemAlloc, st>>>(map_q, map_k, k);
+  HISA_CUDA_CHECK_LAUNCH("flat_score_wide_kernel", ctx);
+}
+
+}  // namespace hisa::cuda
