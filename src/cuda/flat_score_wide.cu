@@ -65,15 +65,6 @@ constexpr int kSmemAlloc = kSmemBytes + 1024;  // slack to align the base to 102
 static_assert(kSmemAlloc <= 227 * 1024, "one CTA per SM");
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-template <int N>
-__device__ __forceinline__ void setmaxnreg_inc() {
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(N));
-}
-template <int N>
-__device__ __forceinline__ void setmaxnreg_dec() {
-  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(N));
-}
-
 // dot products of the warpgroup's 64 keys with the 64 heads of one query, K = 128 in four
 // 32-byte steps inside the 128-byte swizzle atom (descriptor start address + 2 per step).
 __device__ __forceinline__ void issue_query(float (&acc)[32], uint32_t keys, uint32_t heads) {

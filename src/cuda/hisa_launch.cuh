@@ -153,6 +153,10 @@ void launch_sm90_tokens(const HisaParams& p, cudaStream_t st);  // p.lists: MISA
 // bitwise, as launch_sm90_tokens in two-pass mode.
 bool sm90_tma_tokens_supported(const HisaParams& p);
 void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st);
+// hisa_tokens_wide.cu: the same contract and bitwise the same scores on one CTA per SM (four
+// math warpgroups with the weights in registers, an epilogue warpgroup for the stores).
+bool sm90_wide_tokens_supported(const HisaParams& p);
+void launch_sm90_wide_tokens(const HisaParams& p, cudaStream_t st);
 // hisa_blocks_tma.cu: stage 1 as a block scorer (TMA producer warp, two math warpgroups; FP8 or
 // bf16, H = 64, D = 128, m >= 3, any B) that writes row r's block scores J(t, j) to
 // scores[r * scores_ld + j], j in [1, nb - 1), then select_kept (one CTA per row) writes the
@@ -186,6 +190,9 @@ void hisa_set_two_pass(int mode);
 // wherever it is supported (HISA_TMA_TOKENS=0/1 overrides), 0 = the one-warpgroup kernel.
 // Not thread-safe; tests only.
 void hisa_set_tma_tokens(int mode);
+// Test hook: 1 = the TMA stage 2a on the epilogue-warpgroup kernel (hisa_tokens_wide.cu) where
+// supported, 0 = not, -1 (default) = HISA_TOKENS_EPI (off unless 1). Not thread-safe.
+void hisa_set_tokens_epi(int mode);
 // Test hook: -1 (default) = stage 1 on the TMA block scorer + radix top-k (hisa_blocks_tma.cu)
 // wherever it is supported (HISA_TMA_BLOCKS=0/1 overrides), 0 = the one-warpgroup kernel.
 // Not thread-safe; tests only.

@@ -63,6 +63,13 @@ bool tma_tokens_wanted() {
   const int mode = g_tma_tokens >= 0 ? g_tma_tokens : env_switch("HISA_TMA_TOKENS");
   return mode != 0;
 }
+// Stage 2a on the epilogue-warpgroup kernel (hisa_tokens_wide.cu) instead: opt-in until timed
+// (HISA_TOKENS_EPI=1 or the hook).
+int g_tokens_epi = -1;
+bool tokens_epi_wanted() {
+  const int mode = g_tokens_epi >= 0 ? g_tokens_epi : env_switch("HISA_TOKENS_EPI");
+  return mode == 1;
+}
 // Stage 1 on the TMA block scorer + select_kept (hisa_blocks_tma.cu) wherever supported; the
 // hook, else HISA_TMA_BLOCKS=0, selects the one-warpgroup kernel with its in-CTA selection.
 int g_tma_blocks = -1;
@@ -246,6 +253,7 @@ void hisa_set_streaming(int mode) { g_streaming = mode; }
 void hisa_force_shared_tiles(bool on) { g_force_shared_tiles = on; }
 void hisa_set_two_pass(int mode) { g_two_pass = mode; }
 void hisa_set_tma_tokens(int mode) { g_tma_tokens = mode; }
+void hisa_set_tokens_epi(int mode) { g_tokens_epi = mode; }
 void hisa_set_tma_blocks(int mode) { g_tma_blocks = mode; }
 void hisa_set_stage_events(cudaEvent_t* ev) { g_stage_events = ev; }
 
@@ -302,7 +310,9 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
       par.scores = reinterpret_cast<float*>(base + plan.off_scores);
       par.cand_begin = reinterpret_cast<int32_t*>(base + plan.off_ranges);
       par.cand_end = par.cand_begin + plan.chunk;
-      if (plan.tma_tokens)
+      if (plan.tma_tokens && tokens_epi_wanted() && sm90_wide_tokens_supported(par))
+        launch_sm90_wide_tokens(par, st);
+      else if (plan.tma_tokens)
         launch_sm90_tma_tokens(par, st);
       else
         launch_sm90_tokens(par, st);

@@ -150,10 +150,9 @@ __device__ __forceinline__ void load_head_weights(const float* wrow, float (&wv)
   }
 }
 
-// sum_h w_h * relu(acc) for this thread's two keys, summed over the lane quad (all 4 lanes
-// return both sums): .x for row r0, .y for row r0 + 8.
+// sum_h w_h * relu(acc) over this thread's 16 heads, for its two keys: .x row r0, .y r0 + 8.
 template <typename WeightPair>
-__device__ __forceinline__ float2 key_head_sums_of(const float (&acc)[32], WeightPair&& wpair) {
+__device__ __forceinline__ float2 key_head_partials_of(const float (&acc)[32], WeightPair&& wpair) {
   float a0 = 0.0f, a1 = 0.0f, b0 = 0.0f, b1 = 0.0f;  // two chains per key for ILP
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
@@ -163,7 +162,14 @@ __device__ __forceinline__ float2 key_head_sums_of(const float (&acc)[32], Weigh
     b0 = fmaf(wi.x, relu(acc[4 * i + 2]), b0);
     b1 = fmaf(wi.y, relu(acc[4 * i + 3]), b1);
   }
-  float a = a0 + a1, b = b0 + b1;
+  return make_float2(a0 + a1, b0 + b1);
+}
+// The partials summed over the lane quad (all 4 lanes return both sums), in the order
+// (lane 0 + lane 1) + (lane 2 + lane 3) up to commutation: .x for row r0, .y for row r0 + 8.
+template <typename WeightPair>
+__device__ __forceinline__ float2 key_head_sums_of(const float (&acc)[32], WeightPair&& wpair) {
+  const float2 part = key_head_partials_of(acc, wpair);
+  float a = part.x, b = part.y;
   a += __shfl_xor_sync(0xffffffffu, a, 1);
   b += __shfl_xor_sync(0xffffffffu, b, 1);
   a += __shfl_xor_sync(0xffffffffu, a, 2);

@@ -26,6 +26,7 @@
 #include "cuda/common.cuh"
 #include "cuda/hisa_launch.cuh"
 #include "cuda/hisa_sm90_tile.cuh"
+#include "cuda/hisa_tokens_producer.cuh"
 #include "cuda/sm90_tma.cuh"
 #include "cuda/tensor_map.hpp"
 #include "hisa/error.hpp"
@@ -37,12 +38,14 @@ using namespace tma;
 
 constexpr int kHeads = 64;
 constexpr int kDim = 128;
-constexpr int kTileKeys = 64;                 // one wgmma M tile
-constexpr int kStageKeys = 2 * kTileKeys;     // one math warpgroup's stage
 constexpr int kQBytes = kHeads * kDim;        // one query's q (FP8)
 constexpr int kWBytes = kHeads * 4;           // its weights
-constexpr int kTileBytes = kTileKeys * kDim;
-constexpr int kStageBytes = kStageKeys * kDim;
+using tokens::kFullArrivals;
+using tokens::kStageBytes;
+using tokens::kStageKeys;
+using tokens::kTileBytes;
+using tokens::kTileKeys;
+using tokens::skips_scoring;
 
 // One kernel shape: WG math warpgroups per CTA, CTAS CTAs per SM, a ring of S key stages
 // (slot parity = consuming warpgroup) and QS query stages, weights in registers or read from
@@ -66,13 +69,6 @@ struct Shape {
   static constexpr int kSmemAlloc = kSmemBar + kNumBars * 8 + 1024;  // + slack to align to 1024
   static_assert(CTAS * (kSmemAlloc + 1024) <= 228 * 1024, "CTAS CTAs per SM");
 };
-// Arrivals that complete a stage: the producer's expect_tx, then each lane's cp.async arrival.
-constexpr uint32_t kFullArrivals = 1 + 32;
-
-__host__ __device__ inline bool skips_scoring(const RowGeometry& g, int order, int topk) {
-  return g.cvalid <= 0 || (order != 0 && g.cvalid <= topk);
-}
-
 // The weights' placement gives the same products in the same order, so the same bits.
 template <class R>
 __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
@@ -131,47 +127,13 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
       ++q_iter;
       const int32_t* kept = p.kept + static_cast<int64_t>(r) * p.m;
       const int nstages = (g.cvalid + kStageKeys - 1) / kStageKeys;
-      int chunk0 = -1;  // kept blocks [chunk0, chunk0 + 32) are in jreg, one per lane
-      int jreg = 0;
+      tokens::KeptWindow win;
       for (int l = 0; l < nstages; ++l, ++gs) {
-        const int pos0 = l * kStageKeys;
-        // A stage spans at most two blocks (B >= 64), the first even when B == 64, so both
-        // lie in one window of 32 that starts at a stage's first block.
-        const int i0 = pos0 / p.B;
-        if (!g.all_blocks && (chunk0 < 0 || i0 + 1 >= chunk0 + 32)) {
-          chunk0 = i0;
-          jreg = chunk0 + lane < g.nk ? __ldg(kept + chunk0 + lane) : 0;
-        }
-        auto block_row = [&](int pos) {  // key row of candidate position pos (warp-uniform use)
-          const int i = pos / p.B;
-          const int src = g.all_blocks ? 0 : i - chunk0;
-          const int jj = __shfl_sync(0xFFFFFFFFu, jreg, src & 31);
-          const int j = g.all_blocks ? i : jj;
-          return g.ks + j * p.B + (pos - i * p.B);
-        };
+        tokens::advance_window(p, g, kept, l, win, lane);
         const int slot = gs % kStages;
         mbar_wait(kv_empty(slot), ((gs / kStages) & 1) ^ 1);
-        const int row_a = block_row(pos0), row_b = block_row(pos0 + kTileKeys);
-        const bool load_b = pos0 + kTileKeys < g.cvalid;
-        if (lane == 0) {
-          mbar_arrive_expect_tx(kv_full(slot), load_b ? kStageBytes : kTileBytes);
-          tma_load_2d(kv_smem + slot * kStageBytes, &tmap_k, 0, row_a, kv_full(slot));
-          if (load_b)
-            tma_load_2d(kv_smem + slot * kStageBytes + kTileBytes, &tmap_k, 0, row_b,
-                        kv_full(slot));
-        }
-        // k_scale of the stage's 128 rows: lane takes rows lane + 32c.
-#pragma unroll
-        for (int c = 0; c < kStageKeys / 32; ++c) {
-          const int pos = pos0 + c * 32 + lane;
-          const int row = block_row(pos);
-          if (has_scale) {
-            const bool ok = pos < g.cvalid;
-            sm90::cp_async4(scale_smem + (slot * kStageKeys + c * 32 + lane) * 4,
-                            p.k_scale + (ok ? row : 0), ok ? 4u : 0u);
-          }
-        }
-        mbar_arrive_cp_async(kv_full(slot));
+        tokens::produce_stage(p, g, l, win, &tmap_k, kv_smem + slot * kStageBytes,
+                              scale_smem + slot * kStageKeys * 4, kv_full(slot), has_scale, lane);
       }
     }
     sm90::cp_async_wait<0>();  // no copy of this thread outlives it

@@ -89,6 +89,22 @@ __device__ __forceinline__ void wgmma_wait() {
 #endif
 }
 
+// Warpgroup register reallocation (every thread of the warpgroup executes it): producers and
+// epilogues give registers back to the pool, math warpgroups take them (values: multiples
+// of 8; the per-SM total of the launch must stay within the register file).
+template <int N>
+__device__ __forceinline__ void setmaxnreg_inc() {
+#ifdef HISA_SM90
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(N));
+#endif
+}
+template <int N>
+__device__ __forceinline__ void setmaxnreg_dec() {
+#ifdef HISA_SM90
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(N));
+#endif
+}
+
 // Pins accumulator registers so the compiler cannot move their uses across wgmma issue/wait.
 __device__ __forceinline__ void fence_operand(float (&d)[32]) {
 #pragma unroll

@@ -10,7 +10,8 @@
 // kernels and still agree.
 // The two-pass stage 2a has two kernels (hisa_set_tma_tokens): the TMA producer/consumer kernel
 // (hisa_tokens_tma.cu, the default where supported: FP8, B % 64 == 0) and the one-warpgroup
-// kernel (hisa_sm90.cu). Their scores are bitwise the same, so their rows must be identical too.
+// kernel (hisa_sm90.cu), and the TMA kernel has an epilogue-warpgroup variant (hisa_tokens_wide.cu,
+// hisa_set_tokens_epi). Their scores are bitwise the same, so their rows must be identical too.
 #include <gtest/gtest.h>
 
 #include <iostream>
@@ -29,6 +30,7 @@ struct TwoPassGuard {
   ~TwoPassGuard() {
     hisa::cuda::hisa_set_two_pass(-1);
     hisa::cuda::hisa_set_tma_tokens(-1);
+    hisa::cuda::hisa_set_tokens_epi(-1);
   }
 };
 
@@ -46,12 +48,19 @@ void expect_two_pass_matches(const hisa::Problem& h, Config cfg, const std::stri
     hisa::cuda::hisa_set_tma_tokens(0);
     const GpuRun two_wg = run_direct(dp, cfg, /*portable=*/false);
     hisa::cuda::hisa_set_tma_tokens(-1);
+    hisa::cuda::hisa_set_tokens_epi(1);
+    const GpuRun two_epi = run_direct(dp, cfg, /*portable=*/false);
+    hisa::cuda::hisa_set_tokens_epi(0);
     const GpuRun two = run_direct(dp, cfg, /*portable=*/false);
     EXPECT_EQ(one.unwritten, 0) << tag;
     EXPECT_EQ(two.unwritten, 0) << tag;
     EXPECT_EQ(two_wg.unwritten, 0) << tag;
+    EXPECT_EQ(two_epi.unwritten, 0) << tag;
     const RowDiff d = differing_rows(one, two, h.T, cfg.topk);
     EXPECT_EQ(d.count, 0) << tag << ": first differing row " << d.first;
+    const RowDiff de = differing_rows(two_epi, two, h.T, cfg.topk);
+    EXPECT_EQ(de.count, 0) << tag << " (epilogue-warpgroup vs TMA stage 2a): first differing row "
+                           << de.first;
     const RowDiff dw = differing_rows(two_wg, two, h.T, cfg.topk);
     EXPECT_EQ(dw.count, 0) << tag << " (TMA vs one-warpgroup stage 2a): first differing row "
                            << dw.first;
