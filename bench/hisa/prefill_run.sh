@@ -20,7 +20,8 @@
 #            in score and index order, then the engines' top-k kernels and torch.topk
 #            (bench/prefill/topk_anchors.py; carry .deps/topk_anchors)
 #   arms     same-run A/B of environment switch sets: ARMS='name:VAR=v,VAR=v[:gtest filter];...';
-#            for each arm the GPU tests of its filter (if given) under its switches, then
+#            for each arm the GPU tests of its filter (if given; ARM_TEST_TIMEOUT, default 200 s;
+#            an arm whose tests fail is not timed) under its switches, then
 #            `hisa bench prefill` with ARM_ARGS (default HISA B=64 m=64,256 at 32K and 128K, score
 #            order) and, if ARM_FLAT_ARGS is set, once more with those (e.g. flat's top-k);
 #            last, bench/hisa/arms_table.py's table of every arm against the first
@@ -28,7 +29,8 @@
 #            kernel) in hisa_timing at STALL_L (32K), m=64: the details and the per-SASS-line
 #            source page (stall samples per instruction) as CSV
 #
-# CHECK_FILTER (default 'CudaHisa*:CudaRowOrder*') picks the GPU tests of `check`; SKIP_SANITIZE=1
+# CHECK_FILTER (default 'CudaHisa*:CudaRowOrder*') picks the GPU tests of `check` (CHECK_TIMEOUT,
+# default 360 s; BENCH_TIMEOUT, default 280 s, bounds each benchmark run); SKIP_SANITIZE=1
 # skips its memcheck of the small runs (the bucket ranking's memcheck and racecheck still run).
 #   bench/hisa/prefill_run.sh <commit> check,shared
 # Needs the carried googletest sources in .deps/googletest (the device has no libgtest).
@@ -48,7 +50,7 @@ fi
 
 if has check; then
   t0=$(date +%s)
-  timeout 360 "$BUILD/tests/hisa_gpu_tests" --gtest_filter="${CHECK_FILTER:-CudaHisa*:CudaRowOrder*}" \
+  timeout "${CHECK_TIMEOUT:-360}" "$BUILD/tests/hisa_gpu_tests" --gtest_filter="${CHECK_FILTER:-CudaHisa*:CudaRowOrder*}" \
     > "$OUT/tests.log" 2>&1
   rc=$?
   echo "tests: rc=$rc in $(( $(date +%s) - t0 )) s"
@@ -73,7 +75,7 @@ fi
 bench() {  # name, then bench prefill arguments
   local name=$1; shift
   t0=$(date +%s)
-  timeout 280 "$BUILD/hisa" bench prefill --methods hisa --repeats 5 --commit "$COMMIT" \
+  timeout "${BENCH_TIMEOUT:-280}" "$BUILD/hisa" bench prefill --methods hisa --repeats 5 --commit "$COMMIT" \
     --json "$OUT/prefill_${name}.json" "$@" > "$OUT/bench_${name}.log" 2>&1
   echo "== bench $name: rc=$? in $(( $(date +%s) - t0 )) s"
   grep -A40 "^hisa bench prefill" "$OUT/bench_${name}.log"
@@ -130,11 +132,14 @@ if has arms; then
     IFS=',' read -ra vars <<< "$switches"
     if [ -n "${filter:-}" ]; then
       t0=$(date +%s)
-      env "${vars[@]}" timeout 200 "$BUILD/tests/hisa_gpu_tests" --gtest_filter="$filter" \
-        > "$OUT/tests_$name.log" 2>&1
-      echo "== tests $name (${vars[*]}): rc=$? in $(( $(date +%s) - t0 )) s"
+      env "${vars[@]}" timeout "${ARM_TEST_TIMEOUT:-200}" "$BUILD/tests/hisa_gpu_tests" \
+        --gtest_filter="$filter" > "$OUT/tests_$name.log" 2>&1
+      trc=$?
+      echo "== tests $name (${vars[*]}): rc=$trc in $(( $(date +%s) - t0 )) s"
       grep -E "^\[ +FAILED +\]|Failure|Expected|exception" "$OUT/tests_$name.log" | head -12
       grep -E "^\[  (PASSED|FAILED) +\]" "$OUT/tests_$name.log"
+      # A failed or hung arm is not timed.
+      [ "$trc" = 0 ] || { echo "== arm $name skipped (tests rc=$trc)"; continue; }
     fi
     # shellcheck disable=SC2086
     (
