@@ -6,7 +6,7 @@
 // issue-bound, 1.66 warp instructions per tensor-active cycle).
 //   * Producer (one thread): TMA copies of the pair's q rows (16 KiB) + weights into one of 2 Q
 //     stages, then key blocks of 256 keys x 128 B (32 KiB) into a 4-stage ring.
-//   * Math warpgroups (112 registers each): 64 keys of a block each, 4 x wgmma m64n64k32 per
+//   * Math warpgroups (104 registers each): 64 keys of a block each, 4 x wgmma m64n64k32 per
 //     query, the second query's wgmmas in flight while the first is reduced. The 2 x 16 head
 //     weights a thread needs stay in registers for the whole item (no shared reloads); each
 //     thread sums relu(acc) * w over its 16 heads and stores that partial to a shared
@@ -38,8 +38,14 @@ constexpr int kMathThreads = 128 * kMathWarpgroups;
 constexpr int kMathWarps = kMathThreads / 32;
 constexpr int kEpiThreads = 128;
 constexpr int kThreads = kMathThreads + kEpiThreads + 128;  // + the producer warpgroup
-constexpr int kMathRegs = 112;   // 512 x 112 + 256 x 32 = 65536 registers
+constexpr int kMathRegs = 104;  // 512 x 104 + 256 x 32 = 61440 = 768 x 80
 constexpr int kOtherRegs = 32;
+// setmaxnreg moves registers only inside the CTA's own allocation (the launch's 65536 / 768,
+// rounded down to 8, = 80 per thread): a larger total makes the math warpgroups' increase wait
+// forever (seen on an H100 as a hang).
+static_assert(kMathThreads * kMathRegs + (kThreads - kMathThreads) * kOtherRegs <=
+                  kThreads * (65536 / kThreads / 8 * 8),
+              "register reallocation within the CTA's allocation");
 constexpr int kBlockKV = 64 * kMathWarpgroups;
 constexpr int kKVStages = 4;
 constexpr int kEpiStages = 4;

@@ -1,7 +1,7 @@
 // Two-pass HISA stage 2a, "epilogue" shape (opt-in: HISA_TOKENS_EPI=1 or hisa_set_tokens_epi):
 // the structure of the wide flat scorer (flat_score_wide.cu) on hisa_tokens_tma.cu's work. One
 // CTA per SM: a producer warp (the same stage loads, hisa_tokens_producer.cuh), four math
-// warpgroups at 104 registers (setmaxnreg) and an epilogue warpgroup.
+// warpgroups at 96 registers (setmaxnreg) and an epilogue warpgroup.
 //   * Math warpgroup g takes the stages with global index gl = g (mod 4): both 64-key tiles
 //     against the query, the second tile's wgmmas in flight while the first is reduced. The
 //     query's 16 weights a thread needs stay in registers; each thread writes its two keys'
@@ -41,8 +41,14 @@ constexpr int kMathThreads = 128 * kMathWarpgroups;
 constexpr int kMathWarps = kMathThreads / 32;
 constexpr int kEpiThreads = 128;
 constexpr int kThreads = kMathThreads + kEpiThreads + 128;  // + the producer warpgroup
-constexpr int kMathRegs = 104;  // 512 x 104 + 256 x 40 = 63488 registers (the producer
-constexpr int kOtherRegs = 40;  // warp spills at 32)
+constexpr int kMathRegs = 96;  // 512 x 96 + 256 x 40 = 59392 <= 768 x 80
+constexpr int kOtherRegs = 40;
+// setmaxnreg moves registers only inside the CTA's own allocation (the launch's 65536 / 768,
+// rounded down to 8, = 80 per thread): a larger total makes the math warpgroups' increase wait
+// forever (seen on an H100 as a hang).
+static_assert(kMathThreads * kMathRegs + (kThreads - kMathThreads) * kOtherRegs <=
+                  kThreads * (65536 / kThreads / 8 * 8),
+              "register reallocation within the CTA's allocation");
 constexpr int kStages = 8;      // key ring (a multiple of the warpgroups: slot owner = gl % 4)
 constexpr int kEpiStages = 8;
 constexpr int kQStages = 2;
