@@ -493,7 +493,9 @@ __global__ void __launch_bounds__(kThreads, 2)
 
 // Score-order ranking by buckets (topk_bucket_rank.cuh) or by the register sort: the test
 // hook, else HISA_TOPK_BUCKETS=0/1 (benchmarks time both in one run), else the default.
-constexpr bool kBucketRankDefault = false;  // opt-in until timed and tested on a GPU
+// On by default since the same-run A/B of bench/results/h100_2026-12-07_e39c260_bucket_wide_ab.md
+// (flat top-k 3.48 -> 2.86 ms at 32K, 33.1 -> 30.6 ms at 128K; HISA m=64 6.57 -> 5.99 ms).
+constexpr bool kBucketRankDefault = true;
 int g_bucket_rank = -1;
 bool bucket_rank_wanted() {
   if (g_bucket_rank >= 0) return g_bucket_rank == 1;
