@@ -106,37 +106,9 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
   __syncthreads();
   const bool has_scale = p.k_scale != nullptr;
 
-  if (warp == kMathWarps) {
-    // ---- producer warp ----
-    if (lane == 0) {
-      prefetch_map(&tmap_q);
-      prefetch_map(&tmap_k);
-    }
-    uint32_t q_iter = 0, gs = 0;
-    for (int r = blockIdx.x; r < p.T; r += gridDim.x) {
-      const int64_t t = static_cast<int64_t>(p.t0) + r;
-      const RowGeometry g = row_of(p, t);
-      if (skips_scoring(g, p.order, p.topk)) continue;
-      const int qs = q_iter % kQStages;
-      if (lane == 0) {
-        mbar_wait(q_empty(qs), ((q_iter / kQStages) & 1) ^ 1);
-        mbar_arrive_expect_tx(q_full(qs), kQBytes + kWBytes);
-        tma_load_2d(q_smem + qs * kQBytes, &tmap_q, 0, r * kHeads, q_full(qs));
-        bulk_load(w_smem + qs * kWBytes, p.w + t * kHeads, kWBytes, q_full(qs));
-      }
-      ++q_iter;
-      const int32_t* kept = p.kept + static_cast<int64_t>(r) * p.m;
-      const int nstages = (g.cvalid + kStageKeys - 1) / kStageKeys;
-      tokens::KeptWindow win;
-      for (int l = 0; l < nstages; ++l, ++gs) {
-        tokens::advance_window(p, g, kept, l, win, lane);
-        const int slot = gs % kStages;
-        mbar_wait(kv_empty(slot), ((gs / kStages) & 1) ^ 1);
-        tokens::produce_stage(p, g, l, win, &tmap_k, kv_smem + slot * kStageBytes,
-                              scale_smem + slot * kStageKeys * 4, kv_full(slot), has_scale, lane);
-      }
-    }
-    sm90::cp_async_wait<0>();  // no copy of this thread outlives it
+  if (warp == kMathWarps) {  // ---- producer warp ----
+    tokens::produce_rows<kStages, kQStages>(p, &tmap_q, &tmap_k, q_smem, w_smem, kv_smem,
+                                            scale_smem, bars, lane);
     return;
   }
 
