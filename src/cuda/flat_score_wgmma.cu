@@ -31,7 +31,8 @@
 
 #include "cuda/common.cuh"
 #include "cuda/flat_score.cuh"
-#include "cuda/flat_score_plan.cuh"
+#include "cuda/flat_score_sm90.cuh"
+#include "cuda/hisa_wgmma.cuh"
 #include "cuda/misa_group_epilogue.cuh"
 #include "cuda/sm90_tma.cuh"
 #include "cuda/tensor_map.hpp"
@@ -41,6 +42,7 @@ namespace hisa::cuda {
 namespace {
 
 using namespace tma;
+using namespace sm90;
 
 constexpr int kHeads = 64;
 constexpr int kDim = 128;
@@ -69,87 +71,22 @@ constexpr int kSmemAlloc = kSmemBytes + 1024;  // slack to align the base to 102
 
 
 
-// ---- sm_90a primitives -------------------------------------------------------------------------
+// ---- epilogue ------------------------------------------------------------------------------
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-// wgmma shared-memory descriptor of a K-major tile with 128-byte rows, 128B swizzle:
-// 8-row core-matrix groups 1024 B apart (SBO); LBO unused for this layout.
-__device__ __forceinline__ uint64_t make_desc(uint32_t addr) {
-  uint64_t d = 0;
-  d |= static_cast<uint64_t>((addr & 0x3FFFF) >> 4);
-  d |= static_cast<uint64_t>(1) << 16;
-  d |= static_cast<uint64_t>(1024 >> 4) << 32;
-  d |= static_cast<uint64_t>(1) << 62;
-  return d;
-}
-
-__device__ __forceinline__ void wgmma_fence() {
-  asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-}
-__device__ __forceinline__ void wgmma_commit() {
-  asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
-}
-__device__ __forceinline__ void fence_operands(float (&d)[32]) {
-#pragma unroll
-  for (int i = 0; i < 32; ++i) asm volatile("" : "+f"(d[i])::"memory");
-}
-
-__device__ __forceinline__ void wgmma_m64n64k32(float (&d)[32], uint64_t da, uint64_t db,
-                                                int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-      "%32, %33, p, 1, 1;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
-        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
-        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]),
-        "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]),
-        "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-      : "l"(da), "l"(db), "r"(accumulate));
-}
-
-// dot products of the warpgroup's 64 keys (A, K-major) with the 64 heads of one query
-// (B, K-major), K = 128 in four steps of 32 bytes inside the 128-byte swizzle atom.
-__device__ __forceinline__ void issue_query(float (&acc)[32], uint32_t keys, uint32_t heads) {
-  // One descriptor per operand, + 32 bytes (2 in the start-address field, no carry: shared
-  // addresses < 256 KB) per k-step.
-  const uint64_t dk = make_desc(keys), dh = make_desc(heads);
-#pragma unroll
-  for (int kk = 0; kk < kDim / 32; ++kk) wgmma_m64n64k32(acc, dk + 2 * kk, dh + 2 * kk, kk > 0);
-  wgmma_commit();
-}
-
 // I for the thread's two key rows: relu * w over its 16 heads, then the 4 lanes of the quad.
 // `w` points at the query's 64 weights in shared memory, offset by 2 * quad.
 __device__ __forceinline__ void reduce_heads(const float (&acc)[32], const float* w, float& s0,
                                              float& s1) {
-  s0 = 0.0f;
-  s1 = 0.0f;
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    const float2 wj = *reinterpret_cast<const float2*>(w + 8 * j);
-    s0 = fmaf(relu_keep_nan(acc[4 * j + 0]), wj.x, s0);
-    s0 = fmaf(relu_keep_nan(acc[4 * j + 1]), wj.y, s0);
-    s1 = fmaf(relu_keep_nan(acc[4 * j + 2]), wj.x, s1);
-    s1 = fmaf(relu_keep_nan(acc[4 * j + 3]), wj.y, s1);
-  }
+  const float2 part = flat_partial_heads(
+      acc, [&](int j) { return *reinterpret_cast<const float2*>(w + 8 * j); });
+  s0 = part.x;
+  s1 = part.y;
   s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, 1);
   s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, 2);
   s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, 1);
   s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, 2);
 }
-
-
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 
@@ -248,11 +185,11 @@ __global__ void __launch_bounds__(kThreads, 2)
       const int ks = kv_iter % kKVStages;
       mbar_wait(kv_full(ks), (kv_iter / kKVStages) & 1);
       const uint32_t keys = kv_smem + ks * kKVBytes + wg * 64 * kDim;
-      fence_operands(acc_a);
-      fence_operands(acc_b);
+      fence_operand(acc_a);
+      fence_operand(acc_b);
       wgmma_fence();
-      issue_query(acc_a, keys, q_a);
-      issue_query(acc_b, keys, q_b);
+      wgmma_k128_e4m3(acc_a, keys, q_a);
+      wgmma_k128_e4m3(acc_b, keys, q_b);
 
       // Key rows of this thread (S < INT32_MAX - kSegKeys, checked on the host).
       const int32_t s0 = it.kv_start + b * kBlockKV + wg * 64 + row0;
@@ -263,7 +200,7 @@ __global__ void __launch_bounds__(kThreads, 2)
         if (s1 < a.S) scale1 = __ldg(a.k_scale + s1);
       }
       wgmma_wait<1>();
-      fence_operands(acc_a);
+      fence_operand(acc_a);
       if constexpr (kA == kHeads) {
         float i0, i1;
         reduce_heads(acc_a, w_a, i0, i1);
@@ -275,7 +212,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       }
 
       wgmma_wait<0>();
-      fence_operands(acc_b);
+      fence_operand(acc_b);
       __syncwarp();
       if (lane == 0) mbar_arrive(kv_empty(ks));
       if (!has_b) continue;  // its weights were not loaded; its row is outside the chunk

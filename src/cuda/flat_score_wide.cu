@@ -1,8 +1,8 @@
 // sm_90a FP8 flat scorer, "wide" shape (FlatScorer::wgmma_wide; issue #13): one CTA per SM with
 // four math warpgroups, an epilogue warpgroup and a producer warpgroup, registers moved to the
-// math warpgroups with setmaxnreg. Same work plan (flat_score_plan.cuh) and the same arithmetic
-// as flat_score_wgmma.cu, so its logits are bitwise equal to that scorer's; what changes is
-// where the non-tensor work runs (the profile in docs/cuda_backend.md: the two-CTA kernel is
+// math warpgroups with setmaxnreg. Same work plan and head-sum chain (flat_score_sm90.cuh) as
+// flat_score_wgmma.cu, so its logits are bitwise equal to that scorer's; what changes is where
+// the non-tensor work runs (the profile in docs/cuda_backend.md: the two-CTA kernel is
 // issue-bound, 1.66 warp instructions per tensor-active cycle).
 //   * Producer (one thread): TMA copies of the pair's q rows (16 KiB) + weights into one of 2 Q
 //     stages, then key blocks of 256 keys x 128 B (32 KiB) into a 4-stage ring.
@@ -19,7 +19,7 @@
 
 #include "cuda/common.cuh"
 #include "cuda/flat_score.cuh"
-#include "cuda/flat_score_plan.cuh"
+#include "cuda/flat_score_sm90.cuh"
 #include "cuda/hisa_wgmma.cuh"
 #include "cuda/sm90_tma.cuh"
 #include "cuda/tensor_map.hpp"
@@ -69,32 +69,6 @@ constexpr int kNumBars = 2 * kQStages + 2 * kKVStages + 2 * kEpiStages;
 constexpr int kSmemBytes = kSmemBar + kNumBars * 8;
 constexpr int kSmemAlloc = kSmemBytes + 1024;  // slack to align the base to 1024
 static_assert(kSmemAlloc <= 227 * 1024, "one CTA per SM");
-
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-// dot products of the warpgroup's 64 keys with the 64 heads of one query, K = 128 in four
-// 32-byte steps inside the 128-byte swizzle atom (descriptor start address + 2 per step).
-__device__ __forceinline__ void issue_query(float (&acc)[32], uint32_t keys, uint32_t heads) {
-  const uint64_t dk = sw128_desc(keys), dh = sw128_desc(heads);
-#pragma unroll
-  for (int kk = 0; kk < kDim / 32; ++kk) wgmma_m64n64k32_e4m3(acc, dk + 2 * kk, dh + 2 * kk, kk > 0);
-  wgmma_commit();
-}
-
-// The thread's partial I of its two key rows over its 16 heads (w: the 16 weights of those
-// heads, in accumulator order), the same fma chain as flat_score_wgmma.cu's reduce_heads.
-__device__ __forceinline__ void partial_heads(const float (&acc)[32], const float (&w)[16],
-                                              float& s0, float& s1) {
-  s0 = 0.0f;
-  s1 = 0.0f;
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    s0 = fmaf(relu_keep_nan(acc[4 * j + 0]), w[2 * j], s0);
-    s0 = fmaf(relu_keep_nan(acc[4 * j + 1]), w[2 * j + 1], s0);
-    s1 = fmaf(relu_keep_nan(acc[4 * j + 2]), w[2 * j], s1);
-    s1 = fmaf(relu_keep_nan(acc[4 * j + 3]), w[2 * j + 1], s1);
-  }
-}
-#endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 __global__ void __launch_bounds__(kThreads, 1)
     flat_score_wide_kernel(const __grid_constant__ CUtensorMap tmap_q,
@@ -240,25 +214,26 @@ __global__ void __launch_bounds__(kThreads, 1)
       fence_operand(acc_a);
       fence_operand(acc_b);
       wgmma_fence();
-      issue_query(acc_a, keys, q_a);
-      issue_query(acc_b, keys, q_b);
+      wgmma_k128_e4m3(acc_a, keys, q_a);
+      wgmma_k128_e4m3(acc_b, keys, q_b);
       mbar_wait(epi_empty(es), ((kv_iter / kEpiStages) & 1) ^ 1);
       float* slot = epi + es * (kEpiBytes / 4) + key0 * kEpiStride + quad;
 
       wgmma_wait<1>();
       fence_operand(acc_a);
-      float p0, p1;
-      partial_heads(acc_a, w_a, p0, p1);
-      slot[0] = p0;
-      slot[8 * kEpiStride] = p1;
+      const float2 pa = flat_partial_heads(
+          acc_a, [&](int j) { return make_float2(w_a[2 * j], w_a[2 * j + 1]); });
+      slot[0] = pa.x;
+      slot[8 * kEpiStride] = pa.y;
 
       wgmma_wait<0>();
       fence_operand(acc_b);
       __syncwarp();
       if (lane == 0) mbar_arrive(kv_empty(ks));
-      partial_heads(acc_b, w_b, p0, p1);
-      slot[4] = p0;
-      slot[8 * kEpiStride + 4] = p1;
+      const float2 pb = flat_partial_heads(
+          acc_b, [&](int j) { return make_float2(w_b[2 * j], w_b[2 * j + 1]); });
+      slot[4] = pb.x;
+      slot[8 * kEpiStride + 4] = pb.y;
       mbar_arrive(epi_full(es));
     }
     __syncwarp();

@@ -153,18 +153,8 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
       sm90::fence_operand(acc_a);
       sm90::fence_operand(acc_b);
       sm90::wgmma_fence();
-      {
-        const uint64_t dk = sm90::sw128_desc(keys), dq = sm90::sw128_desc(q_tile);
-#pragma unroll
-        for (int kk = 0; kk < kDim / 32; ++kk)
-          sm90::wgmma_m64n64k32_e4m3(acc_a, dk + 2 * kk, dq + 2 * kk, kk > 0);
-        sm90::wgmma_commit();
-        const uint64_t dk2 = sm90::sw128_desc(keys + kTileBytes);
-#pragma unroll
-        for (int kk = 0; kk < kDim / 32; ++kk)
-          sm90::wgmma_m64n64k32_e4m3(acc_b, dk2 + 2 * kk, dq + 2 * kk, kk > 0);
-        sm90::wgmma_commit();
-      }
+      sm90::wgmma_k128_e4m3(acc_a, keys, q_tile);
+      sm90::wgmma_k128_e4m3(acc_b, keys + kTileBytes, q_tile);
       const int pos_a = l * kStageKeys + row, pos_b = pos_a + kTileKeys;
       const float scale_a = has_scale ? scales[slot * kStageKeys + row] : 1.0f;
       const float scale_b = has_scale ? scales[slot * kStageKeys + kTileKeys + row] : 1.0f;

@@ -180,18 +180,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       sm90::fence_operand(acc_a);
       sm90::fence_operand(acc_b);
       sm90::wgmma_fence();
-      {
-        const uint64_t dk = sm90::sw128_desc(keys), dq = sm90::sw128_desc(q_tile);
-#pragma unroll
-        for (int kk = 0; kk < kDim / 32; ++kk)
-          sm90::wgmma_m64n64k32_e4m3(acc_a, dk + 2 * kk, dq + 2 * kk, kk > 0);
-        sm90::wgmma_commit();
-        const uint64_t dk2 = sm90::sw128_desc(keys + kTileBytes);
-#pragma unroll
-        for (int kk = 0; kk < kDim / 32; ++kk)
-          sm90::wgmma_m64n64k32_e4m3(acc_b, dk2 + 2 * kk, dq + 2 * kk, kk > 0);
-        sm90::wgmma_commit();
-      }
+      sm90::wgmma_k128_e4m3(acc_a, keys, q_tile);
+      sm90::wgmma_k128_e4m3(acc_b, keys + kTileBytes, q_tile);
       // The keys' scales travel with the partials (the ring slot is reused before the
       // epilogue runs): quad member 0 copies row r0's, member 1 row r0 + 8's, of both tiles.
       const int srow = r0 + 8 * (quad & 1);

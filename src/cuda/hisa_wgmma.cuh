@@ -135,6 +135,16 @@ __device__ __forceinline__ void wgmma_m64n64k32_e4m3(float (&d)[32], uint64_t a,
 #endif
 }
 
+// D[64x64] = A[64x128] * B[128x64], FP8, both operands one 128-byte swizzle atom wide at
+// shared addresses a and b: four k32 steps (descriptor start address + 2 per 32 bytes, no
+// carry below 256 KB), committed as one group.
+__device__ __forceinline__ void wgmma_k128_e4m3(float (&d)[32], uint32_t a, uint32_t b) {
+  const uint64_t da = sw128_desc(a), db = sw128_desc(b);
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) wgmma_m64n64k32_e4m3(d, da + 2 * kk, db + 2 * kk, kk > 0);
+  wgmma_commit();
+}
+
 // D[64x64] (+)= A[64x16] * B[16x64], bf16 operands (both K-major), f32 accumulators.
 __device__ __forceinline__ void wgmma_m64n64k16_bf16(float (&d)[32], uint64_t a, uint64_t b,
                                                      int accumulate) {

@@ -1,13 +1,18 @@
-// Work plan of the sm_90a flat scorers (flat_score_wgmma.cu, flat_score_wide.cu): a work item
-// is one query pair (or MISA's pair of query groups) and a span of <= kSegKeys keys of the
-// pair's visible range. plan_kernel lists the items of a chunk (a prefix sum of segments per
+// What the sm_90a flat scorers (flat_score_wgmma.cu, flat_score_wide.cu) share: the work plan
+// and the head-sum chain. The plan: a work item is one query pair (or MISA's pair of query
+// groups) and a span of <= kSegKeys keys of the pair's visible range. plan_kernel lists the items of a chunk (a prefix sum of segments per
 // pair); the persistent grid walks them round-robin and every role of a CTA finds its item
 // with locate_item. Device code only (included by .cu files).
+// The head sum: flat_partial_heads gives a thread's partial over its 16 heads in one fma chain
+// per key; the quad's 4 partials are then summed as (lane 0 + lane 1) + (lane 2 + lane 3) up to
+// commutation (a butterfly in the two-CTA kernel, the epilogue warpgroup in the wide one), so
+// both scorers give the same bits.
 #pragma once
 
 #include <cstdint>
 
 #include "cuda/common.cuh"
+#include "cuda/hisa_wgmma.cuh"
 
 namespace hisa::cuda {
 namespace {
@@ -104,6 +109,23 @@ __device__ __forceinline__ ItemInfo locate_item(const WgArgs& a, int64_t item) {
   const int32_t kv_start = range.x + static_cast<int32_t>(item - a.offsets[lo]) * kSegKeys;
   const int32_t kv_end = min(range.y, kv_start + kSegKeys);
   return ItemInfo{lo, kv_start, (kv_end - kv_start + kBlockKV - 1) / kBlockKV, 0};
+}
+
+// relu(acc) * w summed over the thread's 16 heads for its two key rows: .x row r0, .y r0 + 8.
+// wpair(j) gives the weights of heads 8 j + 2 (lane % 4) and the next.
+template <typename WeightPair>
+__device__ __forceinline__ float2 flat_partial_heads(const float (&acc)[32],
+                                                     WeightPair&& wpair) {
+  float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const float2 wj = wpair(j);
+    s0 = fmaf(relu_keep_nan(acc[4 * j + 0]), wj.x, s0);
+    s0 = fmaf(relu_keep_nan(acc[4 * j + 1]), wj.y, s0);
+    s1 = fmaf(relu_keep_nan(acc[4 * j + 2]), wj.x, s1);
+    s1 = fmaf(relu_keep_nan(acc[4 * j + 3]), wj.y, s1);
+  }
+  return make_float2(s0, s1);
 }
 
 }  // namespace
