@@ -71,6 +71,47 @@ constexpr int kSmemBar = kSmemW + kQStages * kWBytes;
 constexpr int kNumBars = 2 * kQStages + 2 * kStages;
 constexpr int kSmemAlloc = kSmemBar + kNumBars * 8 + 1024;  // + slack to align to 1024
 
+// q[t] as bf16 (FP8 decoded exactly, bf16 copied) into rows [row0, row0 + 64) of a swizzled
+// tile of `rows` rows: 16-byte chunk c (elements 8c..8c+7) of head h, spread over kLanes
+// threads (index `lane`). The caller fences the stores for the async proxy.
+template <int kLanes>
+__device__ __forceinline__ void stage_q_bf16(const HisaParams& p, int64_t t, unsigned char* qdst,
+                                             int rows, int row0, int lane) {
+  if (p.dtype == DType::fp8_e4m3) {
+    const unsigned char* src = static_cast<const unsigned char*>(p.q) + t * (kHeads * kDim);
+#pragma unroll 8
+    for (int i = lane; i < kHeads * 16; i += kLanes) {
+      const int h = i >> 4, c = i & 15;
+      const uint2 v = __ldg(reinterpret_cast<const uint2*>(src + h * kDim + c * 8));
+      const uint4 packed = make_uint4(
+          sm90::e4m3x2_to_bf16x2(v.x & 0xFFFFu), sm90::e4m3x2_to_bf16x2(v.x >> 16),
+          sm90::e4m3x2_to_bf16x2(v.y & 0xFFFFu), sm90::e4m3x2_to_bf16x2(v.y >> 16));
+      *reinterpret_cast<uint4*>(qdst + sm90::swizzled_offset(rows, row0 + h, c)) = packed;
+    }
+  } else {
+    const unsigned char* src = static_cast<const unsigned char*>(p.q) + t * (kHeads * kDim * 2);
+#pragma unroll 8
+    for (int i = lane; i < kHeads * 16; i += kLanes) {
+      const int h = i >> 4, c = i & 15;
+      const uint4 v = __ldg(reinterpret_cast<const uint4*>(src + h * kDim * 2 + c * 16));
+      *reinterpret_cast<uint4*>(qdst + sm90::swizzled_offset(rows, row0 + h, c)) = v;
+    }
+  }
+}
+
+// One stage of pooled rows (middle block index j = stride index of the 4-D map, residue res):
+// tile a (64 rows, two 128-byte panels) and, if load_b, tile b (the next 64) right after it.
+// The caller has set the stage's expected bytes on `full`.
+__device__ __forceinline__ void load_pooled_stage(const CUtensorMap* map, uint32_t dst, int res,
+                                                  int j, bool load_b, uint32_t full) {
+  tma_load_4d(dst, map, 0, res, j, full);
+  tma_load_4d(dst + kPanelBytes, map, 1, res, j, full);
+  if (load_b) {
+    tma_load_4d(dst + kTileBytes, map, 0, res, j + kTileKeys, full);
+    tma_load_4d(dst + kTileBytes + kPanelBytes, map, 1, res, j + kTileKeys, full);
+  }
+}
+
 // One 64-row tile against the query: eight k16 steps, panel 0 (K 0..63) then panel 1.
 __device__ __forceinline__ void tile_mma(float (&acc)[32], uint32_t keys, uint32_t q_tile) {
   const uint64_t dk = sm90::sw128_desc(keys), dq = sm90::sw128_desc(q_tile);
@@ -113,7 +154,6 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
   if (warp == kMathWarps) {
     // ---- producer warp ----
     if (lane == 0) prefetch_map(&tmap_pooled);
-    const bool fp8 = p.dtype == DType::fp8_e4m3;
     uint32_t q_iter = 0, gs = 0;
     for (int r = blockIdx.x; r < p.T; r += gridDim.x) {
       const int64_t t = static_cast<int64_t>(p.t0) + r;
@@ -122,29 +162,7 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
       const int qs = q_iter % kQStages;
       mbar_wait(q_empty(qs), ((q_iter / kQStages) & 1) ^ 1);
       ++q_iter;
-      // q[t] as bf16 into the swizzled panels: 16-byte chunk c (elements 8c..8c+7) of head h.
-      unsigned char* qdst = smem + kSmemQ + qs * kQBytes;
-      if (fp8) {
-        const unsigned char* src = static_cast<const unsigned char*>(p.q) + t * (kHeads * kDim);
-#pragma unroll 8
-        for (int i = lane; i < kHeads * 16; i += 32) {
-          const int h = i >> 4, c = i & 15;
-          const uint2 v = __ldg(reinterpret_cast<const uint2*>(src + h * kDim + c * 8));
-          const uint4 packed = make_uint4(
-              sm90::e4m3x2_to_bf16x2(v.x & 0xFFFFu), sm90::e4m3x2_to_bf16x2(v.x >> 16),
-              sm90::e4m3x2_to_bf16x2(v.y & 0xFFFFu), sm90::e4m3x2_to_bf16x2(v.y >> 16));
-          *reinterpret_cast<uint4*>(qdst + sm90::swizzled_offset(kHeads, h, c)) = packed;
-        }
-      } else {
-        const unsigned char* src =
-            static_cast<const unsigned char*>(p.q) + t * (kHeads * kDim * 2);
-#pragma unroll 8
-        for (int i = lane; i < kHeads * 16; i += 32) {
-          const int h = i >> 4, c = i & 15;
-          const uint4 v = __ldg(reinterpret_cast<const uint4*>(src + h * kDim * 2 + c * 16));
-          *reinterpret_cast<uint4*>(qdst + sm90::swizzled_offset(kHeads, h, c)) = v;
-        }
-      }
+      stage_q_bf16<32>(p, t, smem + kSmemQ + qs * kQBytes, kHeads, 0, lane);
       sm90::fence_proxy_async();  // the warp's q stores, before wgmma reads them
       __syncwarp();
       if (lane == 0) {
@@ -163,14 +181,8 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
           const int i0 = l * kStageKeys;
           const bool load_b = i0 + kTileKeys < nmid;
           mbar_arrive_expect_tx(kv_full(slot), load_b ? kStageBytes : kTileBytes);
-          const uint32_t dst = kv_smem + slot * kStageBytes;
-          tma_load_4d(dst, &tmap_pooled, 0, res, j0 + i0, kv_full(slot));
-          tma_load_4d(dst + kPanelBytes, &tmap_pooled, 1, res, j0 + i0, kv_full(slot));
-          if (load_b) {
-            tma_load_4d(dst + kTileBytes, &tmap_pooled, 0, res, j0 + i0 + kTileKeys, kv_full(slot));
-            tma_load_4d(dst + kTileBytes + kPanelBytes, &tmap_pooled, 1, res, j0 + i0 + kTileKeys,
-                        kv_full(slot));
-          }
+          load_pooled_stage(&tmap_pooled, kv_smem + slot * kStageBytes, res, j0 + i0, load_b,
+                            kv_full(slot));
         }
         __syncwarp();
       }
@@ -239,6 +251,231 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }
 
+// ---- query pairs (HISA_BLOCKS_PAIR=1): two rows of one sequence per item, N = 128 ----
+// Rows 2i and 2i + 1 of the chunk share their pooled rows when their ranges start at the same
+// ks (same sequence): one item scores both against each tile with wgmma m64n128k16 (the two
+// queries' 64 heads side by side on N), so a tile is loaded once and its A operand read once
+// per two queries (shared-memory traffic per FLOP 2/3 of the one-query kernel's, see
+// docs/cuda_hisa.md). Rows of different sequences, or with one of the pair keeping every
+// block, are items of one row (columns 64..127 of the product unused). Columns 0..63 of the
+// accumulator are the m64n64 layout of the first query and 64..127 of the second, and each
+// column's dot products take the same k16 steps in the same order as the one-query kernel's,
+// so the block scores are meant to be bitwise the same (the tests require identical rows).
+//   * One CTA per SM: 2 math warpgroups (4 ring slots, two per warpgroup, 128 pooled rows each)
+//     + a producer warpgroup: warp 0 issues the pooled-row TMA, warps 1-3 convert the item's q
+//     rows to bf16 into one of 2 Q stages, and warp 1 bulk-copies their weights.
+namespace pairk {
+constexpr int kN = 2 * kHeads;                 // wgmma N: two queries' heads
+constexpr int kQPanelBytes = kN * 128;         // 128 rows x one 128-byte half
+constexpr int kPairQBytes = 2 * kQPanelBytes;
+constexpr int kPairWBytes = 2 * kHeads * 4;
+constexpr int kPairStages = 4;
+static_assert(kPairStages % kMathWarpgroups == 0, "a slot is always consumed by one warpgroup");
+constexpr int kQWarps = 3;                     // producer warps converting q
+constexpr int kPairThreads = 32 * kMathWarps + 128;
+constexpr int kPairSmemQ = 0;
+constexpr int kPairSmemKV = kPairSmemQ + kQStages * kPairQBytes;
+constexpr int kPairSmemW = kPairSmemKV + kPairStages * kStageBytes;
+constexpr int kPairSmemBar = kPairSmemW + kQStages * kPairWBytes;
+constexpr int kPairNumBars = 2 * kQStages + 2 * kPairStages;
+constexpr int kPairSmemAlloc = kPairSmemBar + kPairNumBars * 8 + 1024;
+static_assert(kPairSmemAlloc <= 227 * 1024, "one CTA per SM");
+
+// Calls f(ra, ga, rb, gb) for the CTA's items in order (rb = -1: row ra alone). Producer and
+// math roles walk the same sequence.
+template <class F>
+__device__ __forceinline__ void for_each_pair_item(const HisaParams& p, F&& f) {
+  for (int pr = blockIdx.x; 2 * pr < p.T; pr += gridDim.x) {
+    const int ra = 2 * pr, rb = ra + 1;
+    const RowGeometry ga = row_of(p, static_cast<int64_t>(p.t0) + ra);
+    const bool need_a = !ga.all_blocks;
+    bool need_b = false;
+    RowGeometry gb = ga;
+    if (rb < p.T) {
+      gb = row_of(p, static_cast<int64_t>(p.t0) + rb);
+      need_b = !gb.all_blocks;
+    }
+    if (need_a && need_b && ga.ks == gb.ks) {
+      f(ra, ga, rb, gb);
+    } else {
+      if (need_a) f(ra, ga, -1, ga);
+      if (need_b) f(rb, gb, -1, gb);
+    }
+  }
+}
+
+// One 64-row tile against both queries: eight k16 steps, panel 0 then panel 1.
+__device__ __forceinline__ void tile_mma_pair(float (&acc0)[32], float (&acc1)[32], uint32_t keys,
+                                              uint32_t q_tile) {
+  const uint64_t dk = sm90::sw128_desc(keys), dq = sm90::sw128_desc(q_tile);
+#pragma unroll
+  for (int s = 0; s < kDim * 2 / 32; ++s) {
+    const uint32_t ko = static_cast<uint32_t>((s >> 2) * kPanelBytes + (s & 3) * 32);
+    const uint32_t qo = static_cast<uint32_t>((s >> 2) * kQPanelBytes + (s & 3) * 32);
+    sm90::wgmma_m64n128k16_bf16(acc0, acc1, dk + (ko >> 4), dq + (qo >> 4), s > 0);
+  }
+  sm90::wgmma_commit();
+}
+
+// The block sums of one tile for the item's rows: column i (middle block 1 + i) of each row
+// that has it.
+__device__ __forceinline__ void store_pair_sums(const float (&acc0)[32], const float (&acc1)[32],
+                                                const float* w, int quad, int i, float* row_a,
+                                                int nmid_a, float* row_b, int nmid_b) {
+  const float2 sa = sm90::key_head_sums_smem(acc0, w + 2 * quad);
+  if (quad < 2 && i < nmid_a) row_a[i] = (quad & 1) ? sa.y : sa.x;
+  if (row_b != nullptr) {
+    const float2 sb = sm90::key_head_sums_smem(acc1, w + kHeads + 2 * quad);
+    if (quad < 2 && i < nmid_b) row_b[i] = (quad & 1) ? sb.y : sb.x;
+  }
+}
+}  // namespace pairk
+
+__global__ void __launch_bounds__(pairk::kPairThreads, 1)
+    hisa_blocks_pair_kernel(const __grid_constant__ CUtensorMap tmap_pooled, const HisaParams p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using namespace pairk;
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw = sm90::smem_addr(smem_raw);
+  const uint32_t base = (raw + 1023u) & ~1023u;
+  unsigned char* smem = smem_raw + (base - raw);
+  const uint32_t q_smem = base + kPairSmemQ, kv_smem = base + kPairSmemKV, w_smem = base + kPairSmemW;
+  const uint32_t bars = base + kPairSmemBar;
+  auto q_full = [&](int i) { return bars + 8u * i; };
+  auto q_empty = [&](int i) { return bars + 8u * (kQStages + i); };
+  auto kv_full = [&](int i) { return bars + 8u * (2 * kQStages + i); };
+  auto kv_empty = [&](int i) { return bars + 8u * (2 * kQStages + kPairStages + i); };
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < kQStages; ++i) {
+      mbar_init(q_full(i), kQWarps);
+      mbar_init(q_empty(i), kMathWarps);
+    }
+    for (int i = 0; i < kPairStages; ++i) {
+      mbar_init(kv_full(i), 1);
+      mbar_init(kv_empty(i), 4);  // the consuming warpgroup's warps
+    }
+    mbar_fence_init();
+  }
+  __syncthreads();
+
+  if (warp == kMathWarps) {
+    // ---- producer warp 0: pooled rows ----
+    if (lane == 0) {
+      prefetch_map(&tmap_pooled);
+      uint32_t gs = 0;
+      for_each_pair_item(p, [&](int, const RowGeometry& ga, int rb, const RowGeometry& gb) {
+        const int nmid = max(ga.nb, rb >= 0 ? gb.nb : 0) - 2;
+        const int res = ga.ks % p.B, j0 = ga.ks / p.B + 1;
+        for (int i0 = 0; i0 < nmid; i0 += kStageKeys, ++gs) {
+          const int slot = gs % kPairStages;
+          mbar_wait(kv_empty(slot), ((gs / kPairStages) & 1) ^ 1);
+          const bool load_b = i0 + kTileKeys < nmid;
+          mbar_arrive_expect_tx(kv_full(slot), load_b ? kStageBytes : kTileBytes);
+          load_pooled_stage(&tmap_pooled, kv_smem + slot * kStageBytes, res, j0 + i0, load_b,
+                            kv_full(slot));
+        }
+      });
+    }
+    return;
+  }
+  if (warp > kMathWarps) {
+    // ---- producer warps 1-3: the item's q rows (and warp 1: their weights) ----
+    const int qw = warp - kMathWarps - 1;
+    uint32_t q_iter = 0;
+    for_each_pair_item(p, [&](int ra, const RowGeometry&, int rb, const RowGeometry&) {
+      const int qs = q_iter % kQStages;
+      mbar_wait(q_empty(qs), ((q_iter / kQStages) & 1) ^ 1);
+      ++q_iter;
+      unsigned char* qdst = smem + kPairSmemQ + qs * kPairQBytes;
+      stage_q_bf16<32 * kQWarps>(p, static_cast<int64_t>(p.t0) + ra, qdst, kN, 0, 32 * qw + lane);
+      if (rb >= 0)
+        stage_q_bf16<32 * kQWarps>(p, static_cast<int64_t>(p.t0) + rb, qdst, kN, kHeads,
+                                   32 * qw + lane);
+      sm90::fence_proxy_async();  // the warp's q stores, before wgmma reads them
+      __syncwarp();
+      if (lane == 0) {
+        if (qw == 0) {
+          const uint32_t wb = w_smem + qs * kPairWBytes;
+          mbar_arrive_expect_tx(q_full(qs), rb >= 0 ? kPairWBytes : kPairWBytes / 2);
+          bulk_load(wb, p.w + (static_cast<int64_t>(p.t0) + ra) * kHeads, kPairWBytes / 2, q_full(qs));
+          if (rb >= 0)
+            bulk_load(wb + kPairWBytes / 2, p.w + (static_cast<int64_t>(p.t0) + rb) * kHeads,
+                      kPairWBytes / 2, q_full(qs));
+        } else {
+          mbar_arrive(q_full(qs));
+        }
+      }
+    });
+    return;
+  }
+
+  // ---- math warpgroups ----
+  const int wg = warp / 4;
+  const int quad = lane % 4;
+  const int row = 16 * (warp % 4) + lane / 4 + 8 * (quad & 1);  // row stored by quads 0 and 1
+  // Every row's fixed kept entries (first and own block) and radix top-k range, rows that keep
+  // every block (no item) included: threads 0 and 1 take rows 2 pr and 2 pr + 1 of the pairs.
+  if (threadIdx.x < 2) {
+    for (int r = 2 * blockIdx.x + static_cast<int>(threadIdx.x); r < p.T; r += 2 * gridDim.x) {
+      const RowGeometry g = row_of(p, static_cast<int64_t>(p.t0) + r);
+      if (p.cand_begin != nullptr) {
+        p.cand_begin[r] = g.all_blocks ? 0 : 1;
+        p.cand_end[r] = g.all_blocks ? 0 : g.nb - 1;
+      }
+      if (!g.all_blocks) {
+        int32_t* kept = p.kept + static_cast<int64_t>(r) * p.m;
+        kept[0] = 0;
+        kept[p.m - 1] = g.nb - 1;
+      }
+    }
+  }
+  float a0[32], a1[32], b0[32], b1[32];
+  uint32_t q_iter = 0, gs = 0;
+  for_each_pair_item(p, [&](int ra, const RowGeometry& ga, int rb, const RowGeometry& gb) {
+    const int qs = q_iter % kQStages;
+    mbar_wait(q_full(qs), (q_iter / kQStages) & 1);
+    ++q_iter;
+    const float* w = reinterpret_cast<const float*>(smem + kPairSmemW + qs * kPairWBytes);
+    const uint32_t q_tile = q_smem + qs * kPairQBytes;
+    const int nmid_a = ga.nb - 2, nmid_b = rb >= 0 ? gb.nb - 2 : 0;
+    const int nmid = max(nmid_a, nmid_b);
+    float* row_a = p.scores + static_cast<int64_t>(ra) * p.scores_ld + 1;  // column 1 + i
+    float* row_b = rb >= 0 ? p.scores + static_cast<int64_t>(rb) * p.scores_ld + 1 : nullptr;
+    const int nstages = (nmid + kStageKeys - 1) / kStageKeys;
+    for (int l = 0; l < nstages; ++l) {
+      const uint32_t gl = gs + l;
+      if (static_cast<int>(gl & 1u) != wg) continue;
+      const int slot = gl % kPairStages;
+      mbar_wait(kv_full(slot), (gl / kPairStages) & 1);
+      const uint32_t keys = kv_smem + slot * kStageBytes;
+      sm90::fence_operand(a0);
+      sm90::fence_operand(a1);
+      sm90::fence_operand(b0);
+      sm90::fence_operand(b1);
+      sm90::wgmma_fence();
+      tile_mma_pair(a0, a1, keys, q_tile);
+      tile_mma_pair(b0, b1, keys + kTileBytes, q_tile);
+      const int ia = l * kStageKeys + row;
+      sm90::wgmma_wait<1>();
+      sm90::fence_operand(a0);
+      sm90::fence_operand(a1);
+      store_pair_sums(a0, a1, w, quad, ia, row_a, nmid_a, row_b, nmid_b);
+      sm90::wgmma_wait<0>();
+      sm90::fence_operand(b0);
+      sm90::fence_operand(b1);
+      __syncwarp();
+      if (lane == 0) mbar_arrive(kv_empty(slot));
+      store_pair_sums(b0, b1, w, quad, ia + kTileKeys, row_a, nmid_a, row_b, nmid_b);
+    }
+    gs += nstages;
+    __syncwarp();
+    if (lane == 0) mbar_arrive(q_empty(qs));
+  });
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+}
+
 // Kept list of row r = blockIdx.x from its block scores (copied into shared memory as ranking
 // keys): finish_blocks, as in sm90_blocks_kernel.
 constexpr int kSelectThreads = 128;
@@ -266,7 +503,7 @@ bool sm90_tma_blocks_supported(const HisaParams& p) {
          tensor_maps_available();
 }
 
-void launch_sm90_tma_blocks(const HisaParams& p, cudaStream_t st) {
+void launch_sm90_tma_blocks(const HisaParams& p, cudaStream_t st, bool pairs) {
   if (p.T == 0) return;
   const std::string ctx = "HISA stage 1 TMA blocks T=" + std::to_string(p.T) +
                           " t0=" + std::to_string(p.t0) + " S=" + std::to_string(p.S) +
@@ -277,13 +514,24 @@ void launch_sm90_tma_blocks(const HisaParams& p, cudaStream_t st) {
   if (p.scores_ld < p.nbmax)
     throw BackendError("internal: block-score rows shorter than the blocks [" + ctx + "]");
   const CUtensorMap map = strided_halves_map(p.pooled, p.S, p.B, kTileKeys, ctx);
-  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(hisa_blocks_tma_kernel,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemAlloc),
-                      ctx);
   const int sms = current_device_properties().multiProcessorCount;
-  const int grid = static_cast<int>(std::min<int64_t>(p.T, 2 * int64_t{sms}));
-  hisa_blocks_tma_kernel<<<grid, kThreadsBlk, kSmemAlloc, st>>>(map, p);
-  HISA_CUDA_CHECK_LAUNCH("hisa_blocks_tma_kernel", ctx);
+  if (pairs) {
+    HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(hisa_blocks_pair_kernel,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             pairk::kPairSmemAlloc),
+                        ctx);
+    const int grid = static_cast<int>(std::min<int64_t>((p.T + 1) / 2, sms));
+    hisa_blocks_pair_kernel<<<grid, pairk::kPairThreads, pairk::kPairSmemAlloc, st>>>(map, p);
+    HISA_CUDA_CHECK_LAUNCH("hisa_blocks_pair_kernel", ctx);
+  } else {
+    HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(hisa_blocks_tma_kernel,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             kSmemAlloc),
+                        ctx);
+    const int grid = static_cast<int>(std::min<int64_t>(p.T, 2 * int64_t{sms}));
+    hisa_blocks_tma_kernel<<<grid, kThreadsBlk, kSmemAlloc, st>>>(map, p);
+    HISA_CUDA_CHECK_LAUNCH("hisa_blocks_tma_kernel", ctx);
+  }
   if (p.cand_begin != nullptr) {
     // Long rows: the radix top-k (512 threads per row) in index order, k = m - 2, into
     // kept[r * m + 1 ..]; at 1M tokens (16K blocks) 580.5 ms end to end vs 644 with

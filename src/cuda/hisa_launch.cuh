@@ -163,7 +163,8 @@ void launch_sm90_wide_tokens(const HisaParams& p, cudaStream_t st);
 // kept lists; with cand_begin/cand_end set (long rows) the radix top-k does, in index order.
 // Same block scores, bitwise, and the same lists as launch_sm90_blocks.
 bool sm90_tma_blocks_supported(const HisaParams& p);
-void launch_sm90_tma_blocks(const HisaParams& p, cudaStream_t st);
+// pairs: the query-pair kernel (two rows of one sequence per wgmma m64n128; HISA_BLOCKS_PAIR).
+void launch_sm90_tma_blocks(const HisaParams& p, cudaStream_t st, bool pairs);
 
 // hisa_sm90_pair.cu: the same kernels with two neighbouring queries per CTA, sharing key tiles
 // (sm_90a, H == 64, D == 128, FP8 or bf16, B % 64 == 0, not MISA lists) ---------------------
@@ -197,6 +198,9 @@ void hisa_set_tokens_epi(int mode);
 // wherever it is supported (HISA_TMA_BLOCKS=0/1 overrides), 0 = the one-warpgroup kernel.
 // Not thread-safe; tests only.
 void hisa_set_tma_blocks(int mode);
+// Test hook: 1 = the TMA stage 1 on query pairs (hisa_blocks_tma.cu's pair kernel), 0 = one
+// query per item, -1 (default) = HISA_BLOCKS_PAIR (off unless 1). Not thread-safe.
+void hisa_set_blocks_pair(int mode);
 // Test hook: true runs plain HISA (Q = 1) through the shared_candidates kernels (tiles of one
 // row: each union is the row's own kept list). Not thread-safe; tests only.
 void hisa_force_shared_tiles(bool on);

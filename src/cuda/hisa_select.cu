@@ -80,6 +80,13 @@ bool tma_blocks_wanted() {
   const int mode = g_tma_blocks >= 0 ? g_tma_blocks : env_switch("HISA_TMA_BLOCKS");
   return mode != 0;
 }
+// Stage 1 on query pairs (the TMA block scorer's m64n128 kernel): opt-in until timed
+// (HISA_BLOCKS_PAIR=1 or the hook).
+int g_blocks_pair = -1;
+bool blocks_pair_wanted() {
+  const int mode = g_blocks_pair >= 0 ? g_blocks_pair : env_switch("HISA_BLOCKS_PAIR");
+  return mode == 1;
+}
 cudaEvent_t* g_stage_events = nullptr;
 
 void mark(int i, cudaStream_t st) {
@@ -255,6 +262,7 @@ void hisa_set_two_pass(int mode) { g_two_pass = mode; }
 void hisa_set_tma_tokens(int mode) { g_tma_tokens = mode; }
 void hisa_set_tokens_epi(int mode) { g_tokens_epi = mode; }
 void hisa_set_tma_blocks(int mode) { g_tma_blocks = mode; }
+void hisa_set_blocks_pair(int mode) { g_blocks_pair = mode; }
 void hisa_set_stage_events(cudaEvent_t* ev) { g_stage_events = ev; }
 
 std::size_t hisa_workspace_bytes(const Problem& p, const Config& cfg) {
@@ -296,7 +304,7 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
         b1.cand_begin = reinterpret_cast<int32_t*>(base + plan.off_ranges);
         b1.cand_end = b1.cand_begin + plan.chunk;
       }
-      launch_sm90_tma_blocks(b1, st);  // block scores, then the kept lists
+      launch_sm90_tma_blocks(b1, st, blocks_pair_wanted());  // block scores, then kept lists
     } else if (plan.need_blocks) {
       if (plan.pair)
         launch_sm90_pair_blocks(par, st);

@@ -158,5 +158,24 @@ __device__ __forceinline__ void wgmma_m64n64k16_bf16(float (&d)[32], uint64_t a,
 #endif
 }
 
+// D[64x128] (+)= A[64x16] * B[16x128], bf16 operands (both K-major), f32 accumulators: d0 holds
+// columns 0..63 and d1 columns 64..127, each in the m64n64 accumulator layout (the m64n128
+// fragment is the two m64n64 fragments one after the other).
+#define HISA_WGMMA_D64 \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "\
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "\
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "\
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+__device__ __forceinline__ void wgmma_m64n128k16_bf16(float (&d0)[32], float (&d1)[32], uint64_t a,
+                                                      uint64_t b, int accumulate) {
+#ifdef HISA_SM90
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " HISA_WGMMA_D64
+      ", %64, %65, p, 1, 1, 0, 0;\n}\n"
+      : HISA_WGMMA_OUT32(d0), HISA_WGMMA_OUT32(d1)
+      : "l"(a), "l"(b), "r"(accumulate));
+#endif
+}
 
 }  // namespace hisa::cuda::sm90

@@ -1,13 +1,14 @@
-// CUDA HISA stage 1 on the TMA block scorer (hisa_blocks_tma.cu): block scores to global
-// memory, then select_kept writes the kept lists. Its block scores are bitwise the
-// one-warpgroup stage-1 kernel's (same bf16 operands, same wgmma sequence, same epilogue
-// order) and the selection is the same code (ties to the larger block, NaN lowest), so the idx
-// rows must be IDENTICAL with hisa_set_tma_blocks(1) and (0), under both stage-2 paths (two-pass
-// and one-pass) and both orders. The TMA rows are also re-checked against the CPU on sampled
-// rows with the tensor-core tolerance of SPEC.md "Tolerances of tensor-core paths" (membership
-// and order up to 1e-3 max|I|, kept blocks up to 2e-3 max|J|: check_row in
-// hisa_gpu_check.hpp). Skipped without a GPU; off sm_90 both settings take the portable kernels
-// and still agree.
+// CUDA HISA stage 1 on the TMA block scorer (hisa_blocks_tma.cu), one query per item and in
+// query pairs (hisa_set_blocks_pair(1): two rows of one sequence per m64n128 wgmma): block
+// scores to global memory, then select_kept writes the kept lists. Its block scores are
+// bitwise the one-warpgroup stage-1 kernel's (same bf16 operands, same k16 steps per column,
+// same epilogue order) and the selection is the same code (ties to the larger block, NaN
+// lowest), so the idx rows must be IDENTICAL with hisa_set_tma_blocks(1) (either pairing) and
+// (0), under both stage-2 paths (two-pass and one-pass) and both orders. The TMA rows (both
+// pairings) are also re-checked against the CPU on sampled rows with the tensor-core tolerance
+// of SPEC.md "Tolerances of tensor-core paths" (membership and order up to 1e-3 max|I|, kept
+// blocks up to 2e-3 max|J|: check_row in hisa_gpu_check.hpp). Skipped without a GPU; off
+// sm_90 every setting takes the portable kernels and still agrees.
 #include <gtest/gtest.h>
 
 #include <iostream>
@@ -24,6 +25,7 @@ using namespace hisa_gpu_test;
 struct HookGuard {
   ~HookGuard() {
     hisa::cuda::hisa_set_tma_blocks(-1);
+    hisa::cuda::hisa_set_blocks_pair(-1);
     hisa::cuda::hisa_set_two_pass(-1);
   }
 };
@@ -41,15 +43,24 @@ void expect_tma_blocks_match(const hisa::Problem& h, Config cfg, const std::stri
       hisa::cuda::hisa_set_tma_blocks(0);
       const GpuRun old_rows = run_direct(dp, cfg, /*portable=*/false);
       hisa::cuda::hisa_set_tma_blocks(1);
+      hisa::cuda::hisa_set_blocks_pair(0);
       const GpuRun tma_rows = run_direct(dp, cfg, /*portable=*/false);
+      hisa::cuda::hisa_set_blocks_pair(1);
+      const GpuRun pair_rows = run_direct(dp, cfg, /*portable=*/false);
       EXPECT_EQ(old_rows.unwritten, 0) << tag;
       EXPECT_EQ(tma_rows.unwritten, 0) << tag;
+      EXPECT_EQ(pair_rows.unwritten, 0) << tag << " (query pairs)";
       const RowDiff d = differing_rows(old_rows, tma_rows, h.T, cfg.topk);
       EXPECT_EQ(d.count, 0) << tag << ": first differing row " << d.first;
+      const RowDiff dp2 = differing_rows(old_rows, pair_rows, h.T, cfg.topk);
+      EXPECT_EQ(dp2.count, 0) << tag << " (query pairs): first differing row " << dp2.first;
       if (nsample > 0 && order == hisa::Order::score && two_pass == -1) {
         const TolStats st = check_sampled_rows(h, cfg, tma_rows.idx, nsample);
         std::cout << "[hisa tma blocks] " << tag << ": " << st.summary() << "\n";
         EXPECT_EQ(st.violations, 0) << tag << ": " << st.summary();
+        const TolStats sp = check_sampled_rows(h, cfg, pair_rows.idx, nsample);
+        std::cout << "[hisa tma blocks] " << tag << " (query pairs): " << sp.summary() << "\n";
+        EXPECT_EQ(sp.violations, 0) << tag << " (query pairs): " << sp.summary();
       }
     }
   }
