@@ -24,7 +24,8 @@
 #            an arm whose tests fail is not timed) under its switches, then
 #            `hisa bench prefill` with ARM_ARGS (default HISA B=64 m=64,256 at 32K and 128K, score
 #            order) and, if ARM_FLAT_ARGS is set, once more with those (e.g. flat's top-k);
-#            (ARM_NO_HISA / ARM_NO_FLAT: comma lists of arms that skip one of the two);
+#            (ARM_NO_HISA / ARM_NO_FLAT: comma lists of arms that skip one of the two), and
+#            for the arms listed in ARM_TIMING, hisa_timing's stage split with ARM_TIMING_ARGS;
 #            last, bench/hisa/arms_table.py's table of every arm against the first
 #   stalls   Nsight Compute full profile of one launch of STALL_KERNEL (default the TMA stage-2a
 #            kernel) in hisa_timing at STALL_L (32K), m=64: the details and the per-SASS-line
@@ -151,6 +152,11 @@ if has arms; then
         bench "arm_$name" ${ARM_ARGS:---L 32768,131072 --m 64,256 --B 64 --order score --no-fidelity --repeats 3}
       [ -z "${ARM_FLAT_ARGS:-}" ] || [[ ",${ARM_NO_FLAT:-}," == *",$name,"* ]] ||
         bench "armflat_$name" $ARM_FLAT_ARGS
+      if [ -n "${ARM_TIMING_ARGS:-}" ] && [[ ",${ARM_TIMING:-}," == *",$name,"* ]]; then
+        timeout 90 "$BUILD/hisa_timing" $ARM_TIMING_ARGS --commit "$COMMIT" \
+          --json "$OUT/timing_$name.json" > "$OUT/timing_$name.log" 2>&1
+        echo "== timing $name: rc=$?"; tail -6 "$OUT/timing_$name.log"
+      fi
     )
   done
   python3 bench/hisa/arms_table.py "$OUT" "${ARMS%%:*}"  # ratios to the first arm
