@@ -99,6 +99,37 @@ __device__ __forceinline__ void stage_q_bf16(const HisaParams& p, int64_t t, uns
   }
 }
 
+// FP8 q row t decoded to bf16 into rows [row0, row0 + 64) of the 128-row pair tile, spread
+// over kLanes threads: every 16-byte load of the thread's share (16 values, two output
+// chunks) is issued before the first conversion, so a row costs about one memory latency
+// instead of one per unrolled batch.
+template <int kLanes>
+__device__ __forceinline__ void stage_q_fp8_batched(const HisaParams& p, int64_t t,
+                                                    unsigned char* qdst, int row0, int lane) {
+  constexpr int kLoads = kHeads * kDim / 16;
+  constexpr int kPer = (kLoads + kLanes - 1) / kLanes;
+  const uint4* src = reinterpret_cast<const uint4*>(static_cast<const unsigned char*>(p.q) +
+                                                    t * (kHeads * kDim));
+  uint4 v[kPer];
+#pragma unroll
+  for (int u = 0; u < kPer; ++u)
+    if (lane + u * kLanes < kLoads) v[u] = __ldg(src + lane + u * kLanes);
+#pragma unroll
+  for (int u = 0; u < kPer; ++u) {
+    const int i = lane + u * kLanes;
+    if (i >= kLoads) continue;
+    const int h = row0 + (i >> 3), c = (i & 7) * 2;
+    const uint4 lo = make_uint4(
+        sm90::e4m3x2_to_bf16x2(v[u].x & 0xFFFFu), sm90::e4m3x2_to_bf16x2(v[u].x >> 16),
+        sm90::e4m3x2_to_bf16x2(v[u].y & 0xFFFFu), sm90::e4m3x2_to_bf16x2(v[u].y >> 16));
+    const uint4 hi = make_uint4(
+        sm90::e4m3x2_to_bf16x2(v[u].z & 0xFFFFu), sm90::e4m3x2_to_bf16x2(v[u].z >> 16),
+        sm90::e4m3x2_to_bf16x2(v[u].w & 0xFFFFu), sm90::e4m3x2_to_bf16x2(v[u].w >> 16));
+    *reinterpret_cast<uint4*>(qdst + sm90::swizzled_offset(2 * kHeads, h, c)) = lo;
+    *reinterpret_cast<uint4*>(qdst + sm90::swizzled_offset(2 * kHeads, h, c + 1)) = hi;
+  }
+}
+
 // One stage of pooled rows (middle block index j = stride index of the 4-D map, residue res):
 // tile a (64 rows, two 128-byte panels) and, if load_b, tile b (the next 64) right after it.
 // The caller has set the stage's expected bytes on `full`.
@@ -389,10 +420,15 @@ __global__ void __launch_bounds__(pairk::kPairThreads, 1)
       mbar_wait(q_empty(qs), ((q_iter / kQStages) & 1) ^ 1);
       ++q_iter;
       unsigned char* qdst = smem + kPairSmemQ + qs * kPairQBytes;
-      stage_q_bf16<32 * kQWarps>(p, static_cast<int64_t>(p.t0) + ra, qdst, kN, 0, 32 * qw + lane);
-      if (rb >= 0)
-        stage_q_bf16<32 * kQWarps>(p, static_cast<int64_t>(p.t0) + rb, qdst, kN, kHeads,
-                                   32 * qw + lane);
+      const int64_t ta = static_cast<int64_t>(p.t0) + ra;
+      const int64_t tb = rb >= 0 ? static_cast<int64_t>(p.t0) + rb : -1;
+      if (p.dtype == DType::fp8_e4m3) {
+        stage_q_fp8_batched<32 * kQWarps>(p, ta, qdst, 0, 32 * qw + lane);
+        if (tb >= 0) stage_q_fp8_batched<32 * kQWarps>(p, tb, qdst, kHeads, 32 * qw + lane);
+      } else {
+        stage_q_bf16<32 * kQWarps>(p, ta, qdst, kN, 0, 32 * qw + lane);
+        if (tb >= 0) stage_q_bf16<32 * kQWarps>(p, tb, qdst, kN, kHeads, 32 * qw + lane);
+      }
       sm90::fence_proxy_async();  // the warp's q stores, before wgmma reads them
       __syncwarp();
       if (lane == 0) {
