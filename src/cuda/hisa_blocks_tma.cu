@@ -143,6 +143,29 @@ __device__ __forceinline__ void load_pooled_stage(const CUtensorMap* map, uint32
   }
 }
 
+// The mbarrier rings of a stage-1 CTA at shared address `bars`: kQS Q stages (full, empty), then
+// kKV pooled-row slots (full, empty). init(): one thread, q_full counting `q_producers`
+// arrivals, q_empty every math warp, kv_empty the consuming warpgroup's 4 warps.
+template <int kQS, int kKV>
+struct Stage1Bars {
+  uint32_t bars;
+  __device__ uint32_t q_full(int i) const { return bars + 8u * i; }
+  __device__ uint32_t q_empty(int i) const { return bars + 8u * (kQS + i); }
+  __device__ uint32_t kv_full(int i) const { return bars + 8u * (2 * kQS + i); }
+  __device__ uint32_t kv_empty(int i) const { return bars + 8u * (2 * kQS + kKV + i); }
+  __device__ void init(uint32_t q_producers) const {
+    for (int i = 0; i < kQS; ++i) {
+      mbar_init(q_full(i), q_producers);
+      mbar_init(q_empty(i), kMathWarps);
+    }
+    for (int i = 0; i < kKV; ++i) {
+      mbar_init(kv_full(i), 1);
+      mbar_init(kv_empty(i), 4);
+    }
+    mbar_fence_init();
+  }
+};
+
 // One 64-row tile against the query: eight k16 steps, panel 0 (K 0..63) then panel 1.
 __device__ __forceinline__ void tile_mma(float (&acc)[32], uint32_t keys, uint32_t q_tile) {
   const uint64_t dk = sm90::sw128_desc(keys), dq = sm90::sw128_desc(q_tile);
@@ -163,23 +186,14 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
   unsigned char* smem = smem_raw + (base - raw);
   const uint32_t q_smem = base + kSmemQ, kv_smem = base + kSmemKV, w_smem = base + kSmemW;
   const uint32_t bars = base + kSmemBar;
-  auto q_full = [&](int i) { return bars + 8u * i; };
-  auto q_empty = [&](int i) { return bars + 8u * (kQStages + i); };
-  auto kv_full = [&](int i) { return bars + 8u * (2 * kQStages + i); };
-  auto kv_empty = [&](int i) { return bars + 8u * (2 * kQStages + kStages + i); };
+  const Stage1Bars<kQStages, kStages> rings{bars};
+  auto q_full = [&](int i) { return rings.q_full(i); };
+  auto q_empty = [&](int i) { return rings.q_empty(i); };
+  auto kv_full = [&](int i) { return rings.kv_full(i); };
+  auto kv_empty = [&](int i) { return rings.kv_empty(i); };
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (threadIdx.x == 0) {
-    for (int i = 0; i < kQStages; ++i) {
-      mbar_init(q_full(i), 1);
-      mbar_init(q_empty(i), kMathWarps);
-    }
-    for (int i = 0; i < kStages; ++i) {
-      mbar_init(kv_full(i), 1);
-      mbar_init(kv_empty(i), 4);  // the consuming warpgroup's warps
-    }
-    mbar_fence_init();
-  }
+  if (threadIdx.x == 0) rings.init(1);
   __syncthreads();
 
   if (warp == kMathWarps) {
@@ -372,23 +386,14 @@ __global__ void __launch_bounds__(pairk::kPairThreads, 1)
   unsigned char* smem = smem_raw + (base - raw);
   const uint32_t q_smem = base + kPairSmemQ, kv_smem = base + kPairSmemKV, w_smem = base + kPairSmemW;
   const uint32_t bars = base + kPairSmemBar;
-  auto q_full = [&](int i) { return bars + 8u * i; };
-  auto q_empty = [&](int i) { return bars + 8u * (kQStages + i); };
-  auto kv_full = [&](int i) { return bars + 8u * (2 * kQStages + i); };
-  auto kv_empty = [&](int i) { return bars + 8u * (2 * kQStages + kPairStages + i); };
+  const Stage1Bars<kQStages, kPairStages> rings{bars};
+  auto q_full = [&](int i) { return rings.q_full(i); };
+  auto q_empty = [&](int i) { return rings.q_empty(i); };
+  auto kv_full = [&](int i) { return rings.kv_full(i); };
+  auto kv_empty = [&](int i) { return rings.kv_empty(i); };
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (threadIdx.x == 0) {
-    for (int i = 0; i < kQStages; ++i) {
-      mbar_init(q_full(i), kQWarps);
-      mbar_init(q_empty(i), kMathWarps);
-    }
-    for (int i = 0; i < kPairStages; ++i) {
-      mbar_init(kv_full(i), 1);
-      mbar_init(kv_empty(i), 4);  // the consuming warpgroup's warps
-    }
-    mbar_fence_init();
-  }
+  if (threadIdx.x == 0) rings.init(kQWarps);
   __syncthreads();
 
   if (warp == kMathWarps) {
