@@ -181,16 +181,10 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
     hisa_blocks_tma_kernel(const __grid_constant__ CUtensorMap tmap_pooled, const HisaParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
-  const uint32_t raw = sm90::smem_addr(smem_raw);
-  const uint32_t base = (raw + 1023u) & ~1023u;
-  unsigned char* smem = smem_raw + (base - raw);
+  unsigned char* smem = sm90::aligned_base(smem_raw);
+  const uint32_t base = sm90::smem_addr(smem);
   const uint32_t q_smem = base + kSmemQ, kv_smem = base + kSmemKV, w_smem = base + kSmemW;
-  const uint32_t bars = base + kSmemBar;
-  const Stage1Bars<kQStages, kStages> rings{bars};
-  auto q_full = [&](int i) { return rings.q_full(i); };
-  auto q_empty = [&](int i) { return rings.q_empty(i); };
-  auto kv_full = [&](int i) { return rings.kv_full(i); };
-  auto kv_empty = [&](int i) { return rings.kv_empty(i); };
+  const Stage1Bars<kQStages, kStages> rings{base + kSmemBar};
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   if (threadIdx.x == 0) rings.init(1);
@@ -205,14 +199,14 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
       const RowGeometry g = row_of(p, t);
       if (g.all_blocks) continue;
       const int qs = q_iter % kQStages;
-      mbar_wait(q_empty(qs), ((q_iter / kQStages) & 1) ^ 1);
+      mbar_wait(rings.q_empty(qs), ((q_iter / kQStages) & 1) ^ 1);
       ++q_iter;
       stage_q_bf16<32>(p, t, smem + kSmemQ + qs * kQBytes, kHeads, 0, lane);
       sm90::fence_proxy_async();  // the warp's q stores, before wgmma reads them
       __syncwarp();
       if (lane == 0) {
-        mbar_arrive_expect_tx(q_full(qs), kWBytes);
-        bulk_load(w_smem + qs * kWBytes, p.w + t * kHeads, kWBytes, q_full(qs));
+        mbar_arrive_expect_tx(rings.q_full(qs), kWBytes);
+        bulk_load(w_smem + qs * kWBytes, p.w + t * kHeads, kWBytes, rings.q_full(qs));
       }
       // Middle block j = 1 + i is pooled row ks + (1 + i) * B = residue ks % B, stride index
       // ks / B + 1 + i.
@@ -222,12 +216,12 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
       for (int l = 0; l < nstages; ++l, ++gs) {
         const int slot = gs % kStages;
         if (lane == 0) {
-          mbar_wait(kv_empty(slot), ((gs / kStages) & 1) ^ 1);
+          mbar_wait(rings.kv_empty(slot), ((gs / kStages) & 1) ^ 1);
           const int i0 = l * kStageKeys;
           const bool load_b = i0 + kTileKeys < nmid;
-          mbar_arrive_expect_tx(kv_full(slot), load_b ? kStageBytes : kTileBytes);
+          mbar_arrive_expect_tx(rings.kv_full(slot), load_b ? kStageBytes : kTileBytes);
           load_pooled_stage(&tmap_pooled, kv_smem + slot * kStageBytes, res, j0 + i0, load_b,
-                            kv_full(slot));
+                            rings.kv_full(slot));
         }
         __syncwarp();
       }
@@ -255,7 +249,7 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
     }
     if (g.all_blocks) continue;
     const int qs = q_iter % kQStages;
-    mbar_wait(q_full(qs), (q_iter / kQStages) & 1);
+    mbar_wait(rings.q_full(qs), (q_iter / kQStages) & 1);
     ++q_iter;
     const float* wq = reinterpret_cast<const float*>(smem + kSmemW + qs * kWBytes) + 2 * quad;
     const uint32_t q_tile = q_smem + qs * kQBytes;
@@ -266,7 +260,7 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
       const uint32_t gl = gs + l;
       if (static_cast<int>(gl & 1u) != wg) continue;
       const int slot = gl % kStages;
-      mbar_wait(kv_full(slot), (gl / kStages) & 1);
+      mbar_wait(rings.kv_full(slot), (gl / kStages) & 1);
       const uint32_t keys = kv_smem + slot * kStageBytes;
       sm90::fence_operand(acc_a);
       sm90::fence_operand(acc_b);
@@ -283,7 +277,7 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
       sm90::wgmma_wait<0>();
       sm90::fence_operand(acc_b);
       __syncwarp();
-      if (lane == 0) mbar_arrive(kv_empty(slot));
+      if (lane == 0) mbar_arrive(rings.kv_empty(slot));
       {
         const float2 sum = sm90::key_head_sums_smem(acc_b, wq);
         if (quad < 2 && ib < nmid) scores_row[ib] = (quad & 1) ? sum.y : sum.x;
@@ -291,7 +285,7 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
     }
     gs += nstages;
     __syncwarp();
-    if (lane == 0) mbar_arrive(q_empty(qs));
+    if (lane == 0) mbar_arrive(rings.q_empty(qs));
   }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }
@@ -381,16 +375,11 @@ __global__ void __launch_bounds__(pairk::kPairThreads, 1)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using namespace pairk;
   extern __shared__ unsigned char smem_raw[];
-  const uint32_t raw = sm90::smem_addr(smem_raw);
-  const uint32_t base = (raw + 1023u) & ~1023u;
-  unsigned char* smem = smem_raw + (base - raw);
-  const uint32_t q_smem = base + kPairSmemQ, kv_smem = base + kPairSmemKV, w_smem = base + kPairSmemW;
-  const uint32_t bars = base + kPairSmemBar;
-  const Stage1Bars<kQStages, kPairStages> rings{bars};
-  auto q_full = [&](int i) { return rings.q_full(i); };
-  auto q_empty = [&](int i) { return rings.q_empty(i); };
-  auto kv_full = [&](int i) { return rings.kv_full(i); };
-  auto kv_empty = [&](int i) { return rings.kv_empty(i); };
+  unsigned char* smem = sm90::aligned_base(smem_raw);
+  const uint32_t base = sm90::smem_addr(smem);
+  const uint32_t q_smem = base + kPairSmemQ, kv_smem = base + kPairSmemKV;
+  const uint32_t w_smem = base + kPairSmemW;
+  const Stage1Bars<kQStages, kPairStages> rings{base + kPairSmemBar};
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   if (threadIdx.x == 0) rings.init(kQWarps);
@@ -406,11 +395,11 @@ __global__ void __launch_bounds__(pairk::kPairThreads, 1)
         const int res = ga.ks % p.B, j0 = ga.ks / p.B + 1;
         for (int i0 = 0; i0 < nmid; i0 += kStageKeys, ++gs) {
           const int slot = gs % kPairStages;
-          mbar_wait(kv_empty(slot), ((gs / kPairStages) & 1) ^ 1);
+          mbar_wait(rings.kv_empty(slot), ((gs / kPairStages) & 1) ^ 1);
           const bool load_b = i0 + kTileKeys < nmid;
-          mbar_arrive_expect_tx(kv_full(slot), load_b ? kStageBytes : kTileBytes);
+          mbar_arrive_expect_tx(rings.kv_full(slot), load_b ? kStageBytes : kTileBytes);
           load_pooled_stage(&tmap_pooled, kv_smem + slot * kStageBytes, res, j0 + i0, load_b,
-                            kv_full(slot));
+                            rings.kv_full(slot));
         }
       });
     }
@@ -422,7 +411,7 @@ __global__ void __launch_bounds__(pairk::kPairThreads, 1)
     uint32_t q_iter = 0;
     for_each_pair_item(p, [&](int ra, const RowGeometry&, int rb, const RowGeometry&) {
       const int qs = q_iter % kQStages;
-      mbar_wait(q_empty(qs), ((q_iter / kQStages) & 1) ^ 1);
+      mbar_wait(rings.q_empty(qs), ((q_iter / kQStages) & 1) ^ 1);
       ++q_iter;
       unsigned char* qdst = smem + kPairSmemQ + qs * kPairQBytes;
       const int64_t ta = static_cast<int64_t>(p.t0) + ra;
@@ -439,13 +428,12 @@ __global__ void __launch_bounds__(pairk::kPairThreads, 1)
       if (lane == 0) {
         if (qw == 0) {
           const uint32_t wb = w_smem + qs * kPairWBytes;
-          mbar_arrive_expect_tx(q_full(qs), rb >= 0 ? kPairWBytes : kPairWBytes / 2);
-          bulk_load(wb, p.w + (static_cast<int64_t>(p.t0) + ra) * kHeads, kPairWBytes / 2, q_full(qs));
-          if (rb >= 0)
-            bulk_load(wb + kPairWBytes / 2, p.w + (static_cast<int64_t>(p.t0) + rb) * kHeads,
-                      kPairWBytes / 2, q_full(qs));
+          mbar_arrive_expect_tx(rings.q_full(qs), rb >= 0 ? kPairWBytes : kPairWBytes / 2);
+          bulk_load(wb, p.w + ta * kHeads, kPairWBytes / 2, rings.q_full(qs));
+          if (tb >= 0)
+            bulk_load(wb + kPairWBytes / 2, p.w + tb * kHeads, kPairWBytes / 2, rings.q_full(qs));
         } else {
-          mbar_arrive(q_full(qs));
+          mbar_arrive(rings.q_full(qs));
         }
       }
     });
@@ -476,7 +464,7 @@ __global__ void __launch_bounds__(pairk::kPairThreads, 1)
   uint32_t q_iter = 0, gs = 0;
   for_each_pair_item(p, [&](int ra, const RowGeometry& ga, int rb, const RowGeometry& gb) {
     const int qs = q_iter % kQStages;
-    mbar_wait(q_full(qs), (q_iter / kQStages) & 1);
+    mbar_wait(rings.q_full(qs), (q_iter / kQStages) & 1);
     ++q_iter;
     const float* w = reinterpret_cast<const float*>(smem + kPairSmemW + qs * kPairWBytes);
     const uint32_t q_tile = q_smem + qs * kPairQBytes;
@@ -489,7 +477,7 @@ __global__ void __launch_bounds__(pairk::kPairThreads, 1)
       const uint32_t gl = gs + l;
       if (static_cast<int>(gl & 1u) != wg) continue;
       const int slot = gl % kPairStages;
-      mbar_wait(kv_full(slot), (gl / kPairStages) & 1);
+      mbar_wait(rings.kv_full(slot), (gl / kPairStages) & 1);
       const uint32_t keys = kv_smem + slot * kStageBytes;
       sm90::fence_operand(a0);
       sm90::fence_operand(a1);
@@ -507,12 +495,12 @@ __global__ void __launch_bounds__(pairk::kPairThreads, 1)
       sm90::fence_operand(b0);
       sm90::fence_operand(b1);
       __syncwarp();
-      if (lane == 0) mbar_arrive(kv_empty(slot));
+      if (lane == 0) mbar_arrive(rings.kv_empty(slot));
       store_pair_sums(b0, b1, w, quad, ia + kTileKeys, row_a, nmid_a, row_b, nmid_b);
     }
     gs += nstages;
     __syncwarp();
-    if (lane == 0) mbar_arrive(q_empty(qs));
+    if (lane == 0) mbar_arrive(rings.q_empty(qs));
   });
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }
