@@ -1,17 +1,28 @@
 // The producer warp of the TMA stage-2a kernels (hisa_tokens_tma.cu, hisa_tokens_wide.cu):
 // streams one query's candidate keys, stage by stage (128 positions: two 64-row tiles), from its
-// kept blocks into a ring slot, with their k_scale values. Device code only.
+// kept blocks into a ring slot, with their k_scale values. Also their launchers' common host
+// preamble (launch_inputs).
 #pragma once
 
 #include <cuda.h>
 
 #include <cstdint>
+#include <string>
 
 #include "cuda/hisa_launch.cuh"
 #include "cuda/hisa_wgmma.cuh"
 #include "cuda/sm90_tma.cuh"
 
 namespace hisa::cuda::tokens {
+
+// A stage-2a launch's error context and tensor maps: the chunk's q as T x 64 head rows (boxes of
+// one query's 64 heads) and the key rows (boxes of one 64-row tile). Throws BackendError if the
+// kernel does not take the problem (`supported`, scores) or the chunk has too many head rows.
+struct LaunchInputs {
+  std::string ctx;
+  CUtensorMap map_q, map_k;
+};
+LaunchInputs launch_inputs(const HisaParams& p, const char* what, bool supported);
 
 constexpr int kTileKeys = 64;              // one wgmma M tile
 constexpr int kStageKeys = 2 * kTileKeys;  // one stage: two tiles

@@ -213,19 +213,31 @@ bool sm90_tma_tokens_supported(const HisaParams& p) {
   return sm90a_kernel_ready(tokens_variant(false, false).fn) && tensor_maps_available();
 }
 
-void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
-  if (p.T == 0) return;
-  const std::string ctx = "HISA two-pass TMA tokens T=" + std::to_string(p.T) +
-                          " t0=" + std::to_string(p.t0) + " S=" + std::to_string(p.S) +
-                          " B=" + std::to_string(p.B) + " m=" + std::to_string(p.m);
-  if (!sm90_tma_tokens_supported(p) || p.scores == nullptr)
-    throw BackendError("internal: the TMA tokens kernel does not take this problem [" + ctx + "]");
+namespace tokens {
+LaunchInputs launch_inputs(const HisaParams& p, const char* what, bool supported) {
+  LaunchInputs in;
+  in.ctx = std::string("HISA two-pass ") + what + " T=" + std::to_string(p.T) +
+           " t0=" + std::to_string(p.t0) + " S=" + std::to_string(p.S) +
+           " B=" + std::to_string(p.B) + " m=" + std::to_string(p.m);
+  if (!supported || p.scores == nullptr)
+    throw BackendError(std::string("internal: the ") + what +
+                       " kernel does not take this problem [" + in.ctx + "]");
   if (static_cast<int64_t>(p.T) * kHeads >= INT32_MAX)
-    throw BackendError("HISA TMA tokens: chunk too large [" + ctx + "]");
+    throw BackendError(std::string("HISA ") + what + ": chunk too large [" + in.ctx + "]");
   const unsigned char* q0 =
       static_cast<const unsigned char*>(p.q) + static_cast<int64_t>(p.t0) * kHeads * kDim;
-  const CUtensorMap map_q = rows_map(q0, static_cast<int64_t>(p.T) * kHeads, kHeads, ctx);
-  const CUtensorMap map_k = rows_map(p.k, p.S, kTileKeys, ctx);
+  in.map_q = rows_map(q0, static_cast<int64_t>(p.T) * kHeads, kHeads, in.ctx);
+  in.map_k = rows_map(p.k, p.S, kTileKeys, in.ctx);
+  return in;
+}
+}  // namespace tokens
+
+void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
+  if (p.T == 0) return;
+  const tokens::LaunchInputs in =
+      tokens::launch_inputs(p, "TMA tokens", sm90_tma_tokens_supported(p));
+  const std::string& ctx = in.ctx;
+  const CUtensorMap &map_q = in.map_q, &map_k = in.map_k;
   static const Variant v =
       tokens_variant(env_switch("HISA_TOKENS_SHAPE") == 1, env_switch("HISA_TOKENS_WREGS") == 1);
   HISA_CUDA_CHECK_CTX(

@@ -228,23 +228,15 @@ bool sm90_wide_tokens_supported(const HisaParams& p) {
 
 void launch_sm90_wide_tokens(const HisaParams& p, cudaStream_t st) {
   if (p.T == 0) return;
-  const std::string ctx = "HISA two-pass wide tokens T=" + std::to_string(p.T) +
-                          " t0=" + std::to_string(p.t0) + " S=" + std::to_string(p.S) +
-                          " B=" + std::to_string(p.B) + " m=" + std::to_string(p.m);
-  if (!sm90_wide_tokens_supported(p) || p.scores == nullptr)
-    throw BackendError("internal: the wide tokens kernel does not take this problem [" + ctx + "]");
-  if (static_cast<int64_t>(p.T) * kHeads >= INT32_MAX)
-    throw BackendError("HISA wide tokens: chunk too large [" + ctx + "]");
-  const unsigned char* q0 =
-      static_cast<const unsigned char*>(p.q) + static_cast<int64_t>(p.t0) * kHeads * kDim;
-  const CUtensorMap map_q = rows_map(q0, static_cast<int64_t>(p.T) * kHeads, kHeads, ctx);
-  const CUtensorMap map_k = rows_map(p.k, p.S, kTileKeys, ctx);
+  const tokens::LaunchInputs in =
+      tokens::launch_inputs(p, "wide tokens", sm90_wide_tokens_supported(p));
+  const std::string& ctx = in.ctx;
   HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(&hisa_tokens_wide_kernel,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemAlloc),
                       ctx);
   const int sms = current_device_properties().multiProcessorCount;
   const int grid = static_cast<int>(std::min<int64_t>(p.T, sms));
-  hisa_tokens_wide_kernel<<<grid, kThreads, kSmemAlloc, st>>>(map_q, map_k, p);
+  hisa_tokens_wide_kernel<<<grid, kThreads, kSmemAlloc, st>>>(in.map_q, in.map_k, p);
   HISA_CUDA_CHECK_LAUNCH("hisa_tokens_wide_kernel", ctx);
 }
 
