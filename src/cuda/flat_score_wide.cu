@@ -80,32 +80,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   unsigned char* smem = smem_raw + (base - raw);
   const uint32_t q_smem = base + kSmemQ, kv_smem = base + kSmemKV, w_smem = base + kSmemW;
   const uint32_t bars = base + kSmemBar;
-  auto q_full = [&](int i) { return bars + 8u * i; };
-  auto q_empty = [&](int i) { return bars + 8u * (kQStages + i); };
-  auto kv_full = [&](int i) { return bars + 8u * (2 * kQStages + i); };
-  auto kv_empty = [&](int i) { return bars + 8u * (2 * kQStages + kKVStages + i); };
-  auto epi_full = [&](int i) { return bars + 8u * (2 * kQStages + 2 * kKVStages + i); };
-  auto epi_empty = [&](int i) {
-    return bars + 8u * (2 * kQStages + 2 * kKVStages + kEpiStages + i);
-  };
+  const MbarRings<kQStages, kKVStages, kEpiStages> rings{bars};
   float* epi = reinterpret_cast<float*>(smem + kSmemEpi);
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (threadIdx.x == 0) {
-    for (int i = 0; i < kQStages; ++i) {
-      mbar_init(q_full(i), 1);
-      mbar_init(q_empty(i), kMathWarps);
-    }
-    for (int i = 0; i < kKVStages; ++i) {
-      mbar_init(kv_full(i), 1);
-      mbar_init(kv_empty(i), kMathWarps);
-    }
-    for (int i = 0; i < kEpiStages; ++i) {
-      mbar_init(epi_full(i), kMathThreads);  // every writer arrives: its stores are released
-      mbar_init(epi_empty(i), kEpiThreads);
-    }
-    mbar_fence_init();
-  }
+  if (threadIdx.x == 0)  // epi_full: every math thread arrives, so its stores are released
+    rings.init(1, kMathWarps, 1, kMathWarps, kMathThreads, kEpiThreads);
   __syncthreads();
   const int32_t total = a.offsets[a.npairs];
 
@@ -118,19 +98,21 @@ __global__ void __launch_bounds__(kThreads, 1)
     uint32_t q_iter = 0, kv_iter = 0;
     for (int64_t item = blockIdx.x; item < total; item += gridDim.x, ++q_iter) {
       const int st = q_iter % kQStages;
-      mbar_wait(q_empty(st), ((q_iter / kQStages) & 1) ^ 1);
+      mbar_wait(rings.q_empty(st), ((q_iter / kQStages) & 1) ^ 1);
       const ItemInfo it = locate_item<kBlockKV>(a, item);
       const int64_t t = a.t0 + 2 * static_cast<int64_t>(it.pair);
       const int64_t left = (a.T - t) * kHeads;  // odd T: the second query has no weights
       const uint32_t w_bytes = left >= 2 * kHeads ? kWBytes : static_cast<uint32_t>(left * 4);
-      mbar_arrive_expect_tx(q_full(st), kQBytes + w_bytes);
-      tma_load_2d(q_smem + st * kQBytes, &tmap_q, 0, static_cast<int32_t>(t * kHeads), q_full(st));
-      bulk_load(w_smem + st * kWBytes, a.w + t * kHeads, w_bytes, q_full(st));
+      mbar_arrive_expect_tx(rings.q_full(st), kQBytes + w_bytes);
+      tma_load_2d(q_smem + st * kQBytes, &tmap_q, 0, static_cast<int32_t>(t * kHeads),
+                  rings.q_full(st));
+      bulk_load(w_smem + st * kWBytes, a.w + t * kHeads, w_bytes, rings.q_full(st));
       for (int32_t b = 0; b < it.kv_blocks; ++b, ++kv_iter) {
         const int ks = kv_iter % kKVStages;
-        mbar_wait(kv_empty(ks), ((kv_iter / kKVStages) & 1) ^ 1);
-        mbar_arrive_expect_tx(kv_full(ks), kKVBytes);
-        tma_load_2d(kv_smem + ks * kKVBytes, &tmap_k, 0, it.kv_start + b * kBlockKV, kv_full(ks));
+        mbar_wait(rings.kv_empty(ks), ((kv_iter / kKVStages) & 1) ^ 1);
+        mbar_arrive_expect_tx(rings.kv_full(ks), kKVBytes);
+        tma_load_2d(kv_smem + ks * kKVBytes, &tmap_k, 0, it.kv_start + b * kBlockKV,
+                    rings.kv_full(ks));
       }
     }
     return;
@@ -160,7 +142,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           const int32_t s = s_base + c * kEpiThreads + e;
           if (a.k_scale != nullptr && s < a.S) scale[c] = __ldg(a.k_scale + s);
         }
-        mbar_wait(epi_full(es), (epi_iter / kEpiStages) & 1);
+        mbar_wait(rings.epi_full(es), (epi_iter / kEpiStages) & 1);
         const float* stage = epi + es * (kEpiBytes / 4);
         float va[2], vb[2];
 #pragma unroll
@@ -169,7 +151,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           va[c] = (slot[0] + slot[1]) + (slot[2] + slot[3]);
           vb[c] = (slot[4] + slot[5]) + (slot[6] + slot[7]);
         }
-        mbar_arrive(epi_empty(es));
+        mbar_arrive(rings.epi_empty(es));
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
           const int32_t s = s_base + c * kEpiThreads + e;
@@ -191,7 +173,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint32_t q_iter = 0, kv_iter = 0;
   for (int64_t item = blockIdx.x; item < total; item += gridDim.x, ++q_iter) {
     const int st = q_iter % kQStages;
-    mbar_wait(q_full(st), (q_iter / kQStages) & 1);
+    mbar_wait(rings.q_full(st), (q_iter / kQStages) & 1);
     const ItemInfo it = locate_item<kBlockKV>(a, item);
     // Heads 8j + 2 quad + {0, 1} of each query: the accumulator columns this thread holds.
     const float* w_stage = reinterpret_cast<const float*>(smem + kSmemW + st * kWBytes);
@@ -209,14 +191,14 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int32_t b = 0; b < it.kv_blocks; ++b, ++kv_iter) {
       const int ks = kv_iter % kKVStages;
       const int es = kv_iter % kEpiStages;
-      mbar_wait(kv_full(ks), (kv_iter / kKVStages) & 1);
+      mbar_wait(rings.kv_full(ks), (kv_iter / kKVStages) & 1);
       const uint32_t keys = kv_smem + ks * kKVBytes + wg * 64 * kDim;
       fence_operand(acc_a);
       fence_operand(acc_b);
       wgmma_fence();
       wgmma_k128_e4m3(acc_a, keys, q_a);
       wgmma_k128_e4m3(acc_b, keys, q_b);
-      mbar_wait(epi_empty(es), ((kv_iter / kEpiStages) & 1) ^ 1);
+      mbar_wait(rings.epi_empty(es), ((kv_iter / kEpiStages) & 1) ^ 1);
       float* slot = epi + es * (kEpiBytes / 4) + key0 * kEpiStride + quad;
 
       wgmma_wait<1>();
@@ -229,15 +211,15 @@ __global__ void __launch_bounds__(kThreads, 1)
       wgmma_wait<0>();
       fence_operand(acc_b);
       __syncwarp();
-      if (lane == 0) mbar_arrive(kv_empty(ks));
+      if (lane == 0) mbar_arrive(rings.kv_empty(ks));
       const float2 pb = flat_partial_heads(
           acc_b, [&](int j) { return make_float2(w_b[2 * j], w_b[2 * j + 1]); });
       slot[4] = pb.x;
       slot[8 * kEpiStride + 4] = pb.y;
-      mbar_arrive(epi_full(es));
+      mbar_arrive(rings.epi_full(es));
     }
     __syncwarp();
-    if (lane == 0) mbar_arrive(q_empty(st));
+    if (lane == 0) mbar_arrive(rings.q_empty(st));
   }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }

@@ -143,29 +143,6 @@ __device__ __forceinline__ void load_pooled_stage(const CUtensorMap* map, uint32
   }
 }
 
-// The mbarrier rings of a stage-1 CTA at shared address `bars`: kQS Q stages (full, empty), then
-// kKV pooled-row slots (full, empty). init(): one thread, q_full counting `q_producers`
-// arrivals, q_empty every math warp, kv_empty the consuming warpgroup's 4 warps.
-template <int kQS, int kKV>
-struct Stage1Bars {
-  uint32_t bars;
-  __device__ uint32_t q_full(int i) const { return bars + 8u * i; }
-  __device__ uint32_t q_empty(int i) const { return bars + 8u * (kQS + i); }
-  __device__ uint32_t kv_full(int i) const { return bars + 8u * (2 * kQS + i); }
-  __device__ uint32_t kv_empty(int i) const { return bars + 8u * (2 * kQS + kKV + i); }
-  __device__ void init(uint32_t q_producers) const {
-    for (int i = 0; i < kQS; ++i) {
-      mbar_init(q_full(i), q_producers);
-      mbar_init(q_empty(i), kMathWarps);
-    }
-    for (int i = 0; i < kKV; ++i) {
-      mbar_init(kv_full(i), 1);
-      mbar_init(kv_empty(i), 4);
-    }
-    mbar_fence_init();
-  }
-};
-
 // One 64-row tile against the query: eight k16 steps, panel 0 (K 0..63) then panel 1.
 __device__ __forceinline__ void tile_mma(float (&acc)[32], uint32_t keys, uint32_t q_tile) {
   const uint64_t dk = sm90::sw128_desc(keys), dq = sm90::sw128_desc(q_tile);
@@ -184,10 +161,10 @@ __global__ void __launch_bounds__(kThreadsBlk, 2)
   unsigned char* smem = sm90::aligned_base(smem_raw);
   const uint32_t base = sm90::smem_addr(smem);
   const uint32_t q_smem = base + kSmemQ, kv_smem = base + kSmemKV, w_smem = base + kSmemW;
-  const Stage1Bars<kQStages, kStages> rings{base + kSmemBar};
+  const MbarRings<kQStages, kStages> rings{base + kSmemBar};
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (threadIdx.x == 0) rings.init(1);
+  if (threadIdx.x == 0) rings.init(1, kMathWarps, 1, 4);  // kv_empty: the consuming warpgroup
   __syncthreads();
 
   if (warp == kMathWarps) {
@@ -379,10 +356,10 @@ __global__ void __launch_bounds__(pairk::kPairThreads, 1)
   const uint32_t base = sm90::smem_addr(smem);
   const uint32_t q_smem = base + kPairSmemQ, kv_smem = base + kPairSmemKV;
   const uint32_t w_smem = base + kPairSmemW;
-  const Stage1Bars<kQStages, kPairStages> rings{base + kPairSmemBar};
+  const MbarRings<kQStages, kPairStages> rings{base + kPairSmemBar};
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (threadIdx.x == 0) rings.init(kQWarps);
+  if (threadIdx.x == 0) rings.init(kQWarps, kMathWarps, 1, 4);
   __syncthreads();
 
   if (warp == kMathWarps) {

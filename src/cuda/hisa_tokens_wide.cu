@@ -80,32 +80,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   unsigned char* smem = smem_raw + (base - raw);
   const uint32_t q_smem = base + kSmemQ, kv_smem = base + kSmemKV, w_smem = base + kSmemW;
   const uint32_t scale_smem = base + kSmemScale, bars = base + kSmemBar;
-  auto q_full = [&](int i) { return bars + 8u * i; };
-  auto q_empty = [&](int i) { return bars + 8u * (kQStages + i); };
-  auto kv_full = [&](int i) { return bars + 8u * (2 * kQStages + i); };
-  auto kv_empty = [&](int i) { return bars + 8u * (2 * kQStages + kStages + i); };
-  auto epi_full = [&](int i) { return bars + 8u * (2 * kQStages + 2 * kStages + i); };
-  auto epi_empty = [&](int i) {
-    return bars + 8u * (2 * kQStages + 2 * kStages + kEpiStages + i);
-  };
+  const MbarRings<kQStages, kStages, kEpiStages> rings{bars};
   float* epi = reinterpret_cast<float*>(smem + kSmemEpi);
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (threadIdx.x == 0) {
-    for (int i = 0; i < kQStages; ++i) {
-      mbar_init(q_full(i), 1);
-      mbar_init(q_empty(i), kMathWarps);
-    }
-    for (int i = 0; i < kStages; ++i) {
-      mbar_init(kv_full(i), kFullArrivals);
-      mbar_init(kv_empty(i), 4);  // the consuming warpgroup's warps
-    }
-    for (int i = 0; i < kEpiStages; ++i) {
-      mbar_init(epi_full(i), 128);  // every thread of the writing warpgroup
-      mbar_init(epi_empty(i), kEpiThreads);
-    }
-    mbar_fence_init();
-  }
+  if (threadIdx.x == 0)  // kv_empty: the consuming warpgroup's warps; epi_full: its threads
+    rings.init(1, kMathWarps, kFullArrivals, 4, 128, kEpiThreads);
   __syncthreads();
   const bool has_scale = p.k_scale != nullptr;
 
@@ -135,11 +115,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int nstages = (g.cvalid + kStageKeys - 1) / kStageKeys;
       for (int l = 0; l < nstages; ++l, ++gs) {
         const int es = gs % kEpiStages;
-        mbar_wait(epi_full(es), (gs / kEpiStages) & 1);
+        mbar_wait(rings.epi_full(es), (gs / kEpiStages) & 1);
         const float* slot = epi + es * kEpiFloats + e * kEpiStride;
         const float s = (slot[0] + slot[1]) + (slot[2] + slot[3]);
         const float scale = slot[4];
-        mbar_arrive(epi_empty(es));
+        mbar_arrive(rings.epi_empty(es));
         const int pos = l * kStageKeys + e;
         if (pos < g.cvalid) scores_row[pos] = has_scale ? scale * s : s;
       }
@@ -160,7 +140,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const RowGeometry g = row_of(p, t);
     if (skips_scoring(g, p.order, p.topk)) continue;
     const int qs = q_iter % kQStages;
-    mbar_wait(q_full(qs), (q_iter / kQStages) & 1);
+    mbar_wait(rings.q_full(qs), (q_iter / kQStages) & 1);
     ++q_iter;
     const float* wq = reinterpret_cast<const float*>(smem + kSmemW + qs * kWBytes) + 2 * quad;
 #pragma unroll
@@ -175,7 +155,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       const uint32_t gl = gs + l;
       if (static_cast<int>(gl % kMathWarpgroups) != wg) continue;
       const int slot = gl % kStages, es = gl % kEpiStages;
-      mbar_wait(kv_full(slot), (gl / kStages) & 1);
+      mbar_wait(rings.kv_full(slot), (gl / kStages) & 1);
       const uint32_t keys = kv_smem + slot * kStageBytes;
       sm90::fence_operand(acc_a);
       sm90::fence_operand(acc_b);
@@ -190,7 +170,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         scale_a = scales[slot * kStageKeys + srow];
         scale_b = scales[slot * kStageKeys + kTileKeys + srow];
       }
-      mbar_wait(epi_empty(es), ((gl / kEpiStages) & 1) ^ 1);
+      mbar_wait(rings.epi_empty(es), ((gl / kEpiStages) & 1) ^ 1);
       float* out = epi + es * kEpiFloats;
 
       sm90::wgmma_wait<1>();
@@ -204,17 +184,17 @@ __global__ void __launch_bounds__(kThreads, 1)
       sm90::wgmma_wait<0>();
       sm90::fence_operand(acc_b);
       __syncwarp();
-      if (lane == 0) mbar_arrive(kv_empty(slot));
+      if (lane == 0) mbar_arrive(rings.kv_empty(slot));
       const float2 pb = sm90::key_head_partials_of(
           acc_b, [&](int i) { return make_float2(wv[2 * i], wv[2 * i + 1]); });
       out[(kTileKeys + r0) * kEpiStride + quad] = pb.x;
       out[(kTileKeys + r0 + 8) * kEpiStride + quad] = pb.y;
       if (quad < 2) out[(kTileKeys + srow) * kEpiStride + 4] = scale_b;
-      mbar_arrive(epi_full(es));
+      mbar_arrive(rings.epi_full(es));
     }
     gs += nstages;
     __syncwarp();
-    if (lane == 0) mbar_arrive(q_empty(qs));
+    if (lane == 0) mbar_arrive(rings.q_empty(qs));
   }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }

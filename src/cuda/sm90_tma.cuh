@@ -23,6 +23,38 @@ __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
 __device__ __forceinline__ void mbar_fence_init() {
   HISA_TMA_BODY(asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");)
 }
+// The mbarrier rings of a producer/consumer CTA, 8 bytes each from shared address `bars`: kQS Q
+// stages (full, empty), kKV key slots (full, empty), then kEpi epilogue slots (full, empty).
+// init(): one thread, each ring's arrival counts, then the fence for the async proxy.
+template <int kQS, int kKV, int kEpi = 0>
+struct MbarRings {
+  uint32_t bars;
+  __device__ uint32_t q_full(int i) const { return bars + 8u * i; }
+  __device__ uint32_t q_empty(int i) const { return bars + 8u * (kQS + i); }
+  __device__ uint32_t kv_full(int i) const { return bars + 8u * (2 * kQS + i); }
+  __device__ uint32_t kv_empty(int i) const { return bars + 8u * (2 * kQS + kKV + i); }
+  __device__ uint32_t epi_full(int i) const { return bars + 8u * (2 * kQS + 2 * kKV + i); }
+  __device__ uint32_t epi_empty(int i) const {
+    return bars + 8u * (2 * kQS + 2 * kKV + kEpi + i);
+  }
+  __device__ void init(uint32_t q_full_n, uint32_t q_empty_n, uint32_t kv_full_n,
+                       uint32_t kv_empty_n, uint32_t epi_full_n = 0,
+                       uint32_t epi_empty_n = 0) const {
+    for (int i = 0; i < kQS; ++i) {
+      mbar_init(q_full(i), q_full_n);
+      mbar_init(q_empty(i), q_empty_n);
+    }
+    for (int i = 0; i < kKV; ++i) {
+      mbar_init(kv_full(i), kv_full_n);
+      mbar_init(kv_empty(i), kv_empty_n);
+    }
+    for (int i = 0; i < kEpi; ++i) {
+      mbar_init(epi_full(i), epi_full_n);
+      mbar_init(epi_empty(i), epi_empty_n);
+    }
+    mbar_fence_init();
+  }
+};
 __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
   HISA_TMA_BODY(asm volatile(
       "{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(bar)
