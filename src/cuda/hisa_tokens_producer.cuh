@@ -24,6 +24,10 @@ struct LaunchInputs {
 };
 LaunchInputs launch_inputs(const HisaParams& p, const char* what, bool supported);
 
+constexpr int kHeads = 64;
+constexpr int kDim = 128;
+constexpr int kQBytes = kHeads * kDim;  // one query's q (FP8)
+constexpr int kWBytes = kHeads * 4;     // its weights
 constexpr int kTileKeys = 64;              // one wgmma M tile
 constexpr int kStageKeys = 2 * kTileKeys;  // one stage: two tiles
 constexpr int kTileBytes = kTileKeys * 128;
@@ -93,18 +97,14 @@ __device__ __forceinline__ void produce_stage(const HisaParams& p, const RowGeom
 
 // The producer warp's loop over the CTA's rows (blockIdx.x + i * gridDim.x; whole warp): per
 // scored row the query (TMA, 64 rows of 128 B) and its weights (bulk copy) into Q stage
-// q_iter % QS, then its stages into ring slots gs % S. Barriers at `bars`, 8 bytes each:
-// q_full[QS], q_empty[QS], kv_full[S], kv_empty[S]. Ends with its cp.async copies landed.
-template <int S, int QS>
+// q_iter % QS, then its stages into ring slots gs % S, on the rings' q_* and kv_* barriers.
+// Ends with its cp.async copies landed.
+template <int S, int QS, int E>
 __device__ __forceinline__ void produce_rows(const HisaParams& p, const CUtensorMap* tmap_q,
                                              const CUtensorMap* tmap_k, uint32_t q_smem,
                                              uint32_t w_smem, uint32_t kv_smem,
-                                             uint32_t scale_smem, uint32_t bars, int lane) {
-  constexpr int kHeads = 64, kQBytes = kHeads * 128, kWBytes = kHeads * 4;
-  auto q_full = [&](int i) { return bars + 8u * i; };
-  auto q_empty = [&](int i) { return bars + 8u * (QS + i); };
-  auto kv_full = [&](int i) { return bars + 8u * (2 * QS + i); };
-  auto kv_empty = [&](int i) { return bars + 8u * (2 * QS + S + i); };
+                                             uint32_t scale_smem,
+                                             const tma::MbarRings<QS, S, E>& rings, int lane) {
   const bool has_scale = p.k_scale != nullptr;
   if (lane == 0) {
     tma::prefetch_map(tmap_q);
@@ -117,10 +117,10 @@ __device__ __forceinline__ void produce_rows(const HisaParams& p, const CUtensor
     if (skips_scoring(g, p.order, p.topk)) continue;
     const int qs = q_iter % QS;
     if (lane == 0) {
-      tma::mbar_wait(q_empty(qs), ((q_iter / QS) & 1) ^ 1);
-      tma::mbar_arrive_expect_tx(q_full(qs), kQBytes + kWBytes);
-      tma::tma_load_2d(q_smem + qs * kQBytes, tmap_q, 0, r * kHeads, q_full(qs));
-      tma::bulk_load(w_smem + qs * kWBytes, p.w + t * kHeads, kWBytes, q_full(qs));
+      tma::mbar_wait(rings.q_empty(qs), ((q_iter / QS) & 1) ^ 1);
+      tma::mbar_arrive_expect_tx(rings.q_full(qs), kQBytes + kWBytes);
+      tma::tma_load_2d(q_smem + qs * kQBytes, tmap_q, 0, r * kHeads, rings.q_full(qs));
+      tma::bulk_load(w_smem + qs * kWBytes, p.w + t * kHeads, kWBytes, rings.q_full(qs));
     }
     ++q_iter;
     const int32_t* kept = p.kept + static_cast<int64_t>(r) * p.m;
@@ -129,9 +129,9 @@ __device__ __forceinline__ void produce_rows(const HisaParams& p, const CUtensor
     for (int l = 0; l < nstages; ++l, ++gs) {
       advance_window(p, g, kept, l, win, lane);
       const int slot = gs % S;
-      tma::mbar_wait(kv_empty(slot), ((gs / S) & 1) ^ 1);
+      tma::mbar_wait(rings.kv_empty(slot), ((gs / S) & 1) ^ 1);
       produce_stage(p, g, l, win, tmap_k, kv_smem + slot * kStageBytes,
-                    scale_smem + slot * kStageKeys * 4, kv_full(slot), has_scale, lane);
+                    scale_smem + slot * kStageKeys * 4, rings.kv_full(slot), has_scale, lane);
     }
   }
   sm90::cp_async_wait<0>();  // no copy of this thread outlives it

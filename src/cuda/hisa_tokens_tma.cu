@@ -36,15 +36,15 @@ namespace {
 
 using namespace tma;
 
-constexpr int kHeads = 64;
-constexpr int kDim = 128;
-constexpr int kQBytes = kHeads * kDim;        // one query's q (FP8)
-constexpr int kWBytes = kHeads * 4;           // its weights
+using tokens::kDim;
 using tokens::kFullArrivals;
+using tokens::kHeads;
+using tokens::kQBytes;
 using tokens::kStageBytes;
 using tokens::kStageKeys;
 using tokens::kTileBytes;
 using tokens::kTileKeys;
+using tokens::kWBytes;
 using tokens::skips_scoring;
 
 // One kernel shape: WG math warpgroups per CTA, CTAS CTAs per SM, a ring of S key stages
@@ -86,29 +86,15 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
   unsigned char* smem = smem_raw + (base - raw);
   const uint32_t q_smem = base + kSmemQ, kv_smem = base + kSmemKV, w_smem = base + kSmemW;
   const uint32_t scale_smem = base + kSmemScale, bars = base + kSmemBar;
-  auto q_full = [&](int i) { return bars + 8u * i; };
-  auto q_empty = [&](int i) { return bars + 8u * (kQStages + i); };
-  auto kv_full = [&](int i) { return bars + 8u * (2 * kQStages + i); };
-  auto kv_empty = [&](int i) { return bars + 8u * (2 * kQStages + kStages + i); };
+  const MbarRings<kQStages, kStages> rings{bars};
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (threadIdx.x == 0) {
-    for (int i = 0; i < kQStages; ++i) {
-      mbar_init(q_full(i), 1);
-      mbar_init(q_empty(i), kMathWarps);
-    }
-    for (int i = 0; i < kStages; ++i) {
-      mbar_init(kv_full(i), kFullArrivals);
-      mbar_init(kv_empty(i), 4);  // the consuming warpgroup's warps
-    }
-    mbar_fence_init();
-  }
+  if (threadIdx.x == 0) rings.init(1, kMathWarps, kFullArrivals, 4);  // kv_empty: a warpgroup
   __syncthreads();
   const bool has_scale = p.k_scale != nullptr;
 
   if (warp == kMathWarps) {  // ---- producer warp ----
-    tokens::produce_rows<kStages, kQStages>(p, &tmap_q, &tmap_k, q_smem, w_smem, kv_smem,
-                                            scale_smem, bars, lane);
+    tokens::produce_rows(p, &tmap_q, &tmap_k, q_smem, w_smem, kv_smem, scale_smem, rings, lane);
     return;
   }
 
@@ -128,7 +114,7 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
     }
     if (skips_scoring(g, p.order, p.topk)) continue;
     const int qs = q_iter % kQStages;
-    mbar_wait(q_full(qs), (q_iter / kQStages) & 1);
+    mbar_wait(rings.q_full(qs), (q_iter / kQStages) & 1);
     ++q_iter;
     // The weights stay in shared memory (registers hold the two accumulator sets).
     const float* wq = reinterpret_cast<const float*>(smem + kSmemW + qs * kWBytes) + 2 * quad;
@@ -148,7 +134,7 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
       const uint32_t gl = gs + l;
       if (static_cast<int>(gl % kMathWarpgroups) != wg) continue;
       const int slot = gl % kStages;
-      mbar_wait(kv_full(slot), (gl / kStages) & 1);
+      mbar_wait(rings.kv_full(slot), (gl / kStages) & 1);
       const uint32_t keys = kv_smem + slot * kStageBytes;
       sm90::fence_operand(acc_a);
       sm90::fence_operand(acc_b);
@@ -169,7 +155,7 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
       sm90::wgmma_wait<0>();
       sm90::fence_operand(acc_b);
       __syncwarp();
-      if (lane == 0) mbar_arrive(kv_empty(slot));
+      if (lane == 0) mbar_arrive(rings.kv_empty(slot));
       {
         const float2 sum =
             kWRegs ? sm90::key_head_sums(acc_b, wv) : sm90::key_head_sums_smem(acc_b, wq);
@@ -179,7 +165,7 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
     }
     gs += nstages;
     __syncwarp();
-    if (lane == 0) mbar_arrive(q_empty(qs));
+    if (lane == 0) mbar_arrive(rings.q_empty(qs));
   }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }

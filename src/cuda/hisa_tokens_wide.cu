@@ -27,15 +27,16 @@ namespace hisa::cuda {
 namespace {
 
 using namespace tma;
+using tokens::kDim;
 using tokens::kFullArrivals;
+using tokens::kHeads;
+using tokens::kQBytes;
 using tokens::kStageBytes;
 using tokens::kStageKeys;
 using tokens::kTileBytes;
 using tokens::kTileKeys;
+using tokens::kWBytes;
 using tokens::skips_scoring;
-
-constexpr int kHeads = 64;
-constexpr int kDim = 128;
 constexpr int kMathWarpgroups = 4;
 constexpr int kMathThreads = 128 * kMathWarpgroups;
 constexpr int kMathWarps = kMathThreads / 32;
@@ -52,8 +53,6 @@ static_assert(kMathThreads * kMathRegs + (kThreads - kMathThreads) * kOtherRegs 
 constexpr int kStages = 8;      // key ring (a multiple of the warpgroups: slot owner = gl % 4)
 constexpr int kEpiStages = 8;
 constexpr int kQStages = 2;
-constexpr int kQBytes = kHeads * kDim;
-constexpr int kWBytes = kHeads * 4;
 // Epilogue slot: per key of a stage, 4 partials + its k_scale (stride 5: conflict-free reads).
 constexpr int kEpiStride = 5;
 constexpr int kEpiFloats = kStageKeys * kEpiStride;
@@ -93,8 +92,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     // ---- producer: the first warp of the last warpgroup ----
     sm90::setmaxnreg_dec<kOtherRegs>();
     if (warp != (kMathThreads + kEpiThreads) / 32) return;
-    tokens::produce_rows<kStages, kQStages>(p, &tmap_q, &tmap_k, q_smem, w_smem, kv_smem,
-                                            scale_smem, bars, lane);
+    tokens::produce_rows(p, &tmap_q, &tmap_k, q_smem, w_smem, kv_smem, scale_smem, rings, lane);
     return;
   }
 
