@@ -8,6 +8,7 @@
 #include "cuda/hisa_launch.cuh"
 #include "cuda/hisa_register_sort.cuh"
 #include "cuda/topk_bucket_rank.cuh"
+#include "cuda/topk_bucket_select.cuh"
 #include "cuda/topk_ordered.cuh"
 #include "cuda/topk_radix.cuh"
 #include "hisa/error.hpp"
@@ -38,6 +39,7 @@ struct RowShared {
   uint32_t out_count, cand_count;
   uint32_t sel_bin, sel_above, sel_count;
   topk_bucket::Shared<kThreads> bucket;  // the score-order ranking's scratch
+  topk_bucket::SelectShared<kThreads> select;  // the short rows' one-sort selection
 };
 
 __device__ __forceinline__ uint64_t top_bits(uint64_t key, int hi) { return key >> (64 - hi); }
@@ -356,7 +358,7 @@ __device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int 
 
 template <bool kVec, typename TE, bool kByIndex>
 __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int short_max,
-                                         bool buckets, bool short_sorted) {
+                                         bool buckets, bool short_sorted, bool select) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
   uint64_t* outbuf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
@@ -393,6 +395,16 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
       short_row_by_score<kVec, TE>(scores, begin, end, k, out, buckets, short_keys, outbuf, hist,
                                    sh);
       return;
+    }
+    if (select && a.sorted && k < n && n <= short_max) {
+      // One counting sort selects and ranks (topk_bucket_select.cuh); a crowded row falls
+      // through to the radix passes below.
+      copy_score_keys<kVec, TE>(scores, begin, end, short_keys);
+      __syncthreads();
+      if (topk_bucket::select_by_buckets<kThreads, kBins>(short_keys, begin, static_cast<uint32_t>(n), k,
+                                                          outbuf, short_keys, hist, sh.select, out))
+        return;
+      __syncthreads();
     }
   }
 
@@ -483,8 +495,9 @@ __device__ void write_tokens(const TopkRowsArgs& a) {
 
 template <bool kVec, typename TE, bool kByIndex>
 __global__ void __launch_bounds__(kThreads, 2)
-    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool buckets, bool short_sorted) {
-  topk_row<kVec, TE, kByIndex>(a, cap, short_max, buckets, short_sorted);
+    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool buckets, bool short_sorted,
+                      bool select) {
+  topk_row<kVec, TE, kByIndex>(a, cap, short_max, buckets, short_sorted, select);
   if (a.columns.kept != nullptr) {
     __syncthreads();
     write_tokens(a);
@@ -503,10 +516,22 @@ bool bucket_rank_wanted() {
   return env < 0 ? kBucketRankDefault : env == 1;
 }
 
+// Score-order rows of k < n <= short_max by one counting sort (topk_bucket_select.cuh) or by
+// the radix passes: the test hook, else HISA_TOPK_SELECT=0/1, else the default (an A/B switch,
+// off until timed).
+constexpr bool kBucketSelectDefault = false;
+int g_bucket_select = -1;
+bool bucket_select_wanted() {
+  if (g_bucket_select >= 0) return g_bucket_select == 1;
+  static const int env = env_switch("HISA_TOPK_SELECT");
+  return env < 0 ? kBucketSelectDefault : env == 1;
+}
+
 template <bool kVec, typename TE>
 void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max,
                     std::size_t smem, cudaStream_t stream, const std::string& ctx) {
   const bool buckets = bucket_rank_wanted();
+  const bool select = bucket_select_wanted();
   // HISA_TOPK_SHORT=1: score-order rows of k <= 2048, n <= short_max take the score-key short
   // path (short_row_by_score) instead of the general one (an A/B switch).
   static const bool short_sorted = env_switch("HISA_TOPK_SHORT") == 1;
@@ -516,7 +541,7 @@ void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max
                                            static_cast<int>(smem)),
                       ctx);
   fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, short_max, buckets,
-                                                                  short_sorted);
+                                                                  short_sorted, select);
   HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
 }
 
@@ -529,6 +554,7 @@ int64_t next_pow2(int64_t v) {
 }  // namespace
 
 void radix_topk_set_bucket_rank(int mode) { g_bucket_rank = mode; }
+void radix_topk_set_bucket_select(int mode) { g_bucket_select = mode; }
 
 void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
   if (a.k < 1 || a.k > kRadixTopkMaxK)

@@ -67,6 +67,10 @@ struct TopkRowsArgs {
 // Test hook for the score-order ranking of k <= 2048: -1 (default) = HISA_TOPK_BUCKETS=0/1,
 // else kBucketRankDefault; 0 = the register sort; 1 = the bucket ranking (topk_bucket_rank.cuh).
 void radix_topk_set_bucket_rank(int mode);
+// Test hook for score-order rows of k < n <= the short-row limit (16384 columns at k = 2048):
+// -1 (default) = HISA_TOPK_SELECT=0/1, else off; 1 = one counting sort that selects and ranks
+// (topk_bucket_select.cuh, the radix passes when a bucket is crowded); 0 = the radix passes.
+void radix_topk_set_bucket_select(int mode);
 
 // Enqueues the selection on `stream`. No allocation, no host sync (graph-capturable).
 // Throws ArgumentError for k outside [1, kRadixTopkMaxK], BackendError on launch failure.

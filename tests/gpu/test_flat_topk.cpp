@@ -72,16 +72,21 @@ std::vector<int32_t> run_gpu(const Rows& r, int64_t k, int misalign = 0, bool in
 }
 
 // Both orders against the reference, score order with both rankings of k <= 2048 (the bucket
-// counting sort and the register sort, topk_bucket_rank.cuh); returns the score-order result.
+// counting sort and the register sort, topk_bucket_rank.cuh) and both selections of short rows
+// (one counting sort, topk_bucket_select.cuh, or the radix passes); returns the score-order
+// result.
 std::vector<int32_t> expect_topk(const Rows& r, int64_t k, int misalign = 0) {
   const std::vector<int32_t> want = reference(r, k);
   std::vector<int32_t> got;
-  for (const int buckets : {1, 0}) {
-    cuda::radix_topk_set_bucket_rank(buckets);
-    got = run_gpu(r, k, misalign);
-    EXPECT_EQ(got, want) << "score order, k=" << k << " misalign=" << misalign
-                         << " bucket ranking=" << buckets;
-  }
+  for (const int select : {1, 0})
+    for (const int buckets : {1, 0}) {
+      cuda::radix_topk_set_bucket_select(select);
+      cuda::radix_topk_set_bucket_rank(buckets);
+      got = run_gpu(r, k, misalign);
+      EXPECT_EQ(got, want) << "score order, k=" << k << " misalign=" << misalign
+                           << " bucket ranking=" << buckets << " bucket selection=" << select;
+    }
+  cuda::radix_topk_set_bucket_select(-1);
   cuda::radix_topk_set_bucket_rank(-1);
   EXPECT_EQ(run_gpu(r, k, misalign, true), by_index(want, k))
       << "index order, k=" << k << " misalign=" << misalign;
@@ -219,6 +224,37 @@ TEST(CudaTopk, BucketRankingCrowdedAndSparse) {
     }
     for (const int64_t k : {1000, 2048}) expect_topk(r, k);
   }
+}
+
+// HISA's stage-2b rows (k = 2048 of m * B = 4096 .. 16384 candidates) through the one-sort
+// selection (topk_bucket_select.cuh): scores of both signs (buckets by value), of one sign
+// (buckets by key), quantized scores whose k-th value is shared across the selection bucket,
+// n = k + 1, the longest short row, and rows it must refuse (one outlier squeezes the rest
+// into a few buckets; every score equal), which take the radix passes. Exact.
+TEST(CudaTopk, BucketSelectionOfShortRows) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(131);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int64_t cols = 16384, rows = 12;
+  Rows r{rows, cols, cols, std::vector<float>(rows * cols, 0.0f), {}, {}};
+  const int32_t ends[rows] = {4096, 4096, 4096, 8192, 16384, 2049, 4096, 4096, 5000, 16384, 4096, 12000};
+  for (int64_t i = 0; i < rows; ++i) {
+    r.begin.push_back(i == 8 ? 3 : 0);
+    r.end.push_back(ends[i]);
+    float* row = r.scores.data() + i * cols;
+    for (int64_t c = 0; c < cols; ++c) {
+      const float g = nd(rng);
+      float v = g;                                            // both signs
+      if (i == 1 || i == 3) v = std::fabs(g) * 40.0f + 1.0f;  // one sign
+      if (i == 2 || i == 9) v = std::floor(g * 16.0f) / 16.0f;  // ties at the threshold
+      if (i == 6) v = c == 77 ? 1e30f : 1.0f + g * 0.01f;     // one outlier: refused
+      if (i == 7) v = 3.0f;                                   // all equal: refused
+      if (i == 10) v = -std::fabs(g) - 1.0f;                  // all negative
+      if (i == 11) v = std::exp(4.0f * g);                    // many binades
+      row[c] = v;
+    }
+  }
+  for (const int64_t k : {2048, 1000, 17}) expect_topk(r, k);
 }
 
 TEST(CudaTopk, UnalignedPointerAndRanges) {

@@ -1,0 +1,155 @@
+// Score-order top-k of a short row in one counting sort (the radix top-k's short-row path,
+// topk_radix.cu, HISA_TOPK_SELECT=1): selection and ranking at once, no threshold passes.
+//
+// The row's n 32-bit score keys are in shared memory by column (sk[i]: column begin + i), k < n.
+// Every key goes into one of kBins buckets whose index ascends as the key descends, by the two
+// monotone maps of topk_bucket_rank.cuh over the whole row's key range (by key distance below
+// the largest key; by value for finite rows of both signs). One histogram, one block scan of
+// the bucket sizes: the bucket b* that holds rank k - 1 and its start. The keys of buckets
+// above b* (start(b*) < k of them) are all selected: scattered into bucket order, each ranked
+// by its bucket's start plus the larger keys of its bucket. The keys of b* are ranked among
+// themselves and the best k - start(b*) follow. Exact: the columns of the k largest rank keys
+// (score key << 32 | column), in descending key order, as a sort would give them. Keys below
+// b* are counted once and never moved. A row whose buckets at or above b* hold more than
+// kBucketMax keys (equal scores, an outlier that squeezes the rest into a few buckets) is
+// refused: nothing written, false returned, the caller takes the radix path.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "cuda/topk_bucket_rank.cuh"
+#include "cuda/topk_ordered.cuh"
+
+namespace hisa::cuda::topk_bucket {
+
+template <int kThreads>
+struct SelectShared {
+  uint32_t key_max, key_min;
+  uint32_t max_bucket;
+  uint32_t b_star, start_star, tie_count;
+  uint32_t scan[kThreads / 32];
+  unsigned long long tie[kBucketMax];  // the rank keys of bucket b*
+};
+
+// `buf`: shared memory for k 8-byte keys; `cols`: for k 4-byte columns, may alias sk (read
+// no more once the keys are placed); `hist`: kBins words. Every thread of the block must call
+// it after a barrier that makes sk visible; contains __syncthreads; the result is uniform.
+template <int kThreads, int kBins>
+__device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int k, uint64_t* buf,
+                                  uint32_t* cols, uint32_t* hist, SelectShared<kThreads>& sh,
+                                  int32_t* out) {
+  static_assert(kBins % kThreads == 0, "each thread scans the same number of buckets");
+  constexpr int kBinsPerThread = kBins / kThreads;
+  constexpr int kDigitBits = __builtin_ctz(kBins);
+  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31;
+
+  // 1. The row's key range.
+  uint32_t hi = 0, lo = 0xFFFFFFFFu;
+  for (uint32_t i = tid; i < n; i += kThreads) {
+    hi = max(hi, sk[i]);
+    lo = min(lo, sk[i]);
+  }
+  hi = __reduce_max_sync(0xFFFFFFFFu, hi);
+  lo = __reduce_min_sync(0xFFFFFFFFu, lo);
+  if (tid == 0) {
+    sh.key_max = 0;
+    sh.key_min = 0xFFFFFFFFu;
+    sh.max_bucket = 0;
+    sh.tie_count = 0;
+  }
+  for (int i = tid; i < kBins; i += kThreads) hist[i] = 0;
+  __syncthreads();
+  if (lane == 0) {
+    atomicMax(&sh.key_max, hi);
+    atomicMin(&sh.key_min, lo);
+  }
+  __syncthreads();
+  hi = sh.key_max;
+  lo = sh.key_min;
+  const uint32_t range = hi - lo;
+  const int bits = range == 0 ? 0 : 32 - __clz(static_cast<int>(range));
+  const int shift = bits > kDigitBits ? bits - kDigitBits : 0;
+  const float s_max = key_score(static_cast<uint64_t>(hi) << 32);
+  const float s_min = key_score(static_cast<uint64_t>(lo) << 32);
+  const bool by_value = isfinite(s_max) && isfinite(s_min) && s_min < 0.0f && s_max > 0.0f;
+  const float scale = static_cast<float>(kBins - 1) / (s_max - s_min);  // by_value only
+  auto bucket_of = [&](uint32_t key) -> uint32_t {
+    if (!by_value) return (hi - key) >> shift;
+    const float x = (s_max - key_score(static_cast<uint64_t>(key) << 32)) * scale;
+    return min(__float2uint_rz(x), static_cast<uint32_t>(kBins - 1));  // NaN -> 0
+  };
+
+  // 2. Bucket sizes.
+  for (uint32_t i = tid; i < n; i += kThreads) atomicAdd(&hist[bucket_of(sk[i])], 1u);
+  __syncthreads();
+
+  // 3. Bucket starts (in place), b* (the bucket of rank k - 1) and its start.
+  const int bin0 = kBinsPerThread * tid;
+  uint32_t c[kBinsPerThread], sum = 0;
+#pragma unroll
+  for (int j = 0; j < kBinsPerThread; ++j) {
+    c[j] = hist[bin0 + j];
+    sum += c[j];
+  }
+  uint32_t total;
+  uint32_t start = topk_ordered::block_exclusive_scan<kThreads>(sum, sh.scan, total);
+  const uint32_t last_rank = static_cast<uint32_t>(k - 1);
+#pragma unroll
+  for (int j = 0; j < kBinsPerThread; ++j) {
+    if (start <= last_rank && last_rank < start + c[j]) {  // exactly one bucket in the block
+      sh.b_star = static_cast<uint32_t>(bin0 + j);
+      sh.start_star = start;
+    }
+    hist[bin0 + j] = start;
+    start += c[j];
+  }
+  __syncthreads();
+  const uint32_t b_star = sh.b_star, start_star = sh.start_star;
+  uint32_t widest = 0;
+#pragma unroll
+  for (int j = 0; j < kBinsPerThread; ++j)
+    if (static_cast<uint32_t>(bin0 + j) <= b_star) widest = max(widest, c[j]);
+  widest = __reduce_max_sync(0xFFFFFFFFu, widest);
+  if (lane == 0 && widest > 0) atomicMax(&sh.max_bucket, widest);
+  __syncthreads();
+  if (sh.max_bucket > kBucketMax) return false;  // the same value in every thread
+
+  // 4. Keys above b* into bucket order (buf[0, start_star)); the keys of b* aside. Afterwards
+  // hist[b] is the end of bucket b < b*, so bucket b spans [b ? hist[b - 1] : 0, hist[b]).
+  for (uint32_t i = tid; i < n; i += kThreads) {
+    const uint32_t key = sk[i];
+    const uint32_t b = bucket_of(key);
+    if (b > b_star) continue;
+    const uint64_t rk = (static_cast<uint64_t>(key) << 32) | static_cast<uint32_t>(begin + static_cast<int>(i));
+    if (b < b_star)
+      buf[atomicAdd(&hist[b], 1u)] = rk;
+    else
+      sh.tie[atomicAdd(&sh.tie_count, 1u)] = rk;
+  }
+  __syncthreads();
+
+  // 5. Ranks: bucket start + larger keys of the same bucket; b*'s best k - start_star after.
+  for (uint32_t j = tid; j < start_star; j += kThreads) {
+    const uint64_t key = buf[j];
+    const uint32_t b = bucket_of(static_cast<uint32_t>(key >> 32));
+    const uint32_t first = b == 0 ? 0u : hist[b - 1];
+    const uint32_t last = hist[b];
+    uint32_t rank = first;
+    for (uint32_t x = first; x < last; ++x) rank += buf[x] > key ? 1u : 0u;
+    cols[rank] = static_cast<uint32_t>(key & 0xFFFFFFFFu);
+  }
+  const uint32_t ties = sh.tie_count, need = static_cast<uint32_t>(k) - start_star;
+  for (uint32_t j = tid; j < ties; j += kThreads) {
+    const uint64_t key = sh.tie[j];
+    uint32_t rank = 0;
+    for (uint32_t x = 0; x < ties; ++x) rank += sh.tie[x] > key ? 1u : 0u;
+    if (rank < need) cols[start_star + rank] = static_cast<uint32_t>(key & 0xFFFFFFFFu);
+  }
+  __syncthreads();
+  for (int j = tid; j < k; j += kThreads) out[j] = static_cast<int32_t>(cols[j]);
+  return true;
+}
+
+}  // namespace hisa::cuda::topk_bucket
