@@ -13,6 +13,10 @@
 // b* are counted once and never moved. A row whose buckets at or above b* hold more than
 // kBucketMax keys (equal scores, an outlier that squeezes the rest into a few buckets) is
 // refused: nothing written, false returned, the caller takes the radix path.
+//
+// Index order needs only the k-th largest key T: the keys of b* (<= kBucketMax of them, else
+// refused) are ranked among themselves and the one of rank k - 1 - start(b*) is T; the caller
+// then writes the columns of the keys >= T in column order.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -27,22 +31,50 @@ namespace hisa::cuda::topk_bucket {
 template <int kThreads>
 struct SelectShared {
   uint32_t key_max, key_min;
-  uint32_t max_bucket;
+  uint32_t max_bucket, star_count;
   uint32_t b_star, start_star, tie_count;
   uint32_t scan[kThreads / 32];
+  unsigned long long threshold;
   unsigned long long tie[kBucketMax];  // the rank keys of bucket b*
 };
 
-// `buf`: shared memory for k 8-byte keys; `cols`: for k 4-byte columns, may alias sk (read
-// no more once the keys are placed); `hist`: kBins words. Every thread of the block must call
-// it after a barrier that makes sk visible; contains __syncthreads; the result is uniform.
+// The bucket map over a row's key range [lo, hi] (both monotone: a larger key never gets a
+// larger bucket): by key distance below hi, or by value for finite rows of both signs.
+template <int kBins>
+struct BucketMap {
+  uint32_t hi;
+  int shift;
+  bool by_value;
+  float s_max, scale;
+  __device__ BucketMap(uint32_t hi_, uint32_t lo) : hi(hi_) {
+    constexpr int kDigitBits = __builtin_ctz(kBins);
+    const uint32_t range = hi - lo;
+    const int bits = range == 0 ? 0 : 32 - __clz(static_cast<int>(range));
+    shift = bits > kDigitBits ? bits - kDigitBits : 0;
+    s_max = key_score(static_cast<uint64_t>(hi) << 32);
+    const float s_min = key_score(static_cast<uint64_t>(lo) << 32);
+    by_value = isfinite(s_max) && isfinite(s_min) && s_min < 0.0f && s_max > 0.0f;
+    scale = static_cast<float>(kBins - 1) / (s_max - s_min);  // by_value only
+  }
+  __device__ uint32_t operator()(uint32_t key) const {
+    if (!by_value) return (hi - key) >> shift;
+    const float x = (s_max - key_score(static_cast<uint64_t>(key) << 32)) * scale;
+    return min(__float2uint_rz(x), static_cast<uint32_t>(kBins - 1));  // NaN -> 0
+  }
+};
+
+__device__ __forceinline__ uint64_t rank_key_at(const uint32_t* sk, int begin, uint32_t i) {
+  return (static_cast<uint64_t>(sk[i]) << 32) | static_cast<uint32_t>(begin + static_cast<int>(i));
+}
+
+// Steps shared by both orders: the key range, the bucket sizes, their starts (left in hist),
+// b* and start(b*) (sh.b_star, sh.start_star), b*'s size (sh.star_count) and the largest bucket
+// at or above b* (sh.max_bucket). Call after a barrier that makes sk visible; ends with one.
 template <int kThreads, int kBins>
-__device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int k, uint64_t* buf,
-                                  uint32_t* cols, uint32_t* hist, SelectShared<kThreads>& sh,
-                                  int32_t* out) {
+__device__ BucketMap<kBins> split_at_rank(const uint32_t* sk, uint32_t n, int k, uint32_t* hist,
+                                          SelectShared<kThreads>& sh) {
   static_assert(kBins % kThreads == 0, "each thread scans the same number of buckets");
   constexpr int kBinsPerThread = kBins / kThreads;
-  constexpr int kDigitBits = __builtin_ctz(kBins);
   const int tid = static_cast<int>(threadIdx.x), lane = tid & 31;
 
   // 1. The row's key range.
@@ -66,26 +98,13 @@ __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int
     atomicMin(&sh.key_min, lo);
   }
   __syncthreads();
-  hi = sh.key_max;
-  lo = sh.key_min;
-  const uint32_t range = hi - lo;
-  const int bits = range == 0 ? 0 : 32 - __clz(static_cast<int>(range));
-  const int shift = bits > kDigitBits ? bits - kDigitBits : 0;
-  const float s_max = key_score(static_cast<uint64_t>(hi) << 32);
-  const float s_min = key_score(static_cast<uint64_t>(lo) << 32);
-  const bool by_value = isfinite(s_max) && isfinite(s_min) && s_min < 0.0f && s_max > 0.0f;
-  const float scale = static_cast<float>(kBins - 1) / (s_max - s_min);  // by_value only
-  auto bucket_of = [&](uint32_t key) -> uint32_t {
-    if (!by_value) return (hi - key) >> shift;
-    const float x = (s_max - key_score(static_cast<uint64_t>(key) << 32)) * scale;
-    return min(__float2uint_rz(x), static_cast<uint32_t>(kBins - 1));  // NaN -> 0
-  };
+  const BucketMap<kBins> bucket_of(sh.key_max, sh.key_min);
 
   // 2. Bucket sizes.
   for (uint32_t i = tid; i < n; i += kThreads) atomicAdd(&hist[bucket_of(sk[i])], 1u);
   __syncthreads();
 
-  // 3. Bucket starts (in place), b* (the bucket of rank k - 1) and its start.
+  // 3. Bucket starts (in place), b* (the bucket of rank k - 1), its start and size.
   const int bin0 = kBinsPerThread * tid;
   uint32_t c[kBinsPerThread], sum = 0;
 #pragma unroll
@@ -101,12 +120,13 @@ __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int
     if (start <= last_rank && last_rank < start + c[j]) {  // exactly one bucket in the block
       sh.b_star = static_cast<uint32_t>(bin0 + j);
       sh.start_star = start;
+      sh.star_count = c[j];
     }
     hist[bin0 + j] = start;
     start += c[j];
   }
   __syncthreads();
-  const uint32_t b_star = sh.b_star, start_star = sh.start_star;
+  const uint32_t b_star = sh.b_star;
   uint32_t widest = 0;
 #pragma unroll
   for (int j = 0; j < kBinsPerThread; ++j)
@@ -114,15 +134,28 @@ __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int
   widest = __reduce_max_sync(0xFFFFFFFFu, widest);
   if (lane == 0 && widest > 0) atomicMax(&sh.max_bucket, widest);
   __syncthreads();
+  return bucket_of;
+}
+
+// Score order: writes out[0, k) and returns true, or returns false having written nothing.
+// `buf`: shared memory for k 8-byte keys; `cols`: for k 4-byte columns, may alias sk (read no
+// more once the keys are placed); `hist`: kBins words. Every thread of the block must call it
+// after a barrier that makes sk visible; contains __syncthreads; the result is uniform.
+template <int kThreads, int kBins>
+__device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int k, uint64_t* buf,
+                                  uint32_t* cols, uint32_t* hist, SelectShared<kThreads>& sh,
+                                  int32_t* out) {
+  const int tid = static_cast<int>(threadIdx.x);
+  const BucketMap<kBins> bucket_of = split_at_rank<kThreads, kBins>(sk, n, k, hist, sh);
   if (sh.max_bucket > kBucketMax) return false;  // the same value in every thread
+  const uint32_t b_star = sh.b_star, start_star = sh.start_star;
 
   // 4. Keys above b* into bucket order (buf[0, start_star)); the keys of b* aside. Afterwards
   // hist[b] is the end of bucket b < b*, so bucket b spans [b ? hist[b - 1] : 0, hist[b]).
   for (uint32_t i = tid; i < n; i += kThreads) {
-    const uint32_t key = sk[i];
-    const uint32_t b = bucket_of(key);
+    const uint32_t b = bucket_of(sk[i]);
     if (b > b_star) continue;
-    const uint64_t rk = (static_cast<uint64_t>(key) << 32) | static_cast<uint32_t>(begin + static_cast<int>(i));
+    const uint64_t rk = rank_key_at(sk, begin, i);
     if (b < b_star)
       buf[atomicAdd(&hist[b], 1u)] = rk;
     else
@@ -149,6 +182,30 @@ __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int
   }
   __syncthreads();
   for (int j = tid; j < k; j += kThreads) out[j] = static_cast<int32_t>(cols[j]);
+  return true;
+}
+
+// Index order: the k-th largest rank key of the row into *threshold and true, or false when b*
+// holds more than kBucketMax keys. Same calling rules as select_by_buckets; sk is left intact.
+template <int kThreads, int kBins>
+__device__ bool kth_key_by_buckets(const uint32_t* sk, int begin, uint32_t n, int k, uint32_t* hist,
+                                   SelectShared<kThreads>& sh, uint64_t* threshold) {
+  const int tid = static_cast<int>(threadIdx.x);
+  const BucketMap<kBins> bucket_of = split_at_rank<kThreads, kBins>(sk, n, k, hist, sh);
+  if (sh.star_count > kBucketMax) return false;  // the same value in every thread
+  const uint32_t b_star = sh.b_star;
+  for (uint32_t i = tid; i < n; i += kThreads)
+    if (bucket_of(sk[i]) == b_star) sh.tie[atomicAdd(&sh.tie_count, 1u)] = rank_key_at(sk, begin, i);
+  __syncthreads();
+  const uint32_t ties = sh.tie_count, want = static_cast<uint32_t>(k - 1) - sh.start_star;
+  for (uint32_t j = tid; j < ties; j += kThreads) {
+    const uint64_t key = sh.tie[j];
+    uint32_t rank = 0;
+    for (uint32_t x = 0; x < ties; ++x) rank += sh.tie[x] > key ? 1u : 0u;
+    if (rank == want) sh.threshold = key;
+  }
+  __syncthreads();
+  *threshold = sh.threshold;
   return true;
 }
 

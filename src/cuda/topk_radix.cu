@@ -272,7 +272,7 @@ __device__ void short_row_threshold(const uint32_t* sk, int begin, uint32_t n, i
 // Rows of n <= k are written without reading them.
 template <bool kVec, typename TE>
 __device__ void short_row_by_index(const TE* scores, int begin, int end, int k, int32_t* out,
-                                   uint32_t* sk, uint32_t* hist, RowShared& sh) {
+                                   uint32_t* sk, uint32_t* hist, bool select, RowShared& sh) {
   const int tid = threadIdx.x;
   const int n = end - begin;
   if (n <= k) {  // every column is kept, already in order
@@ -280,15 +280,26 @@ __device__ void short_row_by_index(const TE* scores, int begin, int end, int k, 
     return;
   }
   copy_score_keys<kVec, TE>(scores, begin, end, sk);
+  auto write_kept = [&](auto keep) {
+    topk_ordered::ordered_buffer_pass<kThreads>(
+        static_cast<uint32_t>(n), sh.scan, [&](uint32_t i) { return short_key(sk, begin, i); }, keep,
+        [&](uint32_t pos, uint64_t key) {
+          if (pos < static_cast<uint32_t>(k)) out[pos] = static_cast<int32_t>(key & 0xFFFFFFFFu);
+        });
+  };
+  if (select) {  // the k-th key by one bucket histogram (topk_bucket_select.cuh)
+    __syncthreads();
+    uint64_t t;
+    if (topk_bucket::kth_key_by_buckets<kThreads, kBins>(sk, begin, static_cast<uint32_t>(n), k, hist,
+                                                         sh.select, &t)) {
+      write_kept([&](uint64_t key) { return key >= t; });
+      return;
+    }
+  }
   int hi;
   uint64_t prefix;
   short_row_threshold(sk, begin, static_cast<uint32_t>(n), k, hist, sh, hi, prefix);
-  topk_ordered::ordered_buffer_pass<kThreads>(
-      static_cast<uint32_t>(n), sh.scan, [&](uint32_t i) { return short_key(sk, begin, i); },
-      [&](uint64_t key) { return top_bits(key, hi) >= prefix; },
-      [&](uint32_t pos, uint64_t key) {
-        if (pos < static_cast<uint32_t>(k)) out[pos] = static_cast<int32_t>(key & 0xFFFFFFFFu);
-      });
+  write_kept([&](uint64_t key) { return top_bits(key, hi) >= prefix; });
 }
 
 // Score order, k <= kRegItems, rows of n <= short_max (HISA_TOPK_SHORT=1, an A/B switch):
@@ -387,7 +398,7 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
   __syncthreads();
   if constexpr (kByIndex) {
     if (n <= k || n <= short_max) {  // n <= k: written without reading the row
-      short_row_by_index<kVec, TE>(scores, begin, end, k, out, short_keys, hist, sh);
+      short_row_by_index<kVec, TE>(scores, begin, end, k, out, short_keys, hist, select, sh);
       return;
     }
   } else {
@@ -516,9 +527,10 @@ bool bucket_rank_wanted() {
   return env < 0 ? kBucketRankDefault : env == 1;
 }
 
-// Score-order rows of k < n <= short_max by one counting sort (topk_bucket_select.cuh) or by
-// the radix passes: the test hook, else HISA_TOPK_SELECT=0/1, else the default (an A/B switch,
-// off until timed).
+// Rows of k < n <= short_max by one bucket histogram (topk_bucket_select.cuh: score order
+// selects and ranks in one counting sort, index order finds the k-th key) or by the radix
+// passes: the test hook, else HISA_TOPK_SELECT=0/1, else the default (an A/B switch, off until
+// timed).
 constexpr bool kBucketSelectDefault = false;
 int g_bucket_select = -1;
 bool bucket_select_wanted() {

@@ -72,9 +72,9 @@ std::vector<int32_t> run_gpu(const Rows& r, int64_t k, int misalign = 0, bool in
 }
 
 // Both orders against the reference, score order with both rankings of k <= 2048 (the bucket
-// counting sort and the register sort, topk_bucket_rank.cuh) and both selections of short rows
-// (one counting sort, topk_bucket_select.cuh, or the radix passes); returns the score-order
-// result.
+// counting sort and the register sort, topk_bucket_rank.cuh), both orders with both selections
+// of short rows (one bucket histogram, topk_bucket_select.cuh, or the radix passes); returns
+// the score-order result.
 std::vector<int32_t> expect_topk(const Rows& r, int64_t k, int misalign = 0) {
   const std::vector<int32_t> want = reference(r, k);
   std::vector<int32_t> got;
@@ -86,10 +86,13 @@ std::vector<int32_t> expect_topk(const Rows& r, int64_t k, int misalign = 0) {
       EXPECT_EQ(got, want) << "score order, k=" << k << " misalign=" << misalign
                            << " bucket ranking=" << buckets << " bucket selection=" << select;
     }
-  cuda::radix_topk_set_bucket_select(-1);
   cuda::radix_topk_set_bucket_rank(-1);
-  EXPECT_EQ(run_gpu(r, k, misalign, true), by_index(want, k))
-      << "index order, k=" << k << " misalign=" << misalign;
+  for (const int select : {1, 0}) {
+    cuda::radix_topk_set_bucket_select(select);
+    EXPECT_EQ(run_gpu(r, k, misalign, true), by_index(want, k))
+        << "index order, k=" << k << " misalign=" << misalign << " bucket selection=" << select;
+  }
+  cuda::radix_topk_set_bucket_select(-1);
   return got;
 }
 
