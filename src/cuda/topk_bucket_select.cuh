@@ -12,10 +12,11 @@
 // (score key << 32 | column), in descending key order, as a sort would give them. Keys below
 // b* are counted once and never moved. A row whose buckets at or above b* hold more than
 // kBucketMax keys (equal scores, an outlier that squeezes the rest into a few buckets) is
-// refused: nothing written, false returned, the caller takes the radix path.
+// refused: nothing written, false returned, the caller takes the radix path. Except b* itself
+// when all its keys share one score (the exact zeros of ReLU sums): they rank by column.
 //
-// Index order needs only the k-th largest key T: the keys of b* (<= kBucketMax of them, else
-// refused) are ranked among themselves and the one of rank k - 1 - start(b*) is T; the caller
+// Index order needs only the k-th largest key T: the keys of b* (<= kBucketMax of them, or of
+// one score, else refused) are ranked among themselves and the one of rank k - 1 - start(b*) is T; the caller
 // then writes the columns of the keys >= T in column order.
 #pragma once
 
@@ -31,15 +32,16 @@ namespace hisa::cuda::topk_bucket {
 template <int kThreads>
 struct SelectShared {
   uint32_t key_max, key_min;
-  uint32_t max_bucket, star_count;
+  uint32_t max_bucket, star_count;  // the largest bucket above b*; b*'s size
   uint32_t b_star, start_star, tie_count;
+  uint32_t star_lo, star_hi;  // the score keys of b* (when it is crowded)
   uint32_t scan[kThreads / 32];
   unsigned long long threshold;
   unsigned long long tie[kBucketMax];  // the rank keys of bucket b*
 };
 
 // The bucket map over a row's key range [lo, hi] (both monotone: a larger key never gets a
-// larger bucket): by key distance below hi, or by value for finite rows of both signs.
+// larger bucket): by key distance below hi, or by value for finite rows whose range holds 0.
 template <int kBins>
 struct BucketMap {
   uint32_t hi;
@@ -53,7 +55,9 @@ struct BucketMap {
     shift = bits > kDigitBits ? bits - kDigitBits : 0;
     s_max = key_score(static_cast<uint64_t>(hi) << 32);
     const float s_min = key_score(static_cast<uint64_t>(lo) << 32);
-    by_value = isfinite(s_max) && isfinite(s_min) && s_min < 0.0f && s_max > 0.0f;
+    // By value when the range holds 0 (a row of ReLU sums often has exact zeros: by key, the
+    // range from +0 up spans 2^30 keys, 16 buckets per binade).
+    by_value = isfinite(s_max) && isfinite(s_min) && s_min <= 0.0f && s_max >= 0.0f && s_max > s_min;
     scale = static_cast<float>(kBins - 1) / (s_max - s_min);  // by_value only
   }
   __device__ uint32_t operator()(uint32_t key) const {
@@ -69,7 +73,7 @@ __device__ __forceinline__ uint64_t rank_key_at(const uint32_t* sk, int begin, u
 
 // Steps shared by both orders: the key range, the bucket sizes, their starts (left in hist),
 // b* and start(b*) (sh.b_star, sh.start_star), b*'s size (sh.star_count) and the largest bucket
-// at or above b* (sh.max_bucket). Call after a barrier that makes sk visible; ends with one.
+// above b* (sh.max_bucket). Call after a barrier that makes sk visible; ends with one.
 template <int kThreads, int kBins>
 __device__ BucketMap<kBins> split_at_rank(const uint32_t* sk, uint32_t n, int k, uint32_t* hist,
                                           SelectShared<kThreads>& sh) {
@@ -90,6 +94,8 @@ __device__ BucketMap<kBins> split_at_rank(const uint32_t* sk, uint32_t n, int k,
     sh.key_min = 0xFFFFFFFFu;
     sh.max_bucket = 0;
     sh.tie_count = 0;
+    sh.star_lo = 0xFFFFFFFFu;
+    sh.star_hi = 0;
   }
   for (int i = tid; i < kBins; i += kThreads) hist[i] = 0;
   __syncthreads();
@@ -130,11 +136,47 @@ __device__ BucketMap<kBins> split_at_rank(const uint32_t* sk, uint32_t n, int k,
   uint32_t widest = 0;
 #pragma unroll
   for (int j = 0; j < kBinsPerThread; ++j)
-    if (static_cast<uint32_t>(bin0 + j) <= b_star) widest = max(widest, c[j]);
+    if (static_cast<uint32_t>(bin0 + j) < b_star) widest = max(widest, c[j]);
   widest = __reduce_max_sync(0xFFFFFFFFu, widest);
   if (lane == 0 && widest > 0) atomicMax(&sh.max_bucket, widest);
   __syncthreads();
   return bucket_of;
+}
+
+// A crowded b* (more than kBucketMax keys) is accepted only when all its keys share one score
+// (exact zeros of ReLU sums, often most of a row): then they rank by column, largest first.
+// Returns whether b* is usable; uniform; contains barriers.
+template <int kThreads, int kBins>
+__device__ bool star_is_usable(const uint32_t* sk, uint32_t n, const BucketMap<kBins>& bucket_of,
+                               SelectShared<kThreads>& sh) {
+  if (sh.star_count <= kBucketMax) return true;
+  const uint32_t b_star = sh.b_star;
+  uint32_t lo = 0xFFFFFFFFu, hi = 0;
+  for (uint32_t i = threadIdx.x; i < n; i += kThreads)
+    if (bucket_of(sk[i]) == b_star) {
+      lo = min(lo, sk[i]);
+      hi = max(hi, sk[i]);
+    }
+  lo = __reduce_min_sync(0xFFFFFFFFu, lo);
+  hi = __reduce_max_sync(0xFFFFFFFFu, hi);
+  if ((threadIdx.x & 31) == 0) {
+    atomicMin(&sh.star_lo, lo);
+    atomicMax(&sh.star_hi, hi);
+  }
+  __syncthreads();
+  return sh.star_lo == sh.star_hi;
+}
+
+// The keys of a single-score b* by descending column: emit(pos, rank key) for each, pos = 0 for
+// the largest column. A block-wide ordered pass over the row backwards; contains barriers.
+template <int kThreads, int kBins, typename Emit>
+__device__ void star_by_column(const uint32_t* sk, int begin, uint32_t n,
+                               const BucketMap<kBins>& bucket_of, SelectShared<kThreads>& sh,
+                               Emit&& emit) {
+  const uint32_t b_star = sh.b_star;
+  topk_ordered::ordered_buffer_pass<kThreads>(
+      n, sh.scan, [&](uint32_t i) { return rank_key_at(sk, begin, n - 1 - i); },
+      [&](uint64_t key) { return bucket_of(static_cast<uint32_t>(key >> 32)) == b_star; }, emit);
 }
 
 // Score order: writes out[0, k) and returns true, or returns false having written nothing.
@@ -148,7 +190,9 @@ __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int
   const int tid = static_cast<int>(threadIdx.x);
   const BucketMap<kBins> bucket_of = split_at_rank<kThreads, kBins>(sk, n, k, hist, sh);
   if (sh.max_bucket > kBucketMax) return false;  // the same value in every thread
+  if (!star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) return false;
   const uint32_t b_star = sh.b_star, start_star = sh.start_star;
+  const bool star_by_columns = sh.star_count > kBucketMax;
 
   // 4. Keys above b* into bucket order (buf[0, start_star)); the keys of b* aside. Afterwards
   // hist[b] is the end of bucket b < b*, so bucket b spans [b ? hist[b - 1] : 0, hist[b]).
@@ -158,10 +202,15 @@ __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int
     const uint64_t rk = rank_key_at(sk, begin, i);
     if (b < b_star)
       buf[atomicAdd(&hist[b], 1u)] = rk;
-    else
+    else if (!star_by_columns)
       sh.tie[atomicAdd(&sh.tie_count, 1u)] = rk;
   }
   __syncthreads();
+  const uint32_t need = static_cast<uint32_t>(k) - start_star;
+  if (star_by_columns)  // straight to out: cols may alias sk, which this pass reads
+    star_by_column<kThreads, kBins>(sk, begin, n, bucket_of, sh, [&](uint32_t pos, uint64_t key) {
+      if (pos < need) out[start_star + pos] = static_cast<int32_t>(key & 0xFFFFFFFFu);
+    });
 
   // 5. Ranks: bucket start + larger keys of the same bucket; b*'s best k - start_star after.
   for (uint32_t j = tid; j < start_star; j += kThreads) {
@@ -173,7 +222,7 @@ __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int
     for (uint32_t x = first; x < last; ++x) rank += buf[x] > key ? 1u : 0u;
     cols[rank] = static_cast<uint32_t>(key & 0xFFFFFFFFu);
   }
-  const uint32_t ties = sh.tie_count, need = static_cast<uint32_t>(k) - start_star;
+  const uint32_t ties = sh.tie_count;
   for (uint32_t j = tid; j < ties; j += kThreads) {
     const uint64_t key = sh.tie[j];
     uint32_t rank = 0;
@@ -181,7 +230,8 @@ __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int
     if (rank < need) cols[start_star + rank] = static_cast<uint32_t>(key & 0xFFFFFFFFu);
   }
   __syncthreads();
-  for (int j = tid; j < k; j += kThreads) out[j] = static_cast<int32_t>(cols[j]);
+  const int staged = star_by_columns ? static_cast<int>(start_star) : k;
+  for (int j = tid; j < staged; j += kThreads) out[j] = static_cast<int32_t>(cols[j]);
   return true;
 }
 
@@ -192,12 +242,20 @@ __device__ bool kth_key_by_buckets(const uint32_t* sk, int begin, uint32_t n, in
                                    SelectShared<kThreads>& sh, uint64_t* threshold) {
   const int tid = static_cast<int>(threadIdx.x);
   const BucketMap<kBins> bucket_of = split_at_rank<kThreads, kBins>(sk, n, k, hist, sh);
-  if (sh.star_count > kBucketMax) return false;  // the same value in every thread
-  const uint32_t b_star = sh.b_star;
+  if (!star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) return false;
+  const uint32_t b_star = sh.b_star, want = static_cast<uint32_t>(k - 1) - sh.start_star;
+  if (sh.star_count > kBucketMax) {  // one score: the key of the want-th largest column
+    star_by_column<kThreads, kBins>(sk, begin, n, bucket_of, sh, [&](uint32_t pos, uint64_t key) {
+      if (pos == want) sh.threshold = key;
+    });
+    __syncthreads();
+    *threshold = sh.threshold;
+    return true;
+  }
   for (uint32_t i = tid; i < n; i += kThreads)
     if (bucket_of(sk[i]) == b_star) sh.tie[atomicAdd(&sh.tie_count, 1u)] = rank_key_at(sk, begin, i);
   __syncthreads();
-  const uint32_t ties = sh.tie_count, want = static_cast<uint32_t>(k - 1) - sh.start_star;
+  const uint32_t ties = sh.tie_count;
   for (uint32_t j = tid; j < ties; j += kThreads) {
     const uint64_t key = sh.tie[j];
     uint32_t rank = 0;

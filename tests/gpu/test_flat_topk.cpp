@@ -231,16 +231,19 @@ TEST(CudaTopk, BucketRankingCrowdedAndSparse) {
 
 // HISA's stage-2b rows (k = 2048 of m * B = 4096 .. 16384 candidates) through the one-sort
 // selection (topk_bucket_select.cuh): scores of both signs (buckets by value), of one sign
-// (buckets by key), quantized scores whose k-th value is shared across the selection bucket,
-// n = k + 1, the longest short row, and rows it must refuse (one outlier squeezes the rest
-// into a few buckets; every score equal), which take the radix passes. Exact.
+// (buckets by key), quantized scores whose k-th value is shared by a crowded bucket (refused:
+// the radix passes), n = k + 1, the longest short row, one outlier that squeezes the rest into
+// a few buckets (refused), every score equal and ReLU rows whose exact zeros (+0 and -0) fill
+// the k-th key's bucket (one score: ranked by column), a row whose minimum is exactly 0 (by
+// value). Exact.
 TEST(CudaTopk, BucketSelectionOfShortRows) {
   SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(131);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  const int64_t cols = 16384, rows = 12;
+  const int64_t cols = 16384, rows = 16;
   Rows r{rows, cols, cols, std::vector<float>(rows * cols, 0.0f), {}, {}};
-  const int32_t ends[rows] = {4096, 4096, 4096, 8192, 16384, 2049, 4096, 4096, 5000, 16384, 4096, 12000};
+  const int32_t ends[rows] = {4096, 4096, 4096, 8192, 16384, 2049, 4096, 4096,
+                              5000, 16384, 4096, 12000, 4096, 8192, 4096, 16384};
   for (int64_t i = 0; i < rows; ++i) {
     r.begin.push_back(i == 8 ? 3 : 0);
     r.end.push_back(ends[i]);
@@ -251,9 +254,13 @@ TEST(CudaTopk, BucketSelectionOfShortRows) {
       if (i == 1 || i == 3) v = std::fabs(g) * 40.0f + 1.0f;  // one sign
       if (i == 2 || i == 9) v = std::floor(g * 16.0f) / 16.0f;  // ties at the threshold
       if (i == 6) v = c == 77 ? 1e30f : 1.0f + g * 0.01f;     // one outlier: refused
-      if (i == 7) v = 3.0f;                                   // all equal: refused
+      if (i == 7) v = 3.0f;                                   // all equal: by column
       if (i == 10) v = -std::fabs(g) - 1.0f;                  // all negative
       if (i == 11) v = std::exp(4.0f * g);                    // many binades
+      if (i == 12) v = std::max(0.0f, g);                     // half exact zeros
+      if (i == 13) v = c % 97 == 0 ? std::fabs(g) : (c % 2 ? 0.0f : -0.0f);  // few positives
+      if (i == 14) v = c == 1000 ? 0.0f : std::fabs(g) + 1e-3f;  // minimum exactly 0
+      if (i == 15) v = g > 1.5f ? g : 0.0f;                   // zeros around the k-th key
       row[c] = v;
     }
   }
