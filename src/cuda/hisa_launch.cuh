@@ -199,7 +199,7 @@ void hisa_set_tokens_epi(int mode);
 // Not thread-safe; tests only.
 void hisa_set_tma_blocks(int mode);
 // Test hook: 1 = the TMA stage 1 on query pairs (hisa_blocks_tma.cu's pair kernel), 0 = one
-// query per item, -1 (default) = HISA_BLOCKS_PAIR (off unless 1). Not thread-safe.
+// query per item, -1 (default) = HISA_BLOCKS_PAIR (on unless 0). Not thread-safe.
 void hisa_set_blocks_pair(int mode);
 // Test hook: true runs plain HISA (Q = 1) through the shared_candidates kernels (tiles of one
 // row: each union is the row's own kept list). Not thread-safe; tests only.

@@ -80,12 +80,13 @@ bool tma_blocks_wanted() {
   const int mode = g_tma_blocks >= 0 ? g_tma_blocks : env_switch("HISA_TMA_BLOCKS");
   return mode != 0;
 }
-// Stage 1 on query pairs (the TMA block scorer's m64n128 kernel): opt-in until timed
-// (HISA_BLOCKS_PAIR=1 or the hook).
+// Stage 1 on query pairs (the TMA block scorer's m64n128 kernel): the default since the
+// same-run A/B of bench/results/h100_2026-12-07_48f8710_arms.md (stage 1 at 32K 0.69 ->
+// 0.52 ms); HISA_BLOCKS_PAIR=0 or the hook turns it off.
 int g_blocks_pair = -1;
 bool blocks_pair_wanted() {
   const int mode = g_blocks_pair >= 0 ? g_blocks_pair : env_switch("HISA_BLOCKS_PAIR");
-  return mode == 1;
+  return mode != 0;
 }
 cudaEvent_t* g_stage_events = nullptr;
 

@@ -68,7 +68,7 @@ struct TopkRowsArgs {
 // else kBucketRankDefault; 0 = the register sort; 1 = the bucket ranking (topk_bucket_rank.cuh).
 void radix_topk_set_bucket_rank(int mode);
 // Test hook for score-order rows of k < n <= the short-row limit (16384 columns at k = 2048):
-// -1 (default) = HISA_TOPK_SELECT=0/1, else off; 1 = one counting sort that selects and ranks
+// -1 (default) = HISA_TOPK_SELECT=0/1, else on; 1 = one counting sort that selects and ranks
 // (topk_bucket_select.cuh, the radix passes when a bucket is crowded); 0 = the radix passes.
 void radix_topk_set_bucket_select(int mode);
 
