@@ -302,33 +302,6 @@ __device__ void short_row_by_index(const TE* scores, int begin, int end, int k, 
   write_kept([&](uint64_t key) { return top_bits(key, hi) >= prefix; });
 }
 
-// Score order, k <= kRegItems, rows of n <= short_max (HISA_TOPK_SHORT=1, an A/B switch):
-// threshold passes over the row's score keys in shared memory, the kept keys compacted into
-// kept[0, min(n, k)) in column order (no atomics), then the ranking (sort_and_write); -1
-// after min(n, k).
-template <bool kVec, typename TE>
-__device__ void short_row_by_score(const TE* scores, int begin, int end, int k, int32_t* out,
-                                   bool buckets, uint32_t* sk, uint64_t* kept, uint32_t* hist,
-                                   RowShared& sh) {
-  const int n = end - begin;
-  uint32_t count = static_cast<uint32_t>(n);
-  if (n <= k) {
-    for_each_score<kVec, TE>(scores, begin, end,
-                             [&](float v, int i) { kept[i - begin] = rank_key(v, i); });
-  } else {
-    copy_score_keys<kVec, TE>(scores, begin, end, sk);
-    int hi;
-    uint64_t prefix;
-    short_row_threshold(sk, begin, count, k, hist, sh, hi, prefix);
-    count = topk_ordered::ordered_buffer_pass<kThreads>(
-        count, sh.scan, [&](uint32_t i) { return short_key(sk, begin, i); },
-        [&](uint64_t key) { return top_bits(key, hi) >= prefix; },
-        [&](uint32_t pos, uint64_t key) { kept[pos] = key; });
-  }
-  __syncthreads();
-  sort_and_write(kept, count, k, out, true, buckets, hist, sh);
-}
-
 // Index order for longer rows: the selected keys (keys[0, count), any order, count <= k) are
 // marked in a bitmap of the row's columns (`bitmap`: the histogram's kBins words, so windows
 // of kBins * 32 columns), then each window's set bits are written in column order by one
@@ -369,7 +342,7 @@ __device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int 
 
 template <bool kVec, typename TE, bool kByIndex>
 __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int short_max,
-                                         bool buckets, bool short_sorted, bool select) {
+                                         bool buckets, bool select) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
   uint64_t* outbuf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
@@ -402,11 +375,6 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
       return;
     }
   } else {
-    if (short_sorted && a.sorted && k <= kRegItems && n <= short_max) {
-      short_row_by_score<kVec, TE>(scores, begin, end, k, out, buckets, short_keys, outbuf, hist,
-                                   sh);
-      return;
-    }
     if (select && a.sorted && k < n && n <= short_max) {
       // One counting sort selects and ranks (topk_bucket_select.cuh); a crowded row falls
       // through to the radix passes below.
@@ -506,9 +474,8 @@ __device__ void write_tokens(const TopkRowsArgs& a) {
 
 template <bool kVec, typename TE, bool kByIndex>
 __global__ void __launch_bounds__(kThreads, 2)
-    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool buckets, bool short_sorted,
-                      bool select) {
-  topk_row<kVec, TE, kByIndex>(a, cap, short_max, buckets, short_sorted, select);
+    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool buckets, bool select) {
+  topk_row<kVec, TE, kByIndex>(a, cap, short_max, buckets, select);
   if (a.columns.kept != nullptr) {
     __syncthreads();
     write_tokens(a);
@@ -544,16 +511,13 @@ void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max
                     std::size_t smem, cudaStream_t stream, const std::string& ctx) {
   const bool buckets = bucket_rank_wanted();
   const bool select = bucket_select_wanted();
-  // HISA_TOPK_SHORT=1: score-order rows of k <= 2048, n <= short_max take the score-key short
-  // path (short_row_by_score) instead of the general one (an A/B switch).
-  static const bool short_sorted = env_switch("HISA_TOPK_SHORT") == 1;
   auto* fn = by_index ? &radix_topk_kernel<kVec, TE, true> : &radix_topk_kernel<kVec, TE, false>;
   HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(fn),
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(smem)),
                       ctx);
   fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, short_max, buckets,
-                                                                  short_sorted, select);
+                                                                  select);
   HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
 }
 

@@ -17,6 +17,11 @@
 // (histogram + collect); ties and degenerate rows (all scores equal) cost a few more passes,
 // never a wrong answer.
 //
+// Short rows (k < n <= 16384 at k = 2048: HISA's stage-2 candidate rows) are copied by column
+// as 32-bit score keys and selected by one bucket histogram (topk_bucket_select.cuh; default,
+// HISA_TOPK_SELECT=0 turns it off): in score order one counting sort selects and ranks, in
+// index order it finds the k-th key; a row it refuses (crowded buckets) takes the passes below.
+//
 // Index order (sorted && by_index) needs no sort: the keys stay in column order throughout (a
 // short row, k = 2048: up to 16384 columns, HISA's stage-2 candidate rows, is copied by column
 // as 32-bit score keys, the column being the position, and the threshold passes run there; a
