@@ -11,10 +11,13 @@
 #include "cuda/topk_bucket_select.cuh"
 #include "cuda/topk_ordered.cuh"
 #include "cuda/topk_radix.cuh"
+#include "cuda/topk_row_io.cuh"
+#include "cuda/topk_short.cuh"
 #include "hisa/error.hpp"
 
 namespace hisa::cuda {
 namespace {
+
 
 // 512 threads x <= 64 registers and <= ~100 KiB of shared memory: two CTAs per SM, each with
 // 4 float4 loads per thread in flight (64 KiB per SM), enough to stream rows at HBM speed.
@@ -45,55 +48,6 @@ struct RowShared {
 __device__ __forceinline__ uint64_t top_bits(uint64_t key, int hi) { return key >> (64 - hi); }
 __device__ __forceinline__ bool matches(uint64_t key, int hi, uint64_t prefix) {
   return hi == 0 || top_bits(key, hi) == prefix;
-}
-
-// Calls f(score, column) for every column of [begin, end) of `row`, spread over the CTA.
-// TE is float or uint16_t (IEEE half bits, decoded exactly to f32). kVec: the row base is
-// 16-byte aligned, so the aligned middle is read as 16-byte vectors, four loads in flight per
-// thread (the passes are bandwidth-bound).
-__device__ __forceinline__ float score_of(float v) { return v; }
-__device__ __forceinline__ float score_of(uint16_t h) { return __half2float(__ushort_as_half(h)); }
-
-template <bool kVec, typename TE, typename F>
-__device__ __forceinline__ void for_each_score(const TE* row, int begin, int end, F&& f) {
-  if constexpr (kVec) {
-    constexpr int kPer = 16 / sizeof(TE);  // elements per 16-byte vector
-    const int a = min((begin + kPer - 1) & ~(kPer - 1), end);
-    const int b = max(end & ~(kPer - 1), a);
-    for (int i = begin + static_cast<int>(threadIdx.x); i < a; i += kThreads) f(score_of(row[i]), i);
-    const uint4* v = reinterpret_cast<const uint4*>(row + a);
-    const int nv = (b - a) / kPer;
-    int j = threadIdx.x;
-    auto emit = [&](const uint4& x, int i) {
-      if constexpr (sizeof(TE) == 4) {
-        f(__uint_as_float(x.x), i);
-        f(__uint_as_float(x.y), i + 1);
-        f(__uint_as_float(x.z), i + 2);
-        f(__uint_as_float(x.w), i + 3);
-      } else {
-        const uint32_t words[4] = {x.x, x.y, x.z, x.w};
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          f(score_of(static_cast<uint16_t>(words[e] & 0xFFFFu)), i + 2 * e);
-          f(score_of(static_cast<uint16_t>(words[e] >> 16)), i + 2 * e + 1);
-        }
-      }
-    };
-    for (; j + 3 * kThreads < nv; j += 4 * kThreads) {
-      const uint4 x0 = __ldcg(v + j);
-      const uint4 x1 = __ldcg(v + j + kThreads);
-      const uint4 x2 = __ldcg(v + j + 2 * kThreads);
-      const uint4 x3 = __ldcg(v + j + 3 * kThreads);
-      emit(x0, a + kPer * j);
-      emit(x1, a + kPer * (j + kThreads));
-      emit(x2, a + kPer * (j + 2 * kThreads));
-      emit(x3, a + kPer * (j + 3 * kThreads));
-    }
-    for (; j < nv; j += kThreads) emit(__ldcg(v + j), a + kPer * j);
-    for (int i = b + static_cast<int>(threadIdx.x); i < end; i += kThreads) f(score_of(row[i]), i);
-  } else {
-    for (int i = begin + static_cast<int>(threadIdx.x); i < end; i += kThreads) f(score_of(row[i]), i);
-  }
 }
 
 // Finds the bin b (scanning from the top) with above(b) < r <= above(b) + hist[b], where
@@ -159,7 +113,7 @@ __device__ void histogram(const TE* scores, int begin, int end, const uint64_t* 
     const uint32_t c = *count;
     for (uint32_t i = tid; i < c; i += kThreads) add(buf[i]);
   } else {
-    for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) { add(rank_key(v, i)); });
+    topk_io::for_each_score<kThreads, kVec, TE>(scores, begin, end, [&](float v, int i) { add(rank_key(v, i)); });
   }
   __syncthreads();
 }
@@ -234,7 +188,7 @@ __device__ __forceinline__ uint64_t short_key(const uint32_t* sk, int begin, uin
 // Copies the row's score keys into sk[0, n) by column (no atomics).
 template <bool kVec, typename TE>
 __device__ void copy_score_keys(const TE* scores, int begin, int end, uint32_t* sk) {
-  for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) { sk[i - begin] = score_key(v); });
+  topk_io::for_each_score<kThreads, kVec, TE>(scores, begin, end, [&](float v, int i) { sk[i - begin] = score_key(v); });
 }
 
 // Threshold passes over sk[0, n) (visible to the block after the first barrier) until
@@ -341,7 +295,7 @@ __device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int 
 }
 
 template <bool kVec, typename TE, bool kByIndex>
-__device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int short_max,
+__device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int64_t row, int cap, int short_max,
                                          bool buckets, bool select) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
@@ -352,7 +306,6 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
   uint32_t* short_keys = reinterpret_cast<uint32_t*>(outbuf + max(static_cast<int>(a.k), kRegItems));
   __shared__ RowShared sh;
 
-  const int64_t row = blockIdx.x;
   const int tid = threadIdx.x;
   int begin = 0, end = static_cast<int>(a.cols);
   if (a.begin != nullptr) clamped_range(a.begin, a.end, row, a.cols, begin, end);
@@ -388,7 +341,7 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
   }
 
   if (n <= k) {
-    for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) {
+    topk_io::for_each_score<kThreads, kVec, TE>(scores, begin, end, [&](float v, int i) {
       outbuf[atomicAdd(&sh.out_count, 1u)] = rank_key(v, i);
     });
   } else {
@@ -397,7 +350,7 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
     uint64_t prefix = 0;  // their value
     uint32_t r = k;       // keys still to take among those matching the prefix
     if (n <= cap) {
-      for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) {
+      topk_io::for_each_score<kThreads, kVec, TE>(scores, begin, end, [&](float v, int i) {
         cand[atomicAdd(&sh.cand_count, 1u)] = rank_key(v, i);
       });
       in_smem = true;
@@ -421,7 +374,7 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
             if (top_bits(key, hi) >= prefix) outbuf[atomicAdd(&sh.out_count, 1u)] = key;
           }
         } else {
-          for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) {
+          topk_io::for_each_score<kThreads, kVec, TE>(scores, begin, end, [&](float v, int i) {
             const uint64_t key = rank_key(v, i);
             if (top_bits(key, hi) >= prefix) outbuf[atomicAdd(&sh.out_count, 1u)] = key;
           });
@@ -431,7 +384,7 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
       r -= above;
       if (!in_smem && cnt <= static_cast<uint32_t>(cap)) {
         // Keys above the prefix are in; keys on it are the candidates of the next passes.
-        for_each_score<kVec, TE>(scores, begin, end, [&](float v, int i) {
+        topk_io::for_each_score<kThreads, kVec, TE>(scores, begin, end, [&](float v, int i) {
           const uint64_t key = rank_key(v, i);
           const uint64_t t = top_bits(key, hi);
           if (t > prefix)
@@ -452,33 +405,38 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int cap, int sho
   }
 }
 
-// Candidate positions -> tokens (TopkRowsArgs::columns), after the row is written: the
-// block's own writes are visible to it after the barrier.
-__device__ void write_tokens(const TopkRowsArgs& a) {
-  const KeptBlockColumns& c = a.columns;
-  const int64_t r = blockIdx.x;
-  const int64_t t = c.t0 + r;
-  int ks = c.ks[t], ke = c.ke[t];
-  ks = ks < 0 ? 0 : (ks > c.S ? c.S : ks);
-  ke = ke < ks ? ks : (ke > c.S ? c.S : ke);
-  const RowGeometry g = row_geometry(ks, ke, c.B, c.m, c.topk);
-  const int32_t* kept = c.kept + r * c.m;
-  int32_t* out = a.out + r * a.out_ld;
-  for (int j = threadIdx.x; j < a.k; j += kThreads) {
-    const int pos = out[j];
-    if (pos < 0) continue;
-    const int i = pos / c.B;
-    out[j] = g.ks + (g.all_blocks ? i : kept[i]) * c.B + (pos - i * c.B);
-  }
-}
-
 template <bool kVec, typename TE, bool kByIndex>
 __global__ void __launch_bounds__(kThreads, 2)
     radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool buckets, bool select) {
-  topk_row<kVec, TE, kByIndex>(a, cap, short_max, buckets, select);
+  topk_row<kVec, TE, kByIndex>(a, blockIdx.x, cap, short_max, buckets, select);
   if (a.columns.kept != nullptr) {
     __syncthreads();
-    write_tokens(a);
+    topk_io::write_tokens<kThreads>(a, blockIdx.x);
+  }
+}
+
+// The rows the short-row kernel refused (topk_short.cuh: out[0] == kShortRowRefused), by the
+// radix passes: each CTA reads the flags of kThreads rows at once and selects the flagged ones
+// in turn (few: rows with crowded buckets).
+template <bool kVec, typename TE, bool kByIndex>
+__global__ void __launch_bounds__(kThreads, 2)
+    radix_retry_kernel(TopkRowsArgs a, int cap, int short_max, bool buckets) {
+  __shared__ int64_t todo[kThreads];
+  __shared__ uint32_t count;
+  if (threadIdx.x == 0) count = 0;
+  __syncthreads();
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (r < a.rows && a.out[r * a.out_ld] == kShortRowRefused) todo[atomicAdd(&count, 1u)] = r;
+  __syncthreads();
+  const uint32_t c = count;
+  for (uint32_t i = 0; i < c; ++i) {
+    const int64_t row = todo[i];
+    topk_row<kVec, TE, kByIndex>(a, row, cap, short_max, buckets, false);
+    if (a.columns.kept != nullptr) {
+      __syncthreads();
+      topk_io::write_tokens<kThreads>(a, row);
+    }
+    __syncthreads();
   }
 }
 
@@ -506,11 +464,33 @@ bool bucket_select_wanted() {
   return env < 0 ? kBucketSelectDefault : env == 1;
 }
 
+// Short rows in small CTAs (topk_short.cuh) first, then the radix kernel's retry pass over the
+// rows it refused: the test hook, else HISA_TOPK_SHORT_CTA=0/1, else off (an A/B switch, not
+// yet run on a GPU).
+int g_short_cta = -1;
+bool short_cta_wanted() {
+  if (g_short_cta >= 0) return g_short_cta == 1;
+  static const int env = env_switch("HISA_TOPK_SHORT_CTA");
+  return env == 1;
+}
+
 template <bool kVec, typename TE>
 void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max,
                     std::size_t smem, cudaStream_t stream, const std::string& ctx) {
   const bool buckets = bucket_rank_wanted();
   const bool select = bucket_select_wanted();
+  if (short_cta_wanted() && short_topk_fits(a)) {
+    short_topk_rows(a, kVec, stream, ctx.c_str());
+    auto* retry = by_index ? &radix_retry_kernel<kVec, TE, true> : &radix_retry_kernel<kVec, TE, false>;
+    HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(retry),
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             static_cast<int>(smem)),
+                        ctx);
+    retry<<<dim3(static_cast<unsigned>(ceil_div(a.rows, kThreads))), kThreads, smem, stream>>>(
+        a, cap, short_max, buckets);
+    HISA_CUDA_CHECK_LAUNCH("radix_retry_kernel", ctx);
+    return;
+  }
   auto* fn = by_index ? &radix_topk_kernel<kVec, TE, true> : &radix_topk_kernel<kVec, TE, false>;
   HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(fn),
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -531,6 +511,7 @@ int64_t next_pow2(int64_t v) {
 
 void radix_topk_set_bucket_rank(int mode) { g_bucket_rank = mode; }
 void radix_topk_set_bucket_select(int mode) { g_bucket_select = mode; }
+void radix_topk_set_short_cta(int mode) { g_short_cta = mode; }
 
 void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
   if (a.k < 1 || a.k > kRadixTopkMaxK)

@@ -76,6 +76,10 @@ void radix_topk_set_bucket_rank(int mode);
 // -1 (default) = HISA_TOPK_SELECT=0/1, else on; 1 = one counting sort that selects and ranks
 // (topk_bucket_select.cuh, the radix passes when a bucket is crowded); 0 = the radix passes.
 void radix_topk_set_bucket_select(int mode);
+// Test hook for rows of k <= 2048 and at most 16384 columns: 1 = the short-row kernel in
+// 256-thread CTAs with the radix kernel's retry pass for the rows it refuses (topk_short.cuh),
+// 0 = the radix kernel alone, -1 (default) = HISA_TOPK_SHORT_CTA=1 turns it on, else off.
+void radix_topk_set_short_cta(int mode);
 
 // Enqueues the selection on `stream`. No allocation, no host sync (graph-capturable).
 // Throws ArgumentError for k outside [1, kRadixTopkMaxK], BackendError on launch failure.

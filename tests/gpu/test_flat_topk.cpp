@@ -73,25 +73,34 @@ std::vector<int32_t> run_gpu(const Rows& r, int64_t k, int misalign = 0, bool in
 
 // Both orders against the reference, score order with both rankings of k <= 2048 (the bucket
 // counting sort and the register sort, topk_bucket_rank.cuh), both orders with both selections
-// of short rows (one bucket histogram, topk_bucket_select.cuh, or the radix passes); returns
-// the score-order result.
+// of short rows (one bucket histogram, topk_bucket_select.cuh, or the radix passes) and with
+// the short-row kernel in small CTAs (topk_short.cuh, its refused rows by the radix kernel's
+// retry pass); returns the score-order result.
 std::vector<int32_t> expect_topk(const Rows& r, int64_t k, int misalign = 0) {
   const std::vector<int32_t> want = reference(r, k);
   std::vector<int32_t> got;
-  for (const int select : {1, 0})
-    for (const int buckets : {1, 0}) {
-      cuda::radix_topk_set_bucket_select(select);
-      cuda::radix_topk_set_bucket_rank(buckets);
-      got = run_gpu(r, k, misalign);
-      EXPECT_EQ(got, want) << "score order, k=" << k << " misalign=" << misalign
-                           << " bucket ranking=" << buckets << " bucket selection=" << select;
-    }
-  cuda::radix_topk_set_bucket_rank(-1);
-  for (const int select : {1, 0}) {
-    cuda::radix_topk_set_bucket_select(select);
-    EXPECT_EQ(run_gpu(r, k, misalign, true), by_index(want, k))
-        << "index order, k=" << k << " misalign=" << misalign << " bucket selection=" << select;
+  struct Mode {
+    int short_cta, select, buckets;
+  };
+  for (const Mode m : {Mode{1, 1, 1}, Mode{1, 1, 0}, Mode{0, 1, 1}, Mode{0, 1, 0}, Mode{0, 0, 1},
+                       Mode{0, 0, 0}}) {
+    cuda::radix_topk_set_short_cta(m.short_cta);
+    cuda::radix_topk_set_bucket_select(m.select);
+    cuda::radix_topk_set_bucket_rank(m.buckets);
+    got = run_gpu(r, k, misalign);
+    EXPECT_EQ(got, want) << "score order, k=" << k << " misalign=" << misalign
+                         << " bucket ranking=" << m.buckets << " bucket selection=" << m.select
+                         << " short-row CTAs=" << m.short_cta;
   }
+  cuda::radix_topk_set_bucket_rank(-1);
+  for (const Mode m : {Mode{1, 1, 1}, Mode{0, 1, 1}, Mode{0, 0, 1}}) {
+    cuda::radix_topk_set_short_cta(m.short_cta);
+    cuda::radix_topk_set_bucket_select(m.select);
+    EXPECT_EQ(run_gpu(r, k, misalign, true), by_index(want, k))
+        << "index order, k=" << k << " misalign=" << misalign << " bucket selection=" << m.select
+        << " short-row CTAs=" << m.short_cta;
+  }
+  cuda::radix_topk_set_short_cta(-1);
   cuda::radix_topk_set_bucket_select(-1);
   return got;
 }
@@ -334,8 +343,10 @@ TEST(CudaTopk, HalfRowsAndUnorderedSets) {
   }
   for (const int64_t k : {1, 100, 2048}) {
     const std::vector<int32_t> want = reference(r, k);
-    for (const int mode : {0, 1, 2}) {  // score order, unordered set, index order
-      const bool sorted = mode != 1;
+    for (const int mode : {0, 1, 2, 3, 4, 5}) {  // score order, unordered set, index order;
+      // modes 3-5: the same with the short-row kernel in small CTAs (topk_short.cuh)
+      cuda::radix_topk_set_short_cta(mode >= 3 ? 1 : 0);
+      const bool sorted = mode % 3 != 1;
       DeviceArray<uint16_t> scores(half);
       DeviceArray<int32_t> begin(r.begin), end(r.end), out(r.rows * k);
       out.fill_bytes(0x7F);
@@ -350,14 +361,15 @@ TEST(CudaTopk, HalfRowsAndUnorderedSets) {
       a.out = out.get();
       a.out_ld = k;
       a.sorted = sorted;
-      a.by_index = mode == 2;
+      a.by_index = mode % 3 == 2;
       cuda::radix_topk_rows(a, nullptr);
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
       std::vector<int32_t> got = out.download(), expect = want;
-      if (mode == 1) got = by_index(got, k);  // the same set in any order
-      if (mode != 0) expect = by_index(expect, k);
+      if (mode % 3 == 1) got = by_index(got, k);  // the same set in any order
+      if (mode % 3 != 0) expect = by_index(expect, k);
       EXPECT_EQ(got, expect) << "k=" << k << " mode=" << mode;
     }
+    cuda::radix_topk_set_short_cta(-1);
   }
 }
 
