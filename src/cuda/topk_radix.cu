@@ -307,13 +307,10 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int64_t row, int
   __shared__ RowShared sh;
 
   const int tid = threadIdx.x;
-  int begin = 0, end = static_cast<int>(a.cols);
-  if (a.begin != nullptr) clamped_range(a.begin, a.end, row, a.cols, begin, end);
-  const TE* scores = [&] {
-    if constexpr (sizeof(TE) == 2) return a.scores_f16 + row * a.ld;
-    else return a.scores + row * a.ld;
-  }();
-  int32_t* out = a.out + row * a.out_ld;
+  const topk_io::RowView<TE> view = topk_io::row_view<TE>(a, row);
+  const int begin = view.begin, end = view.end;
+  const TE* scores = view.scores;
+  int32_t* out = view.out;
   const int k = static_cast<int>(a.k);
   const int n = end - begin;
 

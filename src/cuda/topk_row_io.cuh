@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "cuda/common.cuh"
 #include "cuda/hisa_launch.cuh"
 #include "cuda/topk_radix.cuh"
 
@@ -79,6 +80,26 @@ __device__ void write_tokens(const TopkRowsArgs& a, int64_t r) {
     const int i = pos / c.B;
     out[j] = g.ks + (g.all_blocks ? i : kept[i]) * c.B + (pos - i * c.B);
   }
+}
+
+// Row `row` of a top-k launch: its clamped column range, its scores and its output row.
+template <typename TE>
+struct RowView {
+  const TE* scores;
+  int32_t* out;
+  int begin, end;
+};
+
+template <typename TE>
+__device__ __forceinline__ RowView<TE> row_view(const TopkRowsArgs& a, int64_t row) {
+  RowView<TE> v;
+  v.begin = 0;
+  v.end = static_cast<int>(a.cols);
+  if (a.begin != nullptr) clamped_range(a.begin, a.end, row, a.cols, v.begin, v.end);
+  if constexpr (sizeof(TE) == 2) v.scores = a.scores_f16 + row * a.ld;
+  else v.scores = a.scores + row * a.ld;
+  v.out = a.out + row * a.out_ld;
+  return v;
 }
 
 }  // namespace hisa::cuda::topk_io
