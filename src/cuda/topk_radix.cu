@@ -441,12 +441,18 @@ __global__ void __launch_bounds__(kThreads, 2)
 // hook, else HISA_TOPK_BUCKETS=0/1 (benchmarks time both in one run), else the default.
 // On by default since the same-run A/B of bench/results/h100_2026-12-07_e39c260_bucket_wide_ab.md
 // (flat top-k 3.48 -> 2.86 ms at 32K, 33.1 -> 30.6 ms at 128K; HISA m=64 6.57 -> 5.99 ms).
+// Each switch: its test hook (-1 = unset), else its environment variable (read once), else
+// its default.
+bool switch_on(int hook, int env, bool fallback) {
+  if (hook >= 0) return hook == 1;
+  return env < 0 ? fallback : env == 1;
+}
+
 constexpr bool kBucketRankDefault = true;
 int g_bucket_rank = -1;
 bool bucket_rank_wanted() {
-  if (g_bucket_rank >= 0) return g_bucket_rank == 1;
   static const int env = env_switch("HISA_TOPK_BUCKETS");
-  return env < 0 ? kBucketRankDefault : env == 1;
+  return switch_on(g_bucket_rank, env, kBucketRankDefault);
 }
 
 // Rows of k < n <= short_max by one bucket histogram (topk_bucket_select.cuh: score order
@@ -456,9 +462,8 @@ bool bucket_rank_wanted() {
 constexpr bool kBucketSelectDefault = true;
 int g_bucket_select = -1;
 bool bucket_select_wanted() {
-  if (g_bucket_select >= 0) return g_bucket_select == 1;
   static const int env = env_switch("HISA_TOPK_SELECT");
-  return env < 0 ? kBucketSelectDefault : env == 1;
+  return switch_on(g_bucket_select, env, kBucketSelectDefault);
 }
 
 // Short rows in small CTAs (topk_short.cuh) first, then the radix kernel's retry pass over the
@@ -466,9 +471,8 @@ bool bucket_select_wanted() {
 // yet run on a GPU).
 int g_short_cta = -1;
 bool short_cta_wanted() {
-  if (g_short_cta >= 0) return g_short_cta == 1;
   static const int env = env_switch("HISA_TOPK_SHORT_CTA");
-  return env == 1;
+  return switch_on(g_short_cta, env, false);
 }
 
 template <bool kVec, typename TE>
