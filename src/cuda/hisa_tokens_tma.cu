@@ -184,7 +184,7 @@ Variant variant_of() {
   return {reinterpret_cast<const void*>(hisa_tokens_tma_kernel<R>), R::kThreads, R::kSmemAlloc,
           R::kCtasPerSm};
 }
-// The kernel chosen by HISA_TOKENS_SHAPE / HISA_TOKENS_WREGS (A/B switches, default 0).
+// The kernel chosen by HISA_TOKENS_SHAPE (default 0) / HISA_TOKENS_WREGS (default 1).
 Variant tokens_variant(bool wide, bool wregs) {
   if (wide) return wregs ? variant_of<ShapeWideW>() : variant_of<ShapeWide>();
   return wregs ? variant_of<ShapeDefaultW>() : variant_of<ShapeDefault>();
@@ -225,7 +225,7 @@ void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
   const std::string& ctx = in.ctx;
   const CUtensorMap &map_q = in.map_q, &map_k = in.map_k;
   static const Variant v =
-      tokens_variant(env_switch("HISA_TOKENS_SHAPE") == 1, env_switch("HISA_TOKENS_WREGS") == 1);
+      tokens_variant(env_switch("HISA_TOKENS_SHAPE") == 1, env_switch("HISA_TOKENS_WREGS") != 0);
   HISA_CUDA_CHECK_CTX(
       cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem), ctx);
   const int sms = current_device_properties().multiProcessorCount;

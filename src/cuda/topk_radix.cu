@@ -467,12 +467,15 @@ bool bucket_select_wanted() {
 }
 
 // Short rows in small CTAs (topk_short.cuh) first, then the radix kernel's retry pass over the
-// rows it refused: the test hook, else HISA_TOPK_SHORT_CTA=0/1, else off (an A/B switch, not
-// yet run on a GPU).
+// rows it refused: the test hook, else HISA_TOPK_SHORT_CTA=0/1 (1: every row it takes), else
+// on for rows of at most kShortCtaDefaultCols candidates (same-run A/B,
+// bench/results/h100_2026-12-07_168d63e_summary.md: HISA B=64 m=64 0.87-0.94x, m=128
+// 0.94-1.01x; m=256's 16384-candidate rows 1.04-1.06x, so they stay on the radix kernel).
+constexpr int64_t kShortCtaDefaultCols = 8192;
 int g_short_cta = -1;
-bool short_cta_wanted() {
+bool short_cta_wanted(const TopkRowsArgs& a) {
   static const int env = env_switch("HISA_TOPK_SHORT_CTA");
-  return switch_on(g_short_cta, env, false);
+  return switch_on(g_short_cta, env, a.cols <= kShortCtaDefaultCols) && short_topk_fits(a);
 }
 
 template <bool kVec, typename TE>
@@ -480,7 +483,7 @@ void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max
                     std::size_t smem, cudaStream_t stream, const std::string& ctx) {
   const bool buckets = bucket_rank_wanted();
   const bool select = bucket_select_wanted();
-  if (short_cta_wanted() && short_topk_fits(a)) {
+  if (short_cta_wanted(a)) {
     short_topk_rows(a, kVec, stream, ctx.c_str());
     auto* retry = by_index ? &radix_retry_kernel<kVec, TE, true> : &radix_retry_kernel<kVec, TE, false>;
     HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(retry),

@@ -1,9 +1,10 @@
-// Top-k of short rows in small CTAs (opt-in: HISA_TOPK_SHORT_CTA=1 or
-// radix_topk_set_short_cta(1)): HISA's stage-2b rows (k = 2048 of m * B <= 16384 candidates)
-// selected by one bucket histogram (topk_bucket_select.cuh) in CTAs of 256 threads and
-// 2048 buckets, so that four CTAs share an SM where the radix kernel (512 threads, 96 KiB)
-// fits two. A row whose buckets are crowded is flagged, out[0] = kShortRowRefused, and the
-// radix kernel's retry pass (topk_radix.cu) selects it. Same contract as radix_topk_rows.
+// Top-k of short rows in small CTAs (radix_topk_rows takes it by default for rows of at most
+// 8192 columns; HISA_TOPK_SHORT_CTA=0/1 or radix_topk_set_short_cta(0/1) force it): HISA's
+// stage-2b rows (k = 2048 of m * B <= 16384 candidates) selected by one bucket histogram
+// (topk_bucket_select.cuh) in CTAs of 256 threads and 2048 buckets, so that four CTAs share
+// an SM where the radix kernel (512 threads, 96 KiB) fits two. A row whose buckets are
+// crowded is flagged, out[0] = kShortRowRefused, and the radix kernel's retry pass
+// (topk_radix.cu) selects it. Same contract as radix_topk_rows.
 #pragma once
 
 #include <cuda_runtime.h>
