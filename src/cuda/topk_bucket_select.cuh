@@ -179,14 +179,18 @@ __device__ void star_by_column(const uint32_t* sk, int begin, uint32_t n,
       [&](uint64_t key) { return bucket_of(static_cast<uint32_t>(key >> 32)) == b_star; }, emit);
 }
 
-// Score order: writes out[0, k) and returns true, or returns false having written nothing.
+// Score order: writes out[0, k) (through to_out) and returns true, or returns false having written nothing.
 // `buf`: shared memory for k 8-byte keys; `cols`: for k 4-byte columns, may alias sk (read no
 // more once the keys are placed); `hist`: kBins words. Every thread of the block must call it
 // after a barrier that makes sk visible; contains __syncthreads; the result is uniform.
-template <int kThreads, int kBins>
+// `to_out` maps a column to what out holds (the identity, or topk_io::TokenMap).
+struct SameColumn {
+  __device__ int32_t operator()(int32_t c) const { return c; }
+};
+template <int kThreads, int kBins, typename ToOut = SameColumn>
 __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int k, uint64_t* buf,
                                   uint32_t* cols, uint32_t* hist, SelectShared<kThreads>& sh,
-                                  int32_t* out) {
+                                  int32_t* out, ToOut to_out = ToOut{}) {
   const int tid = static_cast<int>(threadIdx.x);
   const BucketMap<kBins> bucket_of = split_at_rank<kThreads, kBins>(sk, n, k, hist, sh);
   if (sh.max_bucket > kBucketMax) return false;  // the same value in every thread
@@ -209,7 +213,7 @@ __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int
   const uint32_t need = static_cast<uint32_t>(k) - start_star;
   if (star_by_columns)  // straight to out: cols may alias sk, which this pass reads
     star_by_column<kThreads, kBins>(sk, begin, n, bucket_of, sh, [&](uint32_t pos, uint64_t key) {
-      if (pos < need) out[start_star + pos] = static_cast<int32_t>(key & 0xFFFFFFFFu);
+      if (pos < need) out[start_star + pos] = to_out(static_cast<int32_t>(key & 0xFFFFFFFFu));
     });
 
   // 5. Ranks: bucket start + larger keys of the same bucket; b*'s best k - start_star after.
@@ -231,7 +235,7 @@ __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int
   }
   __syncthreads();
   const int staged = star_by_columns ? static_cast<int>(start_star) : k;
-  for (int j = tid; j < staged; j += kThreads) out[j] = static_cast<int32_t>(cols[j]);
+  for (int j = tid; j < staged; j += kThreads) out[j] = to_out(static_cast<int32_t>(cols[j]));
   return true;
 }
 

@@ -82,6 +82,37 @@ __device__ void write_tokens(const TopkRowsArgs& a, int64_t r) {
   }
 }
 
+// Candidate position -> token of one row, applied as the row is written (the short-row
+// kernel; write_tokens' mapping without re-reading the row): pos / B by a multiply-high with
+// ceil(2^32 / B), exact while pos * B < 2^32 (callers keep rows <= 2^16 positions and B <=
+// kMaxB).
+struct TokenMap {
+  static constexpr int kMaxB = 1 << 16;
+  const int32_t* kept;  // null: every block of the row is kept (i -> i)
+  int ks, B;
+  uint32_t magic;  // ceil(2^32 / B); 0 for B = 1
+  __device__ int32_t operator()(int32_t pos) const {
+    const int i = magic == 0 ? pos : static_cast<int>(__umulhi(static_cast<uint32_t>(pos), magic));
+    return ks + (kept == nullptr ? i : kept[i]) * B + (pos - i * B);
+  }
+};
+
+// Row r's map (TopkRowsArgs::columns must be set, with 1 <= B <= TokenMap::kMaxB).
+__device__ __forceinline__ TokenMap token_map(const TopkRowsArgs& a, int64_t r) {
+  const KeptBlockColumns& c = a.columns;
+  const int64_t t = c.t0 + r;
+  int ks = c.ks[t], ke = c.ke[t];
+  ks = ks < 0 ? 0 : (ks > c.S ? c.S : ks);
+  ke = ke < ks ? ks : (ke > c.S ? c.S : ke);
+  const RowGeometry g = row_geometry(ks, ke, c.B, c.m, c.topk);
+  TokenMap m;
+  m.kept = g.all_blocks ? nullptr : c.kept + r * c.m;
+  m.ks = g.ks;
+  m.B = c.B;
+  m.magic = c.B == 1 ? 0u : 0xFFFFFFFFu / static_cast<uint32_t>(c.B) + 1u;
+  return m;
+}
+
 // Row `row` of a top-k launch: its clamped column range, its scores and its output row.
 template <typename TE>
 struct RowView {

@@ -21,28 +21,21 @@ std::size_t smem_bytes(const TopkRowsArgs& a) {
          static_cast<std::size_t>((a.cols + 3) / 4 * 4) * sizeof(uint32_t);
 }
 
-template <bool kVec, typename TE, bool kByIndex>
-__global__ void __launch_bounds__(kThreads, 4) short_topk_kernel(TopkRowsArgs a) {
+// One row: every output written through to_out (the identity, or positions -> tokens).
+template <bool kVec, typename TE, bool kByIndex, typename ToOut>
+__device__ __forceinline__ void run_row(const TopkRowsArgs& a, const TE* scores, int begin, int end,
+                                        int n, int k, int32_t* out, ToOut to_out) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
   uint64_t* buf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
   uint32_t* sk = reinterpret_cast<uint32_t*>(buf + a.k);
   __shared__ topk_bucket::SelectShared<kThreads> sh;
-
-  const int64_t row = blockIdx.x;
   const int tid = threadIdx.x;
-  const topk_io::RowView<TE> view = topk_io::row_view<TE>(a, row);
-  const int begin = view.begin, end = view.end;
-  const TE* scores = view.scores;
-  int32_t* out = view.out;
-  const int k = static_cast<int>(a.k);
-  const int n = end - begin;
-
   bool done = true;
   if (n <= 0) {
     for (int j = tid; j < k; j += kThreads) out[j] = -1;
   } else if (kByIndex && n <= k) {  // every column, already in order
-    for (int j = tid; j < k; j += kThreads) out[j] = j < n ? begin + j : -1;
+    for (int j = tid; j < k; j += kThreads) out[j] = j < n ? to_out(begin + j) : -1;
   } else {
     topk_io::for_each_score<kThreads, kVec, TE>(scores, begin, end,
                                                 [&](float v, int i) { sk[i - begin] = score_key(v); });
@@ -58,22 +51,32 @@ __global__ void __launch_bounds__(kThreads, 4) short_topk_kernel(TopkRowsArgs a)
             [&](uint32_t i) { return topk_bucket::rank_key_at(sk, begin, i); },
             [&](uint64_t key) { return key >= t; },
             [&](uint32_t pos, uint64_t key) {
-              if (pos < static_cast<uint32_t>(k)) out[pos] = static_cast<int32_t>(key & 0xFFFFFFFFu);
+              if (pos < static_cast<uint32_t>(k)) out[pos] = to_out(static_cast<int32_t>(key & 0xFFFFFFFFu));
             });
     } else {  // score order (also a valid answer for an unordered set); k = n ranks the row
       done = topk_bucket::select_by_buckets<kThreads, kBins>(sk, begin, static_cast<uint32_t>(n), kk,
-                                                             buf, sk, hist, sh, out);
+                                                             buf, sk, hist, sh, out, to_out);
       if (done)
         for (int j = kk + tid; j < k; j += kThreads) out[j] = -1;
     }
   }
-  if (!done) {  // uniform: the retry pass selects the row
-    if (tid == 0) out[0] = kShortRowRefused;
-    return;
-  }
+  if (!done && tid == 0) out[0] = kShortRowRefused;  // uniform: the retry pass selects the row
+}
+
+template <bool kVec, typename TE, bool kByIndex>
+__global__ void __launch_bounds__(kThreads, 4) short_topk_kernel(TopkRowsArgs a) {
+  const int64_t row = blockIdx.x;
+  const topk_io::RowView<TE> view = topk_io::row_view<TE>(a, row);
+  const int begin = view.begin, end = view.end;
+  const TE* scores = view.scores;
+  int32_t* out = view.out;
+  const int k = static_cast<int>(a.k);
+  const int n = end - begin;
+  // Kept-block positions become tokens as they are written (short_topk_fits: B <= kMaxB).
   if (a.columns.kept != nullptr) {
-    __syncthreads();
-    topk_io::write_tokens<kThreads>(a, row);
+    run_row<kVec, TE, kByIndex>(a, scores, begin, end, n, k, out, topk_io::token_map(a, row));
+  } else {
+    run_row<kVec, TE, kByIndex>(a, scores, begin, end, n, k, out, topk_bucket::SameColumn{});
   }
 }
 
@@ -93,7 +96,8 @@ void launch(const TopkRowsArgs& a, cudaStream_t stream, const char* ctx) {
 }  // namespace
 
 bool short_topk_fits(const TopkRowsArgs& a) {
-  return a.k >= 1 && a.k <= kShortRowMaxK && a.cols >= 1 && a.cols <= kShortRowMaxCols;
+  return a.k >= 1 && a.k <= kShortRowMaxK && a.cols >= 1 && a.cols <= kShortRowMaxCols &&
+         (a.columns.kept == nullptr || (a.columns.B >= 1 && a.columns.B <= topk_io::TokenMap::kMaxB));
 }
 
 void short_topk_rows(const TopkRowsArgs& a, bool vec, cudaStream_t stream, const char* ctx) {
