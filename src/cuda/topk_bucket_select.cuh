@@ -67,6 +67,11 @@ struct BucketMap {
   }
 };
 
+// Rows of at most kSelectMaxCols columns: a column's offset in the row fits kColumnBits.
+constexpr int kColumnBits = 14;
+constexpr uint32_t kColumnMask = (1u << kColumnBits) - 1;
+constexpr uint32_t kSelectMaxCols = 1u << kColumnBits;
+
 __device__ __forceinline__ uint64_t rank_key_at(const uint32_t* sk, int begin, uint32_t i) {
   return (static_cast<uint64_t>(sk[i]) << 32) | static_cast<uint32_t>(begin + static_cast<int>(i));
 }
@@ -179,7 +184,8 @@ __device__ void star_by_column(const uint32_t* sk, int begin, uint32_t n,
       [&](uint64_t key) { return bucket_of(static_cast<uint32_t>(key >> 32)) == b_star; }, emit);
 }
 
-// Score order: writes out[0, k) (through to_out) and returns true, or returns false having written nothing.
+// Score order: writes out[0, k) (through to_out) and returns true, or returns false having
+// written nothing (also for rows of more than kSelectMaxCols columns).
 // `buf`: shared memory for k 8-byte keys; `cols`: for k 4-byte columns, may alias sk (read no
 // more once the keys are placed); `hist`: kBins words. Every thread of the block must call it
 // after a barrier that makes sk visible; contains __syncthreads; the result is uniform.
@@ -191,7 +197,9 @@ template <int kThreads, int kBins, typename ToOut = SameColumn>
 __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int k, uint64_t* buf,
                                   uint32_t* cols, uint32_t* hist, SelectShared<kThreads>& sh,
                                   int32_t* out, ToOut to_out = ToOut{}) {
+  static_assert(kBins <= (1 << 18), "bucket << 14 | i fits the rank key's low word");
   const int tid = static_cast<int>(threadIdx.x);
+  if (n > kSelectMaxCols) return false;  // uniform; the callers' short rows never are
   const BucketMap<kBins> bucket_of = split_at_rank<kThreads, kBins>(sk, n, k, hist, sh);
   if (sh.max_bucket > kBucketMax) return false;  // the same value in every thread
   if (!star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) return false;
@@ -200,10 +208,12 @@ __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int
 
   // 4. Keys above b* into bucket order (buf[0, start_star)); the keys of b* aside. Afterwards
   // hist[b] is the end of bucket b < b*, so bucket b spans [b ? hist[b - 1] : 0, hist[b]).
+  // Their keys are score key << 32 | b << 14 | i: within a bucket, ordered as the rank keys
+  // (score, then column), and b and the column are read back without the bucket map.
   for (uint32_t i = tid; i < n; i += kThreads) {
     const uint32_t b = bucket_of(sk[i]);
     if (b > b_star) continue;
-    const uint64_t rk = rank_key_at(sk, begin, i);
+    const uint64_t rk = (static_cast<uint64_t>(sk[i]) << 32) | (b << kColumnBits) | i;
     if (b < b_star)
       buf[atomicAdd(&hist[b], 1u)] = rk;
     else if (!star_by_columns)
@@ -215,23 +225,26 @@ __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int
     star_by_column<kThreads, kBins>(sk, begin, n, bucket_of, sh, [&](uint32_t pos, uint64_t key) {
       if (pos < need) out[start_star + pos] = to_out(static_cast<int32_t>(key & 0xFFFFFFFFu));
     });
+  const auto column = [&](uint64_t key) {
+    return static_cast<uint32_t>(begin) + (static_cast<uint32_t>(key) & kColumnMask);
+  };
 
   // 5. Ranks: bucket start + larger keys of the same bucket; b*'s best k - start_star after.
   for (uint32_t j = tid; j < start_star; j += kThreads) {
     const uint64_t key = buf[j];
-    const uint32_t b = bucket_of(static_cast<uint32_t>(key >> 32));
+    const uint32_t b = static_cast<uint32_t>(key) >> kColumnBits;
     const uint32_t first = b == 0 ? 0u : hist[b - 1];
     const uint32_t last = hist[b];
     uint32_t rank = first;
     for (uint32_t x = first; x < last; ++x) rank += buf[x] > key ? 1u : 0u;
-    cols[rank] = static_cast<uint32_t>(key & 0xFFFFFFFFu);
+    cols[rank] = column(key);
   }
   const uint32_t ties = sh.tie_count;
   for (uint32_t j = tid; j < ties; j += kThreads) {
     const uint64_t key = sh.tie[j];
     uint32_t rank = 0;
     for (uint32_t x = 0; x < ties; ++x) rank += sh.tie[x] > key ? 1u : 0u;
-    if (rank < need) cols[start_star + rank] = static_cast<uint32_t>(key & 0xFFFFFFFFu);
+    if (rank < need) cols[start_star + rank] = column(key);
   }
   __syncthreads();
   const int staged = star_by_columns ? static_cast<int>(start_star) : k;
