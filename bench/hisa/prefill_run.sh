@@ -27,6 +27,11 @@
 #            (ARM_NO_HISA / ARM_NO_FLAT: comma lists of arms that skip one of the two), and
 #            for the arms listed in ARM_TIMING, hisa_timing's stage split with ARM_TIMING_ARGS;
 #            last, bench/hisa/arms_table.py's table of every arm against the first
+#            An arm whose name starts with "base" runs the binaries of the base tree when
+#            BASE_OVERLAY names a folder (untracked, so it travels to the device) holding older
+#            versions of some files at their repository paths: the tree is copied, the folder
+#            laid over it, and built beside the main build (while the tests run), so a code
+#            change without a switch is timed against its parent in the same run
 #   stalls   Nsight Compute full profile of one launch of STALL_KERNEL (default the TMA stage-2a
 #            kernel) in hisa_timing at STALL_L (32K), m=64: the details and the per-SASS-line
 #            source page (stall samples per instruction) as CSV
@@ -49,6 +54,16 @@ has() { [[ ",$PARTS," == *",$1,"* ]]; }
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv
 if [ ! -x "$BUILD/hisa" ] || has check; then
   bash bench/device/build.sh "$BUILD" "$OUT/build.log" hisa_gpu_tests hisa_timing hisa_cli || exit 1
+fi
+
+base_pid=
+if [ -n "${BASE_OVERLAY:-}" ] && has arms; then
+  ( rm -rf /tmp/base_tree && mkdir -p /tmp/base_tree &&
+    tar --exclude=./build --exclude=./.git -cf - . | tar -xf - -C /tmp/base_tree &&
+    cp -r "$BASE_OVERLAY"/. /tmp/base_tree/ && cd /tmp/base_tree &&
+    bash bench/device/build.sh build/base "$OUT/build_base.log" hisa_cli hisa_timing ) \
+    > "$OUT/base_build.txt" 2>&1 &
+  base_pid=$!
 fi
 
 if has check; then
@@ -79,7 +94,7 @@ fi
 bench() {  # name, then bench prefill arguments
   local name=$1; shift
   t0=$(date +%s)
-  timeout "${BENCH_TIMEOUT:-280}" "$BUILD/hisa" bench prefill --methods hisa --repeats 5 --commit "$COMMIT" \
+  timeout "${BENCH_TIMEOUT:-280}" "${BIN_DIR:-$BUILD}/hisa" bench prefill --methods hisa --repeats 5 --commit "$COMMIT" \
     --json "$OUT/prefill_${name}.json" "$@" > "$OUT/bench_${name}.log" 2>&1
   echo "== bench $name: rc=$? in $(( $(date +%s) - t0 )) s"
   grep -A40 "^hisa bench prefill" "$OUT/bench_${name}.log"
@@ -130,9 +145,14 @@ if has topk; then
   echo "anchors: rc=$? in $(( $(date +%s) - t0 )) s"; tail -5 "$OUT/topk_anchors.log"
 fi
 if has arms; then
+  if [ -n "$base_pid" ]; then
+    wait "$base_pid"; echo "base build (overlay $BASE_OVERLAY): rc=$?"; cat "$OUT/base_build.txt"
+  fi
   IFS=';' read -ra ARMLIST <<< "${ARMS:-}"
   for arm in "${ARMLIST[@]}"; do
     IFS=':' read -r name switches filter <<< "$arm"
+    BIN_DIR=$BUILD
+    [[ -n "${BASE_OVERLAY:-}" && $name == base* ]] && BIN_DIR=/tmp/base_tree/build/base
     IFS=',' read -ra vars <<< "$switches"
     if [ -n "${filter:-}" ]; then
       t0=$(date +%s)
@@ -153,7 +173,7 @@ if has arms; then
       [ -z "${ARM_FLAT_ARGS:-}" ] || [[ ",${ARM_NO_FLAT:-}," == *",$name,"* ]] ||
         bench "armflat_$name" $ARM_FLAT_ARGS
       if [ -n "${ARM_TIMING_ARGS:-}" ] && [[ ",${ARM_TIMING:-}," == *",$name,"* ]]; then
-        timeout 90 "$BUILD/hisa_timing" $ARM_TIMING_ARGS --commit "$COMMIT" \
+        timeout 90 "$BIN_DIR/hisa_timing" $ARM_TIMING_ARGS --commit "$COMMIT" \
           --json "$OUT/timing_$name.json" > "$OUT/timing_$name.log" 2>&1
         echo "== timing $name: rc=$?"; tail -6 "$OUT/timing_$name.log"
       fi

@@ -40,54 +40,70 @@ __host__ __device__ inline bool skips_scoring(const RowGeometry& g, int order, i
   return g.cvalid <= 0 || (order != 0 && g.cvalid <= topk);
 }
 
-// Kept blocks [chunk0, chunk0 + 32) of the row, one per lane (chunk0 < 0: none loaded yet).
+// The row's kept blocks [chunk0, chunk0 + 32), one per lane, with the next 32 already on their
+// way (a window moves once per 32 blocks, and its load was issued 32 blocks before it is read).
 struct KeptWindow {
-  int chunk0 = -1;
-  int jreg = 0;
+  int chunk0 = 0;
+  int jreg = 0, jnext = 0;
 };
 
-// Before stage l (whole warp; the slot wait may come between): the window of kept blocks
-// holding the stage's blocks. A stage spans at most two blocks (B >= 64), the first even when
-// B == 64, so both lie in one window of 32 that starts at a stage's first block.
-__device__ __forceinline__ void advance_window(const HisaParams& p, const RowGeometry& g,
-                                               const int32_t* kept, int l, KeptWindow& win,
-                                               int lane) {
-  const int i0 = l * kStageKeys / p.B;
-  if (!g.all_blocks && (win.chunk0 < 0 || i0 + 1 >= win.chunk0 + 32)) {
-    win.chunk0 = i0;
-    win.jreg = win.chunk0 + lane < g.nk ? __ldg(kept + win.chunk0 + lane) : 0;
-  }
+__device__ __forceinline__ void window_start(const RowGeometry& g, const int32_t* kept,
+                                             KeptWindow& win, int lane) {
+  win.chunk0 = 0;
+  if (g.all_blocks) return;
+  win.jreg = lane < g.nk ? __ldg(kept + lane) : 0;
+  win.jnext = 32 + lane < g.nk ? __ldg(kept + 32 + lane) : 0;
 }
 
-// Stage l of the row (whole warp, after advance_window; lane 0 issues the TMA copies): the two
-// 64-row tiles of positions [128 l, 128 l + 128) into `kv_dst` (the second only if it holds a
-// candidate) and their 128 k_scale values (if has_scale; zeros past cvalid) into `scale_dst`
-// by cp.async, one arrival per lane on `full` when they land. The caller waited for the slot.
+// Key row of the first position of the row's next 64-position tile (whole warp, warp-uniform
+// result). A tile lies in one kept block (B % 64 == 0): block `i`, offset `off`, advanced by
+// addition (the blocks of consecutive tiles ascend by at most one), never by a division.
+struct TileWalk {
+  int i = 0, off = 0;
+  __device__ __forceinline__ int next_row(const HisaParams& p, const RowGeometry& g,
+                                          const int32_t* kept, KeptWindow& win, int lane) {
+    int j = i;
+    if (!g.all_blocks) {
+      if (i >= win.chunk0 + 32) {  // i == chunk0 + 32: the prefetched window becomes current
+        win.chunk0 += 32;
+        win.jreg = win.jnext;
+        const int nxt = win.chunk0 + 32 + lane;
+        win.jnext = nxt < g.nk ? __ldg(kept + nxt) : 0;
+      }
+      j = __shfl_sync(0xFFFFFFFFu, win.jreg, i - win.chunk0);
+    }
+    const int row = g.ks + j * p.B + off;
+    off += kTileKeys;
+    if (off == p.B) {
+      off = 0;
+      ++i;
+    }
+    return row;
+  }
+};
+
+// Stage l of the row (whole warp; lane 0 issues the TMA copies): the two 64-row tiles of
+// positions [128 l, 128 l + 128), starting at key rows row_a and row_b, into `kv_dst` (the
+// second only if it holds a candidate) and their 128 k_scale values (if has_scale; zeros past
+// cvalid) into `scale_dst` by cp.async, one arrival per lane on `full` when they land. The
+// caller waited for the slot.
 __device__ __forceinline__ void produce_stage(const HisaParams& p, const RowGeometry& g, int l,
-                                              const KeptWindow& win, const CUtensorMap* tmap_k,
+                                              int row_a, int row_b, const CUtensorMap* tmap_k,
                                               uint32_t kv_dst, uint32_t scale_dst, uint32_t full,
                                               bool has_scale, int lane) {
   const int pos0 = l * kStageKeys;
-  auto block_row = [&](int pos) {  // key row of candidate position pos (warp-uniform use)
-    const int i = pos / p.B;
-    const int src = g.all_blocks ? 0 : i - win.chunk0;
-    const int jj = __shfl_sync(0xFFFFFFFFu, win.jreg, src & 31);
-    const int j = g.all_blocks ? i : jj;
-    return g.ks + j * p.B + (pos - i * p.B);
-  };
-  const int row_a = block_row(pos0), row_b = block_row(pos0 + kTileKeys);
   const bool load_b = pos0 + kTileKeys < g.cvalid;
   if (lane == 0) {
     tma::mbar_arrive_expect_tx(full, load_b ? kStageBytes : kTileBytes);
     tma::tma_load_2d(kv_dst, tmap_k, 0, row_a, full);
     if (load_b) tma::tma_load_2d(kv_dst + kTileBytes, tmap_k, 0, row_b, full);
   }
-  // k_scale of the stage's 128 rows: lane takes rows lane + 32c.
+  // k_scale of the stage's 128 rows: lane takes rows lane + 32c (tile c / 2, contiguous rows).
+  if (has_scale) {
 #pragma unroll
-  for (int c = 0; c < kStageKeys / 32; ++c) {
-    const int pos = pos0 + c * 32 + lane;
-    const int row = block_row(pos);
-    if (has_scale) {
+    for (int c = 0; c < kStageKeys / 32; ++c) {
+      const int pos = pos0 + c * 32 + lane;
+      const int row = (c < 2 ? row_a : row_b) + (c % 2) * 32 + lane;
       const bool ok = pos < g.cvalid;
       sm90::cp_async4(scale_dst + (c * 32 + lane) * 4, p.k_scale + (ok ? row : 0), ok ? 4u : 0u);
     }
@@ -126,11 +142,14 @@ __device__ __forceinline__ void produce_rows(const HisaParams& p, const CUtensor
     const int32_t* kept = p.kept + static_cast<int64_t>(r) * p.m;
     const int nstages = (g.cvalid + kStageKeys - 1) / kStageKeys;
     KeptWindow win;
+    window_start(g, kept, win, lane);
+    TileWalk walk;
     for (int l = 0; l < nstages; ++l, ++gs) {
-      advance_window(p, g, kept, l, win, lane);
+      const int row_a = walk.next_row(p, g, kept, win, lane);
+      const int row_b = walk.next_row(p, g, kept, win, lane);
       const int slot = gs % S;
       tma::mbar_wait(rings.kv_empty(slot), ((gs / S) & 1) ^ 1);
-      produce_stage(p, g, l, win, tmap_k, kv_smem + slot * kStageBytes,
+      produce_stage(p, g, l, row_a, row_b, tmap_k, kv_smem + slot * kStageBytes,
                     scale_smem + slot * kStageKeys * 4, rings.kv_full(slot), has_scale, lane);
     }
   }
