@@ -16,11 +16,12 @@
 namespace hisa::cuda::tokens {
 
 // A stage-2a launch's error context and tensor maps: the chunk's q as T x 64 head rows (boxes of
-// one query's 64 heads) and the key rows (boxes of one 64-row tile). Throws BackendError if the
+// one query's 64 heads), the key rows (boxes of one 64-row tile) and k_scale (boxes of one
+// tile's 64 values; a copy of map_k, never read, without k_scale). Throws BackendError if the
 // kernel does not take the problem (`supported`, scores) or the chunk has too many head rows.
 struct LaunchInputs {
   std::string ctx;
-  CUtensorMap map_q, map_k;
+  CUtensorMap map_q, map_k, map_s;
 };
 LaunchInputs launch_inputs(const HisaParams& p, const char* what, bool supported);
 
@@ -32,8 +33,8 @@ constexpr int kTileKeys = 64;              // one wgmma M tile
 constexpr int kStageKeys = 2 * kTileKeys;  // one stage: two tiles
 constexpr int kTileBytes = kTileKeys * 128;
 constexpr int kStageBytes = kStageKeys * 128;
-// Arrivals that complete a stage: the producer's expect_tx, then each lane's cp.async arrival.
-constexpr uint32_t kFullArrivals = 1 + 32;
+// Arrivals that complete a stage: the producer's expect_tx (keys and k_scale come by TMA).
+constexpr uint32_t kFullArrivals = 1;
 
 // Rows whose stage 2a does nothing (no candidates, or index order takes every candidate).
 __host__ __device__ inline bool skips_scoring(const RowGeometry& g, int order, int topk) {
@@ -82,42 +83,35 @@ struct TileWalk {
   }
 };
 
-// Stage l of the row (whole warp; lane 0 issues the TMA copies): the two 64-row tiles of
-// positions [128 l, 128 l + 128), starting at key rows row_a and row_b, into `kv_dst` (the
-// second only if it holds a candidate) and their 128 k_scale values (if has_scale; zeros past
-// cvalid) into `scale_dst` by cp.async, one arrival per lane on `full` when they land. The
+// Stage l of the row (lane 0): the two 64-row tiles of positions [128 l, 128 l + 128), starting
+// at key rows row_a and row_b, into `kv_dst` (the second only if it holds a candidate) and, if
+// has_scale, their k_scale values (64 contiguous rows per tile) into `scale_dst`, all by TMA on
+// `full`. Scores of positions past cvalid are never stored, so what lands there is unused. The
 // caller waited for the slot.
-__device__ __forceinline__ void produce_stage(const HisaParams& p, const RowGeometry& g, int l,
-                                              int row_a, int row_b, const CUtensorMap* tmap_k,
-                                              uint32_t kv_dst, uint32_t scale_dst, uint32_t full,
-                                              bool has_scale, int lane) {
-  const int pos0 = l * kStageKeys;
-  const bool load_b = pos0 + kTileKeys < g.cvalid;
-  if (lane == 0) {
-    tma::mbar_arrive_expect_tx(full, load_b ? kStageBytes : kTileBytes);
-    tma::tma_load_2d(kv_dst, tmap_k, 0, row_a, full);
-    if (load_b) tma::tma_load_2d(kv_dst + kTileBytes, tmap_k, 0, row_b, full);
+__device__ __forceinline__ void produce_stage(const RowGeometry& g, int l, int row_a, int row_b,
+                                              const CUtensorMap* tmap_k,
+                                              const CUtensorMap* tmap_s, uint32_t kv_dst,
+                                              uint32_t scale_dst, uint32_t full, bool has_scale) {
+  const bool load_b = l * kStageKeys + kTileKeys < g.cvalid;
+  constexpr uint32_t kScaleBytes = kTileKeys * 4;
+  const uint32_t tile_bytes = kTileBytes + (has_scale ? kScaleBytes : 0u);
+  tma::mbar_arrive_expect_tx(full, load_b ? 2 * tile_bytes : tile_bytes);
+  tma::tma_load_2d(kv_dst, tmap_k, 0, row_a, full);
+  if (has_scale) tma::tma_load_1d(scale_dst, tmap_s, row_a, full);
+  if (load_b) {
+    tma::tma_load_2d(kv_dst + kTileBytes, tmap_k, 0, row_b, full);
+    if (has_scale) tma::tma_load_1d(scale_dst + kScaleBytes, tmap_s, row_b, full);
   }
-  // k_scale of the stage's 128 rows: lane takes rows lane + 32c (tile c / 2, contiguous rows).
-  if (has_scale) {
-#pragma unroll
-    for (int c = 0; c < kStageKeys / 32; ++c) {
-      const int pos = pos0 + c * 32 + lane;
-      const int row = (c < 2 ? row_a : row_b) + (c % 2) * 32 + lane;
-      const bool ok = pos < g.cvalid;
-      sm90::cp_async4(scale_dst + (c * 32 + lane) * 4, p.k_scale + (ok ? row : 0), ok ? 4u : 0u);
-    }
-  }
-  tma::mbar_arrive_cp_async(full);
 }
 
 // The producer warp's loop over the CTA's rows (blockIdx.x + i * gridDim.x; whole warp): per
 // scored row the query (TMA, 64 rows of 128 B) and its weights (bulk copy) into Q stage
-// q_iter % QS, then its stages into ring slots gs % S, on the rings' q_* and kv_* barriers.
-// Ends with its cp.async copies landed.
+// q_iter % QS, then its stages into ring slots gs % S, on the rings' q_* and kv_* barriers
+// (lane 0 waits and issues; the whole warp walks the kept blocks).
 template <int S, int QS, int E>
 __device__ __forceinline__ void produce_rows(const HisaParams& p, const CUtensorMap* tmap_q,
-                                             const CUtensorMap* tmap_k, uint32_t q_smem,
+                                             const CUtensorMap* tmap_k,
+                                             const CUtensorMap* tmap_s, uint32_t q_smem,
                                              uint32_t w_smem, uint32_t kv_smem,
                                              uint32_t scale_smem,
                                              const tma::MbarRings<QS, S, E>& rings, int lane) {
@@ -125,6 +119,7 @@ __device__ __forceinline__ void produce_rows(const HisaParams& p, const CUtensor
   if (lane == 0) {
     tma::prefetch_map(tmap_q);
     tma::prefetch_map(tmap_k);
+    if (has_scale) tma::prefetch_map(tmap_s);
   }
   uint32_t q_iter = 0, gs = 0;
   for (int r = blockIdx.x; r < p.T; r += gridDim.x) {
@@ -147,13 +142,14 @@ __device__ __forceinline__ void produce_rows(const HisaParams& p, const CUtensor
     for (int l = 0; l < nstages; ++l, ++gs) {
       const int row_a = walk.next_row(p, g, kept, win, lane);
       const int row_b = walk.next_row(p, g, kept, win, lane);
-      const int slot = gs % S;
-      tma::mbar_wait(rings.kv_empty(slot), ((gs / S) & 1) ^ 1);
-      produce_stage(p, g, l, row_a, row_b, tmap_k, kv_smem + slot * kStageBytes,
-                    scale_smem + slot * kStageKeys * 4, rings.kv_full(slot), has_scale, lane);
+      if (lane == 0) {
+        const int slot = gs % S;
+        tma::mbar_wait(rings.kv_empty(slot), ((gs / S) & 1) ^ 1);
+        produce_stage(g, l, row_a, row_b, tmap_k, tmap_s, kv_smem + slot * kStageBytes,
+                      scale_smem + slot * kStageKeys * 4, rings.kv_full(slot), has_scale);
+      }
     }
   }
-  sm90::cp_async_wait<0>();  // no copy of this thread outlives it
 }
 
 }  // namespace hisa::cuda::tokens

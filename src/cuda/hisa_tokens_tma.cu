@@ -10,15 +10,16 @@
 //   * Persistent grid (2 CTAs per SM); CTA c takes rows c, c + grid, ... One query per item.
 //   * Producer warp: per item, the query's q (64 x 128 B, TMA, 128B swizzle) and weights
 //     (bulk copy) into one of 2 Q stages; per stage of 128 candidate positions two TMA boxes of
-//     64 key rows (a box never crosses a kept block: B % 64 == 0) and the 128 k_scale values
-//     (cp.async, one arrival per lane when they land) into a 4-slot ring.
+//     64 key rows (a box never crosses a kept block: B % 64 == 0) and their k_scale values
+//     (a 1-D tensor map, boxes of 64) into a 4-slot ring. The producer walks the kept blocks by
+//     addition (no division per position) with the next 32 kept blocks prefetched.
 //   * Math warpgroup g takes the stages with global index parity g: both 64-key tiles of the
 //     stage against the query (two accumulator sets), the second tile's MMA running while the
 //     first tile's epilogue reduces it. Four math warpgroups per SM interleave tensor-core work
 //     and epilogues.
 // Supported: FP8 e4m3, H = 64, D = 128, B % 64 == 0, own kept blocks (not MISA lists, not
-// shared_candidates), 16-byte aligned q, k, w; hisa_select falls back to the one-warpgroup
-// kernel otherwise.
+// shared_candidates), 16-byte aligned q, k, w and k_scale; hisa_select falls back to the
+// one-warpgroup kernel otherwise.
 #include <cuda.h>
 
 #include <string>
@@ -73,7 +74,8 @@ struct Shape {
 template <class R>
 __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
     hisa_tokens_tma_kernel(const __grid_constant__ CUtensorMap tmap_q,
-                           const __grid_constant__ CUtensorMap tmap_k, const HisaParams p) {
+                           const __grid_constant__ CUtensorMap tmap_k,
+                           const __grid_constant__ CUtensorMap tmap_s, const HisaParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int kStages = R::kStages, kQStages = R::kQStages, kMathWarps = R::kMathWarps;
   constexpr int kMathWarpgroups = R::kMathWarpgroups;
@@ -94,7 +96,8 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
   const bool has_scale = p.k_scale != nullptr;
 
   if (warp == kMathWarps) {  // ---- producer warp ----
-    tokens::produce_rows(p, &tmap_q, &tmap_k, q_smem, w_smem, kv_smem, scale_smem, rings, lane);
+    tokens::produce_rows(p, &tmap_q, &tmap_k, &tmap_s, q_smem, w_smem, kv_smem, scale_smem, rings,
+                         lane);
     return;
   }
 
@@ -196,6 +199,7 @@ bool sm90_tma_tokens_supported(const HisaParams& p) {
   if (p.dtype != DType::fp8_e4m3 || p.H != kHeads || p.D != kDim) return false;
   if (p.B % kTileKeys != 0 || p.lists || p.shared_tiles || p.stream_cap > 0) return false;
   if (!aligned16(p.q) || !aligned16(p.k) || !aligned16(p.w)) return false;
+  if (p.k_scale != nullptr && !aligned16(p.k_scale)) return false;
   return sm90a_kernel_ready(tokens_variant(false, false).fn) && tensor_maps_available();
 }
 
@@ -214,6 +218,7 @@ LaunchInputs launch_inputs(const HisaParams& p, const char* what, bool supported
       static_cast<const unsigned char*>(p.q) + static_cast<int64_t>(p.t0) * kHeads * kDim;
   in.map_q = rows_map(q0, static_cast<int64_t>(p.T) * kHeads, kHeads, in.ctx);
   in.map_k = rows_map(p.k, p.S, kTileKeys, in.ctx);
+  in.map_s = p.k_scale != nullptr ? floats_map(p.k_scale, p.S, kTileKeys, in.ctx) : in.map_k;
   return in;
 }
 }  // namespace tokens
@@ -223,7 +228,7 @@ void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
   const tokens::LaunchInputs in =
       tokens::launch_inputs(p, "TMA tokens", sm90_tma_tokens_supported(p));
   const std::string& ctx = in.ctx;
-  const CUtensorMap &map_q = in.map_q, &map_k = in.map_k;
+  const CUtensorMap &map_q = in.map_q, &map_k = in.map_k, &map_s = in.map_s;
   static const Variant v =
       tokens_variant(env_switch("HISA_TOKENS_SHAPE") == 1, env_switch("HISA_TOKENS_WREGS") != 0);
   HISA_CUDA_CHECK_CTX(
@@ -231,7 +236,7 @@ void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
   const int sms = current_device_properties().multiProcessorCount;
   const int grid = static_cast<int>(std::min<int64_t>(p.T, int64_t{v.ctas_per_sm} * sms));
   void* args[] = {const_cast<CUtensorMap*>(&map_q), const_cast<CUtensorMap*>(&map_k),
-                  const_cast<HisaParams*>(&p)};
+                  const_cast<CUtensorMap*>(&map_s), const_cast<HisaParams*>(&p)};
   HISA_CUDA_CHECK_CTX(cudaLaunchKernel(v.fn, dim3(grid), dim3(v.threads), args, v.smem, st), ctx);
   HISA_CUDA_CHECK_LAUNCH("hisa_tokens_tma_kernel", ctx);
 }

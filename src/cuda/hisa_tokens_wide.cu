@@ -71,7 +71,8 @@ static_assert(kSmemAlloc <= 227 * 1024, "one CTA per SM");
 
 __global__ void __launch_bounds__(kThreads, 1)
     hisa_tokens_wide_kernel(const __grid_constant__ CUtensorMap tmap_q,
-                            const __grid_constant__ CUtensorMap tmap_k, const HisaParams p) {
+                            const __grid_constant__ CUtensorMap tmap_k,
+                            const __grid_constant__ CUtensorMap tmap_s, const HisaParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
   const uint32_t raw = sm90::smem_addr(smem_raw);
@@ -92,7 +93,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     // ---- producer: the first warp of the last warpgroup ----
     sm90::setmaxnreg_dec<kOtherRegs>();
     if (warp != (kMathThreads + kEpiThreads) / 32) return;
-    tokens::produce_rows(p, &tmap_q, &tmap_k, q_smem, w_smem, kv_smem, scale_smem, rings, lane);
+    tokens::produce_rows(p, &tmap_q, &tmap_k, &tmap_s, q_smem, w_smem, kv_smem, scale_smem, rings,
+                         lane);
     return;
   }
 
@@ -214,7 +216,7 @@ void launch_sm90_wide_tokens(const HisaParams& p, cudaStream_t st) {
                       ctx);
   const int sms = current_device_properties().multiProcessorCount;
   const int grid = static_cast<int>(std::min<int64_t>(p.T, sms));
-  hisa_tokens_wide_kernel<<<grid, kThreads, kSmemAlloc, st>>>(in.map_q, in.map_k, p);
+  hisa_tokens_wide_kernel<<<grid, kThreads, kSmemAlloc, st>>>(in.map_q, in.map_k, in.map_s, p);
   HISA_CUDA_CHECK_LAUNCH("hisa_tokens_wide_kernel", ctx);
 }
 

@@ -48,6 +48,23 @@ CUtensorMap rows_map(const void* base, int64_t rows, uint32_t box_rows, const st
   return m;
 }
 
+CUtensorMap floats_map(const float* base, int64_t n, uint32_t box, const std::string& ctx) {
+  if (!tensor_maps_available())
+    throw BackendError("cuTensorMapEncodeTiled is not available from the driver [" + ctx + "]");
+  CUtensorMap m;
+  const cuuint64_t dims[1] = {static_cast<cuuint64_t>(n)};
+  const cuuint32_t boxd[1] = {box};
+  const cuuint32_t elem[1] = {1u};
+  const CUresult r = tensor_map_encoder()(
+      &m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 1, const_cast<float*>(base), dims, nullptr, boxd, elem,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw BackendError("cuTensorMapEncodeTiled failed for the k_scale map (CUresult " +
+                       std::to_string(r) + ") [" + ctx + "]");
+  return m;
+}
+
 CUtensorMap strided_halves_map(const void* base, int64_t rows, int B, uint32_t box_rows,
                                const std::string& ctx) {
   if (!tensor_maps_available())

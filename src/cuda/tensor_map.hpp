@@ -18,6 +18,11 @@ bool tensor_maps_available();
 // the driver refuses it.
 CUtensorMap rows_map(const void* base, int64_t rows, uint32_t box_rows, const std::string& ctx);
 
+// 1-D map over `n` floats from `base` (16-byte aligned; HISA's k_scale), boxes of `box` floats
+// (box * 4 a multiple of 16, <= 256 floats), no swizzle, zeros past the end. BackendError naming
+// `ctx` if the driver refuses it.
+CUtensorMap floats_map(const float* base, int64_t n, uint32_t box, const std::string& ctx);
+
 // 4-D map over a table of `rows` rows of 256 bytes (HISA's bf16 pooled keys, D = 128) that
 // reads every B-th row: coordinates (0, half, r, j) address bytes [128 half, 128 half + 128) of
 // row r + j * B (r < B, j < rows / B, so every addressed row is below `rows`). A box is

@@ -14,8 +14,10 @@
 // hisa_set_tokens_epi). Their scores are bitwise the same, so their rows must be identical too.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <iostream>
 #include <limits>
+#include <vector>
 
 #include "hisa_gpu_check.hpp"
 
@@ -102,6 +104,30 @@ TEST(CudaHisaTwoPass, NoKeyScale) {
   h.k_scale = nullptr;
   expect_two_pass_matches(h, hisa_cfg(2048, 64, 48), "gaussian fp8 no k_scale m=48", 16);
   expect_two_pass_matches(h, hisa_cfg(2048, 128, 24), "gaussian fp8 no k_scale B=128 m=24");
+}
+
+// k_scale not 16-byte aligned (a view one float into a buffer): the TMA stage 2a reads k_scale
+// through a tensor map, which needs 16-byte alignment, so the call takes the one-warpgroup
+// kernel; its rows equal the aligned call's (same scores bitwise, exact selection).
+TEST(CudaHisaTwoPass, UnalignedKeyScale) {
+  SKIP_WITHOUT_GPU();
+  TwoPassGuard guard;
+  const hisa::Workload w = dsa_gaussian(5000, 5000, 471, DType::fp8_e4m3);
+  const hisa::Problem h = w.problem();
+  ASSERT_NE(h.k_scale, nullptr);
+  DeviceProblem dp(h);
+  std::vector<float> shifted(h.S + 1, 0.0f);
+  std::copy(h.k_scale, h.k_scale + h.S, shifted.begin() + 1);
+  DeviceBuffer ks(shifted.data(), sizeof(float) * shifted.size());
+  const Config cfg = hisa_cfg(2048, 64, 48);
+  hisa::cuda::hisa_set_two_pass(1);
+  const GpuRun aligned = run_direct(dp, cfg, /*portable=*/false);
+  dp.view.k_scale = ks.as<float>() + 1;
+  const GpuRun unaligned = run_direct(dp, cfg, /*portable=*/false);
+  EXPECT_EQ(aligned.unwritten, 0);
+  EXPECT_EQ(unaligned.unwritten, 0);
+  const RowDiff d = differing_rows(aligned, unaligned, h.T, cfg.topk);
+  EXPECT_EQ(d.count, 0) << "first differing row " << d.first;
 }
 
 // Exact score ties everywhere (every block holds the same 64 keys, k_scale 1) and NaN scores.
