@@ -133,9 +133,11 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
     const uint32_t q_tile = q_smem + qs * kQBytes;
     float* scores_row = p.scores + static_cast<int64_t>(r) * p.scores_ld;
     const int nstages = (g.cvalid + kStageKeys - 1) / kStageKeys;
-    for (int l = 0; l < nstages; ++l) {
+    // This warpgroup's stages: those with a global index gs + l of parity wg (mod WG).
+    const int first = static_cast<int>((wg + kMathWarpgroups - gs % kMathWarpgroups) %
+                                       kMathWarpgroups);
+    for (int l = first; l < nstages; l += kMathWarpgroups) {
       const uint32_t gl = gs + l;
-      if (static_cast<int>(gl % kMathWarpgroups) != wg) continue;
       const int slot = gl % kStages;
       mbar_wait(rings.kv_full(slot), (gl / kStages) & 1);
       const uint32_t keys = kv_smem + slot * kStageBytes;
