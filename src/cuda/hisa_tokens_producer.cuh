@@ -97,10 +97,10 @@ __device__ __forceinline__ void produce_stage(const RowGeometry& g, int l, int r
   const uint32_t tile_bytes = kTileBytes + (has_scale ? kScaleBytes : 0u);
   tma::mbar_arrive_expect_tx(full, load_b ? 2 * tile_bytes : tile_bytes);
   tma::tma_load_2d(kv_dst, tmap_k, 0, row_a, full);
-  if (has_scale) tma::tma_load_1d(scale_dst, tmap_s, row_a, full);
+  if (has_scale) tma::tma_load_2d(scale_dst, tmap_s, row_a, 0, full);
   if (load_b) {
     tma::tma_load_2d(kv_dst + kTileBytes, tmap_k, 0, row_b, full);
-    if (has_scale) tma::tma_load_1d(scale_dst + kScaleBytes, tmap_s, row_b, full);
+    if (has_scale) tma::tma_load_2d(scale_dst + kScaleBytes, tmap_s, row_b, 0, full);
   }
 }
 

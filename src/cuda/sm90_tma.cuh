@@ -87,15 +87,6 @@ __device__ __forceinline__ void prefetch_map(const void* map) {
   HISA_TMA_BODY(asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(map))
                              : "memory");)
 }
-// Box x of a 1-D tensor map into shared memory `dst`, completing on `bar`.
-__device__ __forceinline__ void tma_load_1d(uint32_t dst, const void* map, int32_t x,
-                                            uint32_t bar) {
-  HISA_TMA_BODY(asm volatile(
-      "cp.async.bulk.tensor.1d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
-      "{%2}], [%3];" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(bar)
-      : "memory");)
-}
 // Box (x, y) of a 2-D tensor map into shared memory `dst`, completing on `bar`.
 __device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* map, int32_t x, int32_t y,
                                             uint32_t bar) {

@@ -51,12 +51,15 @@ CUtensorMap rows_map(const void* base, int64_t rows, uint32_t box_rows, const st
 CUtensorMap floats_map(const float* base, int64_t n, uint32_t box, const std::string& ctx) {
   if (!tensor_maps_available())
     throw BackendError("cuTensorMapEncodeTiled is not available from the driver [" + ctx + "]");
+  // One row of n floats as a 2-D table (the driver refused the rank-1 form, CUresult 1, on an
+  // H100 with driver 580): the row stride only has to be a multiple of 16 bytes.
   CUtensorMap m;
-  const cuuint64_t dims[1] = {static_cast<cuuint64_t>(n)};
-  const cuuint32_t boxd[1] = {box};
-  const cuuint32_t elem[1] = {1u};
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(n), 1};
+  const cuuint64_t strides[1] = {(static_cast<cuuint64_t>(n) * 4 + 15) / 16 * 16};
+  const cuuint32_t boxd[2] = {box, 1u};
+  const cuuint32_t elem[2] = {1u, 1u};
   const CUresult r = tensor_map_encoder()(
-      &m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 1, const_cast<float*>(base), dims, nullptr, boxd, elem,
+      &m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, const_cast<float*>(base), dims, strides, boxd, elem,
       CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
       CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS)

@@ -18,7 +18,7 @@ bool tensor_maps_available();
 // the driver refuses it.
 CUtensorMap rows_map(const void* base, int64_t rows, uint32_t box_rows, const std::string& ctx);
 
-// 1-D map over `n` floats from `base` (16-byte aligned; HISA's k_scale), boxes of `box` floats
+// Map over `n` floats (one row of a 2-D map) from `base` (16-byte aligned; HISA's k_scale), boxes of `box` floats
 // (box * 4 a multiple of 16, <= 256 floats), no swizzle, zeros past the end. BackendError naming
 // `ctx` if the driver refuses it.
 CUtensorMap floats_map(const float* base, int64_t n, uint32_t box, const std::string& ctx);
