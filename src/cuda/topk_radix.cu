@@ -413,17 +413,22 @@ __global__ void __launch_bounds__(kThreads, 2)
 }
 
 // The rows the short-row kernel refused (topk_short.cuh: out[0] == kShortRowRefused), by the
-// radix passes: each CTA reads the flags of kThreads rows at once and selects the flagged ones
-// in turn (few: rows with crowded buckets).
+// radix passes: each CTA reads the flags of kRetryRows rows and selects the flagged ones in
+// turn. Few rows per CTA, because on the structured workload most rows can be refused (ReLU
+// zeros crowd the buckets): at 512 rows per CTA (bda9736) its 32K rows took 64 CTAs, each
+// selecting hundreds of rows serially (HISA B=128 m=64 12.9 ms against 7.4 without the short
+// CTAs, H100 same run); an empty CTA costs a flag read.
+constexpr int kRetryRows = 16;
 template <bool kVec, typename TE, bool kByIndex>
 __global__ void __launch_bounds__(kThreads, 2)
     radix_retry_kernel(TopkRowsArgs a, int cap, int short_max, bool buckets) {
-  __shared__ int64_t todo[kThreads];
+  __shared__ int64_t todo[kRetryRows];
   __shared__ uint32_t count;
   if (threadIdx.x == 0) count = 0;
   __syncthreads();
-  const int64_t r = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
-  if (r < a.rows && a.out[r * a.out_ld] == kShortRowRefused) todo[atomicAdd(&count, 1u)] = r;
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * kRetryRows + threadIdx.x;
+  if (threadIdx.x < kRetryRows && r < a.rows && a.out[r * a.out_ld] == kShortRowRefused)
+    todo[atomicAdd(&count, 1u)] = r;
   __syncthreads();
   const uint32_t c = count;
   for (uint32_t i = 0; i < c; ++i) {
@@ -490,7 +495,7 @@ void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max
                                              cudaFuncAttributeMaxDynamicSharedMemorySize,
                                              static_cast<int>(smem)),
                         ctx);
-    retry<<<dim3(static_cast<unsigned>(ceil_div(a.rows, kThreads))), kThreads, smem, stream>>>(
+    retry<<<dim3(static_cast<unsigned>(ceil_div(a.rows, kRetryRows))), kThreads, smem, stream>>>(
         a, cap, short_max, buckets);
     HISA_CUDA_CHECK_LAUNCH("radix_retry_kernel", ctx);
     return;
