@@ -56,21 +56,26 @@ __device__ __forceinline__ void window_start(const RowGeometry& g, const int32_t
   win.jnext = 32 + lane < g.nk ? __ldg(kept + 32 + lane) : 0;
 }
 
-// Key row of the first position of the row's next 64-position tile (whole warp, warp-uniform
-// result). A tile lies in one kept block (B % 64 == 0): block `i`, offset `off`, advanced by
-// addition (the blocks of consecutive tiles ascend by at most one), never by a division.
+// The row's 64-position tiles in order (whole warp, warp-uniform results). A tile lies in one
+// kept block (B % 64 == 0): block `i`, offset `off`, advanced by addition (the blocks of
+// consecutive tiles ascend by at most one), never by a division. The window moves when a tile
+// is read in the next 32 blocks (i == chunk0 + 32: the prefetched window becomes current and
+// the one after it is loaded), or when skip() enters them.
 struct TileWalk {
   int i = 0, off = 0;
+  __device__ __forceinline__ static void shift(const RowGeometry& g, const int32_t* kept,
+                                               KeptWindow& win, int lane) {
+    win.chunk0 += 32;
+    win.jreg = win.jnext;
+    const int nxt = win.chunk0 + 32 + lane;
+    win.jnext = nxt < g.nk ? __ldg(kept + nxt) : 0;
+  }
+  // Key row of the next tile's first position, and past that tile.
   __device__ __forceinline__ int next_row(const HisaParams& p, const RowGeometry& g,
                                           const int32_t* kept, KeptWindow& win, int lane) {
     int j = i;
     if (!g.all_blocks) {
-      if (i >= win.chunk0 + 32) {  // i == chunk0 + 32: the prefetched window becomes current
-        win.chunk0 += 32;
-        win.jreg = win.jnext;
-        const int nxt = win.chunk0 + 32 + lane;
-        win.jnext = nxt < g.nk ? __ldg(kept + nxt) : 0;
-      }
+      if (i >= win.chunk0 + 32) shift(g, kept, win, lane);
       j = __shfl_sync(0xFFFFFFFFu, win.jreg, i - win.chunk0);
     }
     const int row = g.ks + j * p.B + off;
@@ -80,6 +85,15 @@ struct TileWalk {
       ++i;
     }
     return row;
+  }
+  // Past the next tile without reading it (another producer's tile).
+  __device__ __forceinline__ void skip(const HisaParams& p, const RowGeometry& g,
+                                       const int32_t* kept, KeptWindow& win, int lane) {
+    off += kTileKeys;
+    if (off != p.B) return;
+    off = 0;
+    ++i;
+    if (!g.all_blocks && i >= win.chunk0 + 32) shift(g, kept, win, lane);
   }
 };
 
@@ -104,17 +118,20 @@ __device__ __forceinline__ void produce_stage(const RowGeometry& g, int l, int r
   }
 }
 
-// The producer warp's loop over the CTA's rows (blockIdx.x + i * gridDim.x; whole warp): per
+// A producer warp's loop over the CTA's rows (blockIdx.x + i * gridDim.x; whole warp): per
 // scored row the query (TMA, 64 rows of 128 B) and its weights (bulk copy) into Q stage
 // q_iter % QS, then its stages into ring slots gs % S, on the rings' q_* and kv_* barriers
-// (lane 0 waits and issues; the whole warp walks the kept blocks).
-template <int S, int QS, int E>
+// (lane 0 waits and issues; the whole warp walks the kept blocks). With P producer warps,
+// warp `producer` issues the stages gs with gs % P == producer (and producer 0 the queries);
+// each walks every tile, passing the others' by addition alone.
+template <int P = 1, int S, int QS, int E>
 __device__ __forceinline__ void produce_rows(const HisaParams& p, const CUtensorMap* tmap_q,
                                              const CUtensorMap* tmap_k,
                                              const CUtensorMap* tmap_s, uint32_t q_smem,
                                              uint32_t w_smem, uint32_t kv_smem,
                                              uint32_t scale_smem,
-                                             const tma::MbarRings<QS, S, E>& rings, int lane) {
+                                             const tma::MbarRings<QS, S, E>& rings, int lane,
+                                             int producer = 0) {
   const bool has_scale = p.k_scale != nullptr;
   if (lane == 0) {
     tma::prefetch_map(tmap_q);
@@ -127,7 +144,7 @@ __device__ __forceinline__ void produce_rows(const HisaParams& p, const CUtensor
     const RowGeometry g = row_of(p, t);
     if (skips_scoring(g, p.order, p.topk)) continue;
     const int qs = q_iter % QS;
-    if (lane == 0) {
+    if (lane == 0 && (P == 1 || producer == 0)) {
       tma::mbar_wait(rings.q_empty(qs), ((q_iter / QS) & 1) ^ 1);
       tma::mbar_arrive_expect_tx(rings.q_full(qs), kQBytes + kWBytes);
       tma::tma_load_2d(q_smem + qs * kQBytes, tmap_q, 0, r * kHeads, rings.q_full(qs));
@@ -140,6 +157,11 @@ __device__ __forceinline__ void produce_rows(const HisaParams& p, const CUtensor
     window_start(g, kept, win, lane);
     TileWalk walk;
     for (int l = 0; l < nstages; ++l, ++gs) {
+      if (P > 1 && static_cast<int>(gs % P) != producer) {  // another producer's stage
+        walk.skip(p, g, kept, win, lane);
+        walk.skip(p, g, kept, win, lane);
+        continue;
+      }
       const int row_a = walk.next_row(p, g, kept, win, lane);
       const int row_b = walk.next_row(p, g, kept, win, lane);
       if (lane == 0) {

@@ -54,13 +54,14 @@ using tokens::skips_scoring;
 // shared memory. HISA_TOKENS_SHAPE=1 and HISA_TOKENS_WREGS=1 (A/B switches) take one CTA
 // per SM with 4 warpgroups and a 12-stage ring (twice the key bytes in flight per SM) and
 // the weights in registers.
-template <int WG, int CTAS, int S, int QS, bool WREGS>
+template <int WG, int CTAS, int S, int QS, bool WREGS, int P = 1>
 struct Shape {
   static_assert(S % WG == 0, "a slot is always consumed by one warpgroup");
   static constexpr int kMathWarpgroups = WG, kCtasPerSm = CTAS, kStages = S, kQStages = QS;
   static constexpr bool kWRegs = WREGS;
+  static constexpr int kProducers = P;
   static constexpr int kMathWarps = 4 * WG;
-  static constexpr int kThreads = 32 * kMathWarps + 32;  // + the producer warp
+  static constexpr int kThreads = 32 * kMathWarps + 32 * P;  // + the producer warps
   static constexpr int kSmemQ = 0;
   static constexpr int kSmemKV = kSmemQ + QS * kQBytes;
   static constexpr int kSmemScale = kSmemKV + S * kStageBytes;
@@ -95,9 +96,9 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
   __syncthreads();
   const bool has_scale = p.k_scale != nullptr;
 
-  if (warp == kMathWarps) {  // ---- producer warp ----
-    tokens::produce_rows(p, &tmap_q, &tmap_k, &tmap_s, q_smem, w_smem, kv_smem, scale_smem, rings,
-                         lane);
+  if (warp >= kMathWarps) {  // ---- producer warps ----
+    tokens::produce_rows<R::kProducers>(p, &tmap_q, &tmap_k, &tmap_s, q_smem, w_smem, kv_smem,
+                                        scale_smem, rings, lane, warp - kMathWarps);
     return;
   }
 
@@ -179,6 +180,7 @@ using ShapeDefault = Shape<2, 2, 4, 2, false>;
 using ShapeDefaultW = Shape<2, 2, 4, 2, true>;
 using ShapeWide = Shape<4, 1, 12, 2, false>;
 using ShapeWideW = Shape<4, 1, 12, 2, true>;
+using ShapeTwoProducersW = Shape<2, 2, 4, 2, true, 2>;
 
 struct Variant {
   const void* fn;
@@ -189,8 +191,11 @@ Variant variant_of() {
   return {reinterpret_cast<const void*>(hisa_tokens_tma_kernel<R>), R::kThreads, R::kSmemAlloc,
           R::kCtasPerSm};
 }
-// The kernel chosen by HISA_TOKENS_SHAPE (default 0) / HISA_TOKENS_WREGS (default 1).
-Variant tokens_variant(bool wide, bool wregs) {
+// The kernel chosen by HISA_TOKENS_SHAPE (default 0) / HISA_TOKENS_WREGS (default 1) /
+// HISA_TOKENS_TWO_PRODUCERS (default 0; 1: two producer warps taking alternate stages, the
+// default shape with the weights in registers; an A/B switch, not yet run on a GPU).
+Variant tokens_variant(bool wide, bool wregs, bool two_producers) {
+  if (two_producers) return variant_of<ShapeTwoProducersW>();
   if (wide) return wregs ? variant_of<ShapeWideW>() : variant_of<ShapeWide>();
   return wregs ? variant_of<ShapeDefaultW>() : variant_of<ShapeDefault>();
 }
@@ -202,7 +207,7 @@ bool sm90_tma_tokens_supported(const HisaParams& p) {
   if (p.B % kTileKeys != 0 || p.lists || p.shared_tiles || p.stream_cap > 0) return false;
   if (!aligned16(p.q) || !aligned16(p.k) || !aligned16(p.w)) return false;
   if (p.k_scale != nullptr && !aligned16(p.k_scale)) return false;
-  return sm90a_kernel_ready(tokens_variant(false, false).fn) && tensor_maps_available();
+  return sm90a_kernel_ready(tokens_variant(false, false, false).fn) && tensor_maps_available();
 }
 
 namespace tokens {
@@ -232,7 +237,8 @@ void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
   const std::string& ctx = in.ctx;
   const CUtensorMap &map_q = in.map_q, &map_k = in.map_k, &map_s = in.map_s;
   static const Variant v =
-      tokens_variant(env_switch("HISA_TOKENS_SHAPE") == 1, env_switch("HISA_TOKENS_WREGS") != 0);
+      tokens_variant(env_switch("HISA_TOKENS_SHAPE") == 1, env_switch("HISA_TOKENS_WREGS") != 0,
+                     env_switch("HISA_TOKENS_TWO_PRODUCERS") == 1);
   HISA_CUDA_CHECK_CTX(
       cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem), ctx);
   const int sms = current_device_properties().multiProcessorCount;
