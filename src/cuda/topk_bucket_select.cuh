@@ -38,6 +38,7 @@ struct SelectShared {
   uint32_t scan[kThreads / 32];
   unsigned long long threshold;
   unsigned long long tie[kBucketMax];  // the rank keys of bucket b*
+  uint32_t edge;                       // the zoomed map's lower edge (a score key)
 };
 
 // The bucket map over a row's key range [lo, hi] (both monotone: a larger key never gets a
@@ -60,6 +61,11 @@ struct BucketMap {
     by_value = isfinite(s_max) && isfinite(s_min) && s_min <= 0.0f && s_max >= 0.0f && s_max > s_min;
     scale = static_cast<float>(kBins - 1) / (s_max - s_min);  // by_value only
   }
+  // By value over (edge, s_max] of finite scores, everything at or below edge in the last
+  // bucket (the zoomed second map of select_by_buckets<.., true>): still monotone.
+  __device__ BucketMap(float s_max_, float edge) : hi(0), shift(0), by_value(true), s_max(s_max_) {
+    scale = static_cast<float>(kBins - 1) / (s_max_ - edge);
+  }
   __device__ uint32_t operator()(uint32_t key) const {
     if (!by_value) return (hi - key) >> shift;
     const float x = (s_max - key_score(static_cast<uint64_t>(key) << 32)) * scale;
@@ -76,41 +82,13 @@ __device__ __forceinline__ uint64_t rank_key_at(const uint32_t* sk, int begin, u
   return (static_cast<uint64_t>(sk[i]) << 32) | static_cast<uint32_t>(begin + static_cast<int>(i));
 }
 
-// Steps shared by both orders: the key range, the bucket sizes, their starts (left in hist),
-// b* and start(b*) (sh.b_star, sh.start_star), b*'s size (sh.star_count) and the largest bucket
-// above b* (sh.max_bucket). Call after a barrier that makes sk visible; ends with one.
+// Steps 2 and 3 of split_at_rank for a given map (hist zeroed and sh.max_bucket = 0 before the
+// barrier that precedes it); ends with a barrier.
 template <int kThreads, int kBins>
-__device__ BucketMap<kBins> split_at_rank(const uint32_t* sk, uint32_t n, int k, uint32_t* hist,
-                                          SelectShared<kThreads>& sh) {
-  static_assert(kBins % kThreads == 0, "each thread scans the same number of buckets");
+__device__ void split_by(const uint32_t* sk, uint32_t n, int k, uint32_t* hist,
+                         SelectShared<kThreads>& sh, const BucketMap<kBins>& bucket_of) {
   constexpr int kBinsPerThread = kBins / kThreads;
   const int tid = static_cast<int>(threadIdx.x), lane = tid & 31;
-
-  // 1. The row's key range.
-  uint32_t hi = 0, lo = 0xFFFFFFFFu;
-  for (uint32_t i = tid; i < n; i += kThreads) {
-    hi = max(hi, sk[i]);
-    lo = min(lo, sk[i]);
-  }
-  hi = __reduce_max_sync(0xFFFFFFFFu, hi);
-  lo = __reduce_min_sync(0xFFFFFFFFu, lo);
-  if (tid == 0) {
-    sh.key_max = 0;
-    sh.key_min = 0xFFFFFFFFu;
-    sh.max_bucket = 0;
-    sh.tie_count = 0;
-    sh.star_lo = 0xFFFFFFFFu;
-    sh.star_hi = 0;
-  }
-  for (int i = tid; i < kBins; i += kThreads) hist[i] = 0;
-  __syncthreads();
-  if (lane == 0) {
-    atomicMax(&sh.key_max, hi);
-    atomicMin(&sh.key_min, lo);
-  }
-  __syncthreads();
-  const BucketMap<kBins> bucket_of(sh.key_max, sh.key_min);
-
   // 2. Bucket sizes.
   for (uint32_t i = tid; i < n; i += kThreads) atomicAdd(&hist[bucket_of(sk[i])], 1u);
   __syncthreads();
@@ -145,7 +123,80 @@ __device__ BucketMap<kBins> split_at_rank(const uint32_t* sk, uint32_t n, int k,
   widest = __reduce_max_sync(0xFFFFFFFFu, widest);
   if (lane == 0 && widest > 0) atomicMax(&sh.max_bucket, widest);
   __syncthreads();
+}
+
+// Steps shared by both orders: the key range, the bucket sizes, their starts (left in hist),
+// b* and start(b*) (sh.b_star, sh.start_star), b*'s size (sh.star_count) and the largest bucket
+// above b* (sh.max_bucket). Call after a barrier that makes sk visible; ends with one.
+template <int kThreads, int kBins>
+__device__ BucketMap<kBins> split_at_rank(const uint32_t* sk, uint32_t n, int k, uint32_t* hist,
+                                          SelectShared<kThreads>& sh) {
+  static_assert(kBins % kThreads == 0, "each thread scans the same number of buckets");
+  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31;
+
+  // 1. The row's key range.
+  uint32_t hi = 0, lo = 0xFFFFFFFFu;
+  for (uint32_t i = tid; i < n; i += kThreads) {
+    hi = max(hi, sk[i]);
+    lo = min(lo, sk[i]);
+  }
+  hi = __reduce_max_sync(0xFFFFFFFFu, hi);
+  lo = __reduce_min_sync(0xFFFFFFFFu, lo);
+  if (tid == 0) {
+    sh.key_max = 0;
+    sh.key_min = 0xFFFFFFFFu;
+    sh.max_bucket = 0;
+    sh.tie_count = 0;
+    sh.star_lo = 0xFFFFFFFFu;
+    sh.star_hi = 0;
+  }
+  for (int i = tid; i < kBins; i += kThreads) hist[i] = 0;
+  __syncthreads();
+  if (lane == 0) {
+    atomicMax(&sh.key_max, hi);
+    atomicMin(&sh.key_min, lo);
+  }
+  __syncthreads();
+  const BucketMap<kBins> bucket_of(sh.key_max, sh.key_min);
+  split_by<kThreads, kBins>(sk, n, k, hist, sh, bucket_of);
   return bucket_of;
+}
+
+// The second map of a row the first one refused: by value over (edge, max], edge = the largest
+// key below b*'s range, so the keys that matter (rank <= k - 1 lie at or above b*) spread over
+// all kBins buckets instead of the first b* + 1 (an outlier or a long tail above the k-th key
+// squeezes them there). Splits the row with it (as split_at_rank) and returns it; `ok` false
+// (uniform) when the row has no such edge or a NaN or infinite score (the caller refuses).
+// Contains barriers; call after split_at_rank and any star_is_usable, uniformly.
+template <int kThreads, int kBins>
+__device__ BucketMap<kBins> zoom_split(const uint32_t* sk, uint32_t n, int k, uint32_t* hist,
+                                       SelectShared<kThreads>& sh,
+                                       const BucketMap<kBins>& first, bool& ok) {
+  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31;
+  const uint32_t b_star = sh.b_star;
+  uint32_t edge = 0;  // the largest key of the buckets below b* (0: none, or the NaN key)
+  for (uint32_t i = tid; i < n; i += kThreads)
+    if (first(sk[i]) > b_star) edge = max(edge, sk[i]);
+  edge = __reduce_max_sync(0xFFFFFFFFu, edge);
+  __syncthreads();  // everyone has read sh.b_star and the first map's results
+  if (tid == 0) {
+    sh.edge = 0;
+    sh.max_bucket = 0;
+    sh.tie_count = 0;
+    sh.star_lo = 0xFFFFFFFFu;
+    sh.star_hi = 0;
+  }
+  for (int i = tid; i < kBins; i += kThreads) hist[i] = 0;
+  __syncthreads();
+  if (lane == 0 && edge > 0) atomicMax(&sh.edge, edge);
+  __syncthreads();
+  const float s_max = key_score(static_cast<uint64_t>(sh.key_max) << 32);
+  const float s_edge = key_score(static_cast<uint64_t>(sh.edge) << 32);
+  const float s_min = key_score(static_cast<uint64_t>(sh.key_min) << 32);
+  ok = sh.edge > 0 && isfinite(s_max) && isfinite(s_edge) && !isnan(s_min) && s_max > s_edge;
+  const BucketMap<kBins> zoomed(s_max, s_edge);
+  if (ok) split_by<kThreads, kBins>(sk, n, k, hist, sh, zoomed);  // uniform
+  return zoomed;
 }
 
 // A crowded b* (more than kBucketMax keys) is accepted only when all its keys share one score
@@ -193,16 +244,30 @@ __device__ void star_by_column(const uint32_t* sk, int begin, uint32_t n,
 struct SameColumn {
   __device__ int32_t operator()(int32_t c) const { return c; }
 };
-template <int kThreads, int kBins, typename ToOut = SameColumn>
+// kZoom: a row the first map refuses gets the zoomed second map (zoom_split) before it is
+// refused (the A/B switch HISA_TOPK_ZOOM of the short-row kernel).
+template <int kThreads, int kBins, bool kZoom = false, typename ToOut = SameColumn>
 __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int k, uint64_t* buf,
                                   uint32_t* cols, uint32_t* hist, SelectShared<kThreads>& sh,
                                   int32_t* out, ToOut to_out = ToOut{}) {
   static_assert(kBins <= (1 << 18), "bucket << 14 | i fits the rank key's low word");
   const int tid = static_cast<int>(threadIdx.x);
   if (n > kSelectMaxCols) return false;  // uniform; the callers' short rows never are
-  const BucketMap<kBins> bucket_of = split_at_rank<kThreads, kBins>(sk, n, k, hist, sh);
-  if (sh.max_bucket > kBucketMax) return false;  // the same value in every thread
-  if (!star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) return false;
+  BucketMap<kBins> bucket_of = split_at_rank<kThreads, kBins>(sk, n, k, hist, sh);
+  if constexpr (kZoom) {
+    // The same value in every thread; star_is_usable only when the buckets above pass.
+    bool usable = sh.max_bucket <= kBucketMax;
+    if (usable) usable = star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh);
+    if (!usable) {
+      bool ok;
+      bucket_of = zoom_split<kThreads, kBins>(sk, n, k, hist, sh, bucket_of, ok);
+      if (!ok || sh.max_bucket > kBucketMax) return false;
+      if (!star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) return false;
+    }
+  } else {
+    if (sh.max_bucket > kBucketMax) return false;  // the same value in every thread
+    if (!star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) return false;
+  }
   const uint32_t b_star = sh.b_star, start_star = sh.start_star;
   const bool star_by_columns = sh.star_count > kBucketMax;
 
@@ -254,12 +319,17 @@ __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int
 
 // Index order: the k-th largest rank key of the row into *threshold and true, or false when b*
 // holds more than kBucketMax keys. Same calling rules as select_by_buckets; sk is left intact.
-template <int kThreads, int kBins>
+template <int kThreads, int kBins, bool kZoom = false>
 __device__ bool kth_key_by_buckets(const uint32_t* sk, int begin, uint32_t n, int k, uint32_t* hist,
                                    SelectShared<kThreads>& sh, uint64_t* threshold) {
   const int tid = static_cast<int>(threadIdx.x);
-  const BucketMap<kBins> bucket_of = split_at_rank<kThreads, kBins>(sk, n, k, hist, sh);
-  if (!star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) return false;
+  BucketMap<kBins> bucket_of = split_at_rank<kThreads, kBins>(sk, n, k, hist, sh);
+  if (!star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) {
+    if constexpr (!kZoom) return false;
+    bool ok;
+    bucket_of = zoom_split<kThreads, kBins>(sk, n, k, hist, sh, bucket_of, ok);
+    if (!ok || !star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) return false;
+  }
   const uint32_t b_star = sh.b_star, want = static_cast<uint32_t>(k - 1) - sh.start_star;
   if (sh.star_count > kBucketMax) {  // one score: the key of the want-th largest column
     star_by_column<kThreads, kBins>(sk, begin, n, bucket_of, sh, [&](uint32_t pos, uint64_t key) {

@@ -24,7 +24,10 @@ constexpr int64_t kShortRowMaxK = 2048;
 bool short_topk_fits(const TopkRowsArgs& a);
 
 // Enqueues the short-row kernel (`vec`: 16-byte aligned rows); refused rows are left flagged
-// for the retry pass. No allocation, no host sync.
-void short_topk_rows(const TopkRowsArgs& a, bool vec, cudaStream_t stream, const char* ctx);
+// for the retry pass. `zoom`: a row the bucket map refuses gets a second, zoomed map first
+// (topk_bucket_select.cuh zoom_split; the A/B switch HISA_TOPK_ZOOM). No allocation, no host
+// sync.
+void short_topk_rows(const TopkRowsArgs& a, bool vec, bool zoom, cudaStream_t stream,
+                     const char* ctx);
 
 }  // namespace hisa::cuda

@@ -75,33 +75,37 @@ std::vector<int32_t> run_gpu(const Rows& r, int64_t k, int misalign = 0, bool in
 // counting sort and the register sort, topk_bucket_rank.cuh), both orders with both selections
 // of short rows (one bucket histogram, topk_bucket_select.cuh, or the radix passes) and with
 // the short-row kernel in small CTAs (topk_short.cuh, its refused rows by the radix kernel's
-// retry pass); returns the score-order result.
+// retry pass), also with its zoomed second bucket map (radix_topk_set_zoom); returns the
+// score-order result.
 std::vector<int32_t> expect_topk(const Rows& r, int64_t k, int misalign = 0) {
   const std::vector<int32_t> want = reference(r, k);
   std::vector<int32_t> got;
   struct Mode {
-    int short_cta, select, buckets;
+    int short_cta, select, buckets, zoom;
   };
-  for (const Mode m : {Mode{1, 1, 1}, Mode{1, 1, 0}, Mode{0, 1, 1}, Mode{0, 1, 0}, Mode{0, 0, 1},
-                       Mode{0, 0, 0}}) {
+  for (const Mode m : {Mode{1, 1, 1, 0}, Mode{1, 1, 1, 1}, Mode{1, 1, 0, 0}, Mode{0, 1, 1, 0},
+                       Mode{0, 1, 0, 0}, Mode{0, 0, 1, 0}, Mode{0, 0, 0, 0}}) {
     cuda::radix_topk_set_short_cta(m.short_cta);
     cuda::radix_topk_set_bucket_select(m.select);
     cuda::radix_topk_set_bucket_rank(m.buckets);
+    cuda::radix_topk_set_zoom(m.zoom);
     got = run_gpu(r, k, misalign);
     EXPECT_EQ(got, want) << "score order, k=" << k << " misalign=" << misalign
                          << " bucket ranking=" << m.buckets << " bucket selection=" << m.select
-                         << " short-row CTAs=" << m.short_cta;
+                         << " short-row CTAs=" << m.short_cta << " zoom=" << m.zoom;
   }
   cuda::radix_topk_set_bucket_rank(-1);
-  for (const Mode m : {Mode{1, 1, 1}, Mode{0, 1, 1}, Mode{0, 0, 1}}) {
+  for (const Mode m : {Mode{1, 1, 1, 0}, Mode{1, 1, 1, 1}, Mode{0, 1, 1, 0}, Mode{0, 0, 1, 0}}) {
     cuda::radix_topk_set_short_cta(m.short_cta);
     cuda::radix_topk_set_bucket_select(m.select);
+    cuda::radix_topk_set_zoom(m.zoom);
     EXPECT_EQ(run_gpu(r, k, misalign, true), by_index(want, k))
         << "index order, k=" << k << " misalign=" << misalign << " bucket selection=" << m.select
-        << " short-row CTAs=" << m.short_cta;
+        << " short-row CTAs=" << m.short_cta << " zoom=" << m.zoom;
   }
   cuda::radix_topk_set_short_cta(-1);
   cuda::radix_topk_set_bucket_select(-1);
+  cuda::radix_topk_set_zoom(-1);
   return got;
 }
 
@@ -274,6 +278,29 @@ TEST(CudaTopk, BucketSelectionOfShortRows) {
     }
   }
   for (const int64_t k : {2048, 1000, 17}) expect_topk(r, k);
+}
+
+// The short-row kernel's zoomed second bucket map (radix_topk_set_zoom, HISA_TOPK_ZOOM): rows
+// of both signs whose first map (by value over [-6000, 2046], buckets ~3.9 wide) puts the k-th
+// key in a bucket of ~260 distinct scores, refused in both orders, while the second map over
+// (~899, 2046] spreads it over ~7 buckets (bench/hisa/bucket_refusals.py's emulation of the
+// same rules: b* of 8 keys, none above it over 9). Exact in every mode of expect_topk.
+TEST(CudaTopk, ZoomedBucketMapRows) {
+  SKIP_WITHOUT_GPU();
+  const int64_t cols = 8192, rows = 2;
+  Rows r{rows, cols, cols, std::vector<float>(rows * cols, 0.0f), {0, 5}, {cols, cols}};
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t n = r.end[i] - r.begin[i];
+    float* row = r.scores.data() + i * cols + r.begin[i];
+    for (int64_t c = 0; c < n; ++c)  // the bulk, below the k-th key's cluster
+      row[c] = static_cast<float>(880.0 + 19.0 * static_cast<double>((c * 7919) % 6131) / 6131.0);
+    for (int64_t j = 0; j < 2000; ++j)  // the selected top, 2 keys per first-map bucket
+      row[4 * j] = static_cast<float>(1000.0 + 1046.0 * static_cast<double>(j) / 1999.0);
+    for (int64_t j = 0; j < 60; ++j)  // the cluster that holds rank k - 1
+      row[4 * j + 1] = static_cast<float>(900.0 + 3.9 * static_cast<double>(j) / 59.0);
+    row[2] = -6000.0f;  // one far negative: buckets by value, wide
+  }
+  expect_topk(r, 2048);
 }
 
 TEST(CudaTopk, UnalignedPointerAndRanges) {
