@@ -8,7 +8,7 @@ at or above the one holding rank k - 1 (b*) holds more than 32 keys (b* itself m
 all its keys share one score). This script rebuilds HISA's candidate rows of the structured (or
 Gaussian) workload on the CPU (stage 1 from pooled keys, the kept blocks' exact scores, float32
 sums rather than the GPU's FP8 MMA order) and applies the same rules, so refusal rates and
-alternative bucket maps can be compared before a GPU run.
+alternative bucket counts and per-bucket limits can be compared before a GPU run.
 
     python3 bench/hisa/bucket_refusals.py --L 32768 --B 128 --m 64 --rows 256
 
@@ -68,39 +68,19 @@ def bucket_map(keys, bins):
     return ((hi - keys.astype(np.int64)) >> shift).astype(np.int64), "key"
 
 
-def zoomed_map(keys, bins, edge):
-    """A by-value map over (edge, max] (keys at or below edge share the last bucket): monotone,
-    so selecting with it is as exact as with bucket_map."""
-    s = key_scores(keys)
-    s_max = np.float32(s.max())
-    scale = np.float32(bins - 1) / np.float32(s_max - edge)
-    x = (s_max - s) * scale
-    return np.minimum(np.floor(np.nan_to_num(x, nan=0.0)), bins - 1).astype(np.int64), "zoom"
-
-
-def verdict(keys, k, bins, zoom=False):
-    """(score-order refused, index-order refused, map kind, b*, b* size, widest bucket above).
-    zoom: where the first map refuses and b*'s lower edge is finite, a second histogram by
-    value over (edge of b*, max] decides instead."""
+def verdict(keys, k, bins, limit=K_BUCKET_MAX):
+    """(score-order refused, index-order refused, map kind, b*, b* size, widest bucket above b*,
+    start of b*) with `limit` keys allowed per bucket at or above b*."""
     b, kind = bucket_map(keys, bins)
-    if zoom:
-        first = verdict(keys, k, bins)
-        if not first[0] and not first[1]:
-            return first
-        s = key_scores(keys)
-        b_star = first[3]
-        edge = np.float32(s[b > b_star].max()) if (b > b_star).any() else None
-        if edge is None or not np.isfinite(edge) or not np.isfinite(s.max()):
-            return first
-        b, kind = zoomed_map(keys, bins, edge)
     hist = np.bincount(b, minlength=bins)
     starts = np.cumsum(hist) - hist
     b_star = int(np.searchsorted(np.cumsum(hist), k - 1, side="right"))
     star = int(hist[b_star])
     widest = int(hist[:b_star].max()) if b_star > 0 else 0
     star_keys = keys[b == b_star]
-    star_ok = star <= K_BUCKET_MAX or star_keys.min() == star_keys.max()
-    return (widest > K_BUCKET_MAX or not star_ok), (not star_ok), kind, b_star, star, widest, int(starts[b_star])
+    star_ok = star <= limit or star_keys.min() == star_keys.max()
+    refused = widest > limit or not star_ok
+    return refused, not star_ok, kind, b_star, star, widest, int(starts[b_star])
 
 
 def rows_of(wl, L, B, m, k, nrows, seed):
@@ -144,6 +124,7 @@ def main():
     ap.add_argument("--rows", type=int, default=256)
     ap.add_argument("--workload", choices=["structured", "gaussian"], default="structured")
     ap.add_argument("--bins", default="2048,4096")
+    ap.add_argument("--limits", default="32,64", help="keys allowed per bucket at or above b*")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json")
     a = ap.parse_args()
@@ -152,8 +133,9 @@ def main():
     else:
         wl = hisa.quantize_fp8(hisa.make_gaussian(T=a.L, S=a.L, seed=1))
     bins = [int(x) for x in a.bins.split(",")]
-    stats = {b: {"score_refused": 0, "index_refused": 0, "zoom_score_refused": 0,
-                 "zoom_index_refused": 0, "value_map": 0} for b in bins}
+    limits = [int(x) for x in a.limits.split(",")]
+    stats = {(b, lim): {"score_refused": 0, "index_refused": 0, "value_map": 0}
+             for b in bins for lim in limits}
     detail = []
     nrows = 0
     for t, s in rows_of(wl, a.L, a.B, a.m, a.topk, a.rows, a.seed):
@@ -165,32 +147,29 @@ def main():
                "max": float(s.max()), "min": float(s.min()),
                "kth": float(np.sort(s)[::-1][a.topk - 1])}
         for b in bins:
-            sr, ir, kind, b_star, star, widest, start = verdict(keys, a.topk, b)
-            zr, zi = verdict(keys, a.topk, b, zoom=True)[:2]
-            stats[b]["score_refused"] += sr
-            stats[b]["index_refused"] += ir
-            stats[b]["zoom_score_refused"] += zr
-            stats[b]["zoom_index_refused"] += zi
-            stats[b]["value_map"] += kind == "value"
-            row[f"bins{b}"] = {"score_refused": sr, "index_refused": ir, "map": kind,
-                               "b_star": b_star, "star": star, "widest_above": widest,
-                               "start_star": start, "zoom_score_refused": zr,
-                               "zoom_index_refused": zi}
+            for lim in limits:
+                sr, ir, kind, b_star, star, widest, start = verdict(keys, a.topk, b, lim)
+                st = stats[(b, lim)]
+                st["score_refused"] += sr
+                st["index_refused"] += ir
+                st["value_map"] += kind == "value"
+            row[f"bins{b}"] = {"map": kind, "b_star": b_star, "star": star,
+                               "widest_above": widest, "start_star": start}
         detail.append(row)
     print(f"{a.workload} L={a.L} B={a.B} m={a.m} topk={a.topk}: {nrows} sampled rows of more than "
           f"topk candidates")
-    for b in bins:
-        st = stats[b]
-        print(f"  {b} buckets: score order refused {st['score_refused']}/{nrows}, index order "
-              f"{st['index_refused']}/{nrows}, by value {st['value_map']}/{nrows}; with a zoomed "
-              f"second map: {st['zoom_score_refused']} / {st['zoom_index_refused']}")
+    for (b, lim), st in stats.items():
+        print(f"  {b} buckets, <= {lim} keys per bucket: score order refused "
+              f"{st['score_refused']}/{nrows}, index order {st['index_refused']}/{nrows} "
+              f"(buckets by value in {st['value_map']})")
     z = np.array([r["zeros"] for r in detail])
     neg = np.array([r["neg"] for r in detail])
     print(f"  exact zeros per row: median {np.median(z):.0f}, negative scores: median "
           f"{np.median(neg):.0f}")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"args": vars(a), "stats": stats, "rows": detail}, f)
+            json.dump({"args": vars(a), "rows": detail,
+                       "stats": {f"{b}x{lim}": st for (b, lim), st in stats.items()}}, f)
     return 0
 
 

@@ -11,11 +11,12 @@
 // themselves and the best k - start(b*) follow. Exact: the columns of the k largest rank keys
 // (score key << 32 | column), in descending key order, as a sort would give them. Keys below
 // b* are counted once and never moved. A row whose buckets at or above b* hold more than
-// kBucketMax keys (equal scores, an outlier that squeezes the rest into a few buckets) is
+// kLimit keys (kBucketMax = 32 unless the caller's SelectShared asks for more; equal scores, an
+// outlier that squeezes the rest into a few buckets) is
 // refused: nothing written, false returned, the caller takes the radix path. Except b* itself
 // when all its keys share one score (the exact zeros of ReLU sums): they rank by column.
 //
-// Index order needs only the k-th largest key T: the keys of b* (<= kBucketMax of them, or of
+// Index order needs only the k-th largest key T: the keys of b* (<= kLimit of them, or of
 // one score, else refused) are ranked among themselves and the one of rank k - 1 - start(b*) is T; the caller
 // then writes the columns of the keys >= T in column order.
 #pragma once
@@ -29,7 +30,9 @@
 
 namespace hisa::cuda::topk_bucket {
 
-template <int kThreads>
+// kLimit: the most keys a bucket at or above b* may hold (kBucketMax unless a caller asks for
+// more: each of a bucket's keys is ranked by comparing it with the bucket's others).
+template <int kThreads, int kLimit = kBucketMax>
 struct SelectShared {
   uint32_t key_max, key_min;
   uint32_t max_bucket, star_count;  // the largest bucket above b*; b*'s size
@@ -37,8 +40,7 @@ struct SelectShared {
   uint32_t star_lo, star_hi;  // the score keys of b* (when it is crowded)
   uint32_t scan[kThreads / 32];
   unsigned long long threshold;
-  unsigned long long tie[kBucketMax];  // the rank keys of bucket b*
-  uint32_t edge;                       // the zoomed map's lower edge (a score key)
+  unsigned long long tie[kLimit];  // the rank keys of bucket b*
 };
 
 // The bucket map over a row's key range [lo, hi] (both monotone: a larger key never gets a
@@ -61,11 +63,6 @@ struct BucketMap {
     by_value = isfinite(s_max) && isfinite(s_min) && s_min <= 0.0f && s_max >= 0.0f && s_max > s_min;
     scale = static_cast<float>(kBins - 1) / (s_max - s_min);  // by_value only
   }
-  // By value over (edge, s_max] of finite scores, everything at or below edge in the last
-  // bucket (the zoomed second map of select_by_buckets<.., true>): still monotone.
-  __device__ BucketMap(float s_max_, float edge) : hi(0), shift(0), by_value(true), s_max(s_max_) {
-    scale = static_cast<float>(kBins - 1) / (s_max_ - edge);
-  }
   __device__ uint32_t operator()(uint32_t key) const {
     if (!by_value) return (hi - key) >> shift;
     const float x = (s_max - key_score(static_cast<uint64_t>(key) << 32)) * scale;
@@ -84,9 +81,9 @@ __device__ __forceinline__ uint64_t rank_key_at(const uint32_t* sk, int begin, u
 
 // Steps 2 and 3 of split_at_rank for a given map (hist zeroed and sh.max_bucket = 0 before the
 // barrier that precedes it); ends with a barrier.
-template <int kThreads, int kBins>
+template <int kThreads, int kBins, int kLimit>
 __device__ void split_by(const uint32_t* sk, uint32_t n, int k, uint32_t* hist,
-                         SelectShared<kThreads>& sh, const BucketMap<kBins>& bucket_of) {
+                         SelectShared<kThreads, kLimit>& sh, const BucketMap<kBins>& bucket_of) {
   constexpr int kBinsPerThread = kBins / kThreads;
   const int tid = static_cast<int>(threadIdx.x), lane = tid & 31;
   // 2. Bucket sizes.
@@ -128,9 +125,9 @@ __device__ void split_by(const uint32_t* sk, uint32_t n, int k, uint32_t* hist,
 // Steps shared by both orders: the key range, the bucket sizes, their starts (left in hist),
 // b* and start(b*) (sh.b_star, sh.start_star), b*'s size (sh.star_count) and the largest bucket
 // above b* (sh.max_bucket). Call after a barrier that makes sk visible; ends with one.
-template <int kThreads, int kBins>
+template <int kThreads, int kBins, int kLimit>
 __device__ BucketMap<kBins> split_at_rank(const uint32_t* sk, uint32_t n, int k, uint32_t* hist,
-                                          SelectShared<kThreads>& sh) {
+                                          SelectShared<kThreads, kLimit>& sh) {
   static_assert(kBins % kThreads == 0, "each thread scans the same number of buckets");
   const int tid = static_cast<int>(threadIdx.x), lane = tid & 31;
 
@@ -162,50 +159,13 @@ __device__ BucketMap<kBins> split_at_rank(const uint32_t* sk, uint32_t n, int k,
   return bucket_of;
 }
 
-// The second map of a row the first one refused: by value over (edge, max], edge = the largest
-// key below b*'s range, so the keys that matter (rank <= k - 1 lie at or above b*) spread over
-// all kBins buckets instead of the first b* + 1 (an outlier or a long tail above the k-th key
-// squeezes them there). Splits the row with it (as split_at_rank) and returns it; `ok` false
-// (uniform) when the row has no such edge or a NaN or infinite score (the caller refuses).
-// Contains barriers; call after split_at_rank and any star_is_usable, uniformly.
-template <int kThreads, int kBins>
-__device__ BucketMap<kBins> zoom_split(const uint32_t* sk, uint32_t n, int k, uint32_t* hist,
-                                       SelectShared<kThreads>& sh,
-                                       const BucketMap<kBins>& first, bool& ok) {
-  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31;
-  const uint32_t b_star = sh.b_star;
-  uint32_t edge = 0;  // the largest key of the buckets below b* (0: none, or the NaN key)
-  for (uint32_t i = tid; i < n; i += kThreads)
-    if (first(sk[i]) > b_star) edge = max(edge, sk[i]);
-  edge = __reduce_max_sync(0xFFFFFFFFu, edge);
-  __syncthreads();  // everyone has read sh.b_star and the first map's results
-  if (tid == 0) {
-    sh.edge = 0;
-    sh.max_bucket = 0;
-    sh.tie_count = 0;
-    sh.star_lo = 0xFFFFFFFFu;
-    sh.star_hi = 0;
-  }
-  for (int i = tid; i < kBins; i += kThreads) hist[i] = 0;
-  __syncthreads();
-  if (lane == 0 && edge > 0) atomicMax(&sh.edge, edge);
-  __syncthreads();
-  const float s_max = key_score(static_cast<uint64_t>(sh.key_max) << 32);
-  const float s_edge = key_score(static_cast<uint64_t>(sh.edge) << 32);
-  const float s_min = key_score(static_cast<uint64_t>(sh.key_min) << 32);
-  ok = sh.edge > 0 && isfinite(s_max) && isfinite(s_edge) && !isnan(s_min) && s_max > s_edge;
-  const BucketMap<kBins> zoomed(s_max, s_edge);
-  if (ok) split_by<kThreads, kBins>(sk, n, k, hist, sh, zoomed);  // uniform
-  return zoomed;
-}
-
-// A crowded b* (more than kBucketMax keys) is accepted only when all its keys share one score
+// A crowded b* (more than kLimit keys) is accepted only when all its keys share one score
 // (exact zeros of ReLU sums, often most of a row): then they rank by column, largest first.
 // Returns whether b* is usable; uniform; contains barriers.
-template <int kThreads, int kBins>
+template <int kThreads, int kBins, int kLimit>
 __device__ bool star_is_usable(const uint32_t* sk, uint32_t n, const BucketMap<kBins>& bucket_of,
-                               SelectShared<kThreads>& sh) {
-  if (sh.star_count <= kBucketMax) return true;
+                               SelectShared<kThreads, kLimit>& sh) {
+  if (sh.star_count <= kLimit) return true;
   const uint32_t b_star = sh.b_star;
   uint32_t lo = 0xFFFFFFFFu, hi = 0;
   for (uint32_t i = threadIdx.x; i < n; i += kThreads)
@@ -225,9 +185,10 @@ __device__ bool star_is_usable(const uint32_t* sk, uint32_t n, const BucketMap<k
 
 // The keys of a single-score b* by descending column: emit(pos, rank key) for each, pos = 0 for
 // the largest column. A block-wide ordered pass over the row backwards; contains barriers.
-template <int kThreads, int kBins, typename Emit>
+template <int kThreads, int kBins, int kLimit, typename Emit>
 __device__ void star_by_column(const uint32_t* sk, int begin, uint32_t n,
-                               const BucketMap<kBins>& bucket_of, SelectShared<kThreads>& sh,
+                               const BucketMap<kBins>& bucket_of,
+                               SelectShared<kThreads, kLimit>& sh,
                                Emit&& emit) {
   const uint32_t b_star = sh.b_star;
   topk_ordered::ordered_buffer_pass<kThreads>(
@@ -244,32 +205,19 @@ __device__ void star_by_column(const uint32_t* sk, int begin, uint32_t n,
 struct SameColumn {
   __device__ int32_t operator()(int32_t c) const { return c; }
 };
-// kZoom: a row the first map refuses gets the zoomed second map (zoom_split) before it is
-// refused (the A/B switch HISA_TOPK_ZOOM of the short-row kernel).
-template <int kThreads, int kBins, bool kZoom = false, typename ToOut = SameColumn>
+template <int kThreads, int kBins, typename ToOut = SameColumn, int kLimit = kBucketMax>
 __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int k, uint64_t* buf,
-                                  uint32_t* cols, uint32_t* hist, SelectShared<kThreads>& sh,
+                                  uint32_t* cols, uint32_t* hist,
+                                  SelectShared<kThreads, kLimit>& sh,
                                   int32_t* out, ToOut to_out = ToOut{}) {
   static_assert(kBins <= (1 << 18), "bucket << 14 | i fits the rank key's low word");
   const int tid = static_cast<int>(threadIdx.x);
   if (n > kSelectMaxCols) return false;  // uniform; the callers' short rows never are
-  BucketMap<kBins> bucket_of = split_at_rank<kThreads, kBins>(sk, n, k, hist, sh);
-  if constexpr (kZoom) {
-    // The same value in every thread; star_is_usable only when the buckets above pass.
-    bool usable = sh.max_bucket <= kBucketMax;
-    if (usable) usable = star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh);
-    if (!usable) {
-      bool ok;
-      bucket_of = zoom_split<kThreads, kBins>(sk, n, k, hist, sh, bucket_of, ok);
-      if (!ok || sh.max_bucket > kBucketMax) return false;
-      if (!star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) return false;
-    }
-  } else {
-    if (sh.max_bucket > kBucketMax) return false;  // the same value in every thread
-    if (!star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) return false;
-  }
+  const BucketMap<kBins> bucket_of = split_at_rank<kThreads, kBins>(sk, n, k, hist, sh);
+  if (sh.max_bucket > kLimit) return false;  // the same value in every thread
+  if (!star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) return false;
   const uint32_t b_star = sh.b_star, start_star = sh.start_star;
-  const bool star_by_columns = sh.star_count > kBucketMax;
+  const bool star_by_columns = sh.star_count > kLimit;
 
   // 4. Keys above b* into bucket order (buf[0, start_star)); the keys of b* aside. Afterwards
   // hist[b] is the end of bucket b < b*, so bucket b spans [b ? hist[b - 1] : 0, hist[b]).
@@ -318,20 +266,15 @@ __device__ bool select_by_buckets(const uint32_t* sk, int begin, uint32_t n, int
 }
 
 // Index order: the k-th largest rank key of the row into *threshold and true, or false when b*
-// holds more than kBucketMax keys. Same calling rules as select_by_buckets; sk is left intact.
-template <int kThreads, int kBins, bool kZoom = false>
+// holds more than kLimit keys. Same calling rules as select_by_buckets; sk is left intact.
+template <int kThreads, int kBins, int kLimit = kBucketMax>
 __device__ bool kth_key_by_buckets(const uint32_t* sk, int begin, uint32_t n, int k, uint32_t* hist,
-                                   SelectShared<kThreads>& sh, uint64_t* threshold) {
+                                   SelectShared<kThreads, kLimit>& sh, uint64_t* threshold) {
   const int tid = static_cast<int>(threadIdx.x);
-  BucketMap<kBins> bucket_of = split_at_rank<kThreads, kBins>(sk, n, k, hist, sh);
-  if (!star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) {
-    if constexpr (!kZoom) return false;
-    bool ok;
-    bucket_of = zoom_split<kThreads, kBins>(sk, n, k, hist, sh, bucket_of, ok);
-    if (!ok || !star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) return false;
-  }
+  const BucketMap<kBins> bucket_of = split_at_rank<kThreads, kBins>(sk, n, k, hist, sh);
+  if (!star_is_usable<kThreads, kBins>(sk, n, bucket_of, sh)) return false;
   const uint32_t b_star = sh.b_star, want = static_cast<uint32_t>(k - 1) - sh.start_star;
-  if (sh.star_count > kBucketMax) {  // one score: the key of the want-th largest column
+  if (sh.star_count > kLimit) {  // one score: the key of the want-th largest column
     star_by_column<kThreads, kBins>(sk, begin, n, bucket_of, sh, [&](uint32_t pos, uint64_t key) {
       if (pos == want) sh.threshold = key;
     });

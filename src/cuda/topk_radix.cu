@@ -483,15 +483,15 @@ bool short_cta_wanted(const TopkRowsArgs& a) {
   return switch_on(g_short_cta, env, a.cols <= kShortCtaDefaultCols) && short_topk_fits(a);
 }
 
-// The short-row kernel's zoomed second bucket map for rows its first map refuses: the test
-// hook, else HISA_TOPK_ZOOM=0/1, else off (an A/B switch: by the CPU emulation of
-// bench/hisa/bucket_refusals.py it takes the refused structured rows from 7-11% to 2-3%; not
-// yet timed on a GPU).
-constexpr bool kZoomDefault = false;
-int g_zoom = -1;
-bool zoom_wanted() {
-  static const int env = env_switch("HISA_TOPK_ZOOM");
-  return switch_on(g_zoom, env, kZoomDefault);
+// The short-row kernel's bucket limit of 64 keys instead of 32 (at or above the k-th key's
+// bucket): the test hook, else HISA_TOPK_BUCKET64=0/1, else off. An A/B switch: by the CPU
+// emulation of bench/hisa/bucket_refusals.py the structured workload's rows are refused 7-11%
+// of the time at 32 and none at 64 (Gaussian rows: none at either); not yet timed on a GPU.
+constexpr bool kBucket64Default = false;
+int g_bucket64 = -1;
+bool bucket64_wanted() {
+  static const int env = env_switch("HISA_TOPK_BUCKET64");
+  return switch_on(g_bucket64, env, kBucket64Default);
 }
 
 template <bool kVec, typename TE>
@@ -500,7 +500,7 @@ void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max
   const bool buckets = bucket_rank_wanted();
   const bool select = bucket_select_wanted();
   if (short_cta_wanted(a)) {
-    short_topk_rows(a, kVec, zoom_wanted(), stream, ctx.c_str());
+    short_topk_rows(a, kVec, bucket64_wanted(), stream, ctx.c_str());
     auto* retry = by_index ? &radix_retry_kernel<kVec, TE, true> : &radix_retry_kernel<kVec, TE, false>;
     HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(retry),
                                              cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -532,7 +532,7 @@ int64_t next_pow2(int64_t v) {
 void radix_topk_set_bucket_rank(int mode) { g_bucket_rank = mode; }
 void radix_topk_set_bucket_select(int mode) { g_bucket_select = mode; }
 void radix_topk_set_short_cta(int mode) { g_short_cta = mode; }
-void radix_topk_set_zoom(int mode) { g_zoom = mode; }
+void radix_topk_set_bucket64(int mode) { g_bucket64 = mode; }
 
 void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
   if (a.k < 1 || a.k > kRadixTopkMaxK)

@@ -80,9 +80,9 @@ void radix_topk_set_bucket_select(int mode);
 // 256-thread CTAs with the radix kernel's retry pass for the rows it refuses (topk_short.cuh),
 // 0 = the radix kernel alone, -1 (default) = HISA_TOPK_SHORT_CTA=1 turns it on, else off.
 void radix_topk_set_short_cta(int mode);
-// Test hook for the short-row kernel's zoomed second bucket map (topk_bucket_select.cuh
-// zoom_split): 1 on, 0 off, -1 (default) = HISA_TOPK_ZOOM=0/1, else off.
-void radix_topk_set_zoom(int mode);
+// Test hook for the short-row kernel's bucket limit (topk_bucket_select.cuh, SelectShared's
+// kLimit): 1 = 64 keys, 0 = 32, -1 (default) = HISA_TOPK_BUCKET64=0/1, else 32.
+void radix_topk_set_bucket64(int mode);
 
 // Enqueues the selection on `stream`. No allocation, no host sync (graph-capturable).
 // Throws ArgumentError for k outside [1, kRadixTopkMaxK], BackendError on launch failure.

@@ -22,14 +22,14 @@ std::size_t smem_bytes(const TopkRowsArgs& a) {
 }
 
 // One row: every output written through to_out (the identity, or positions -> tokens).
-template <bool kVec, typename TE, bool kByIndex, bool kZoom, typename ToOut>
+template <bool kVec, typename TE, bool kByIndex, int kLimit, typename ToOut>
 __device__ __forceinline__ void run_row(const TopkRowsArgs& a, const TE* scores, int begin, int end,
                                         int n, int k, int32_t* out, ToOut to_out) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
   uint64_t* buf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
   uint32_t* sk = reinterpret_cast<uint32_t*>(buf + a.k);
-  __shared__ topk_bucket::SelectShared<kThreads> sh;
+  __shared__ topk_bucket::SelectShared<kThreads, kLimit> sh;
   const int tid = threadIdx.x;
   bool done = true;
   if (n <= 0) {
@@ -43,7 +43,7 @@ __device__ __forceinline__ void run_row(const TopkRowsArgs& a, const TE* scores,
     const int kk = min(k, n);
     if constexpr (kByIndex) {  // k < n
       uint64_t t;
-      done = topk_bucket::kth_key_by_buckets<kThreads, kBins, kZoom>(
+      done = topk_bucket::kth_key_by_buckets<kThreads, kBins>(
           sk, begin, static_cast<uint32_t>(n), kk, hist, sh, &t);
       if (done)
         topk_ordered::ordered_buffer_pass<kThreads>(
@@ -54,7 +54,7 @@ __device__ __forceinline__ void run_row(const TopkRowsArgs& a, const TE* scores,
               if (pos < static_cast<uint32_t>(k)) out[pos] = to_out(static_cast<int32_t>(key & 0xFFFFFFFFu));
             });
     } else {  // score order (also a valid answer for an unordered set); k = n ranks the row
-      done = topk_bucket::select_by_buckets<kThreads, kBins, kZoom>(
+      done = topk_bucket::select_by_buckets<kThreads, kBins>(
           sk, begin, static_cast<uint32_t>(n), kk, buf, sk, hist, sh, out, to_out);
       if (done)
         for (int j = kk + tid; j < k; j += kThreads) out[j] = -1;
@@ -63,7 +63,7 @@ __device__ __forceinline__ void run_row(const TopkRowsArgs& a, const TE* scores,
   if (!done && tid == 0) out[0] = kShortRowRefused;  // uniform: the retry pass selects the row
 }
 
-template <bool kVec, typename TE, bool kByIndex, bool kZoom>
+template <bool kVec, typename TE, bool kByIndex, int kLimit>
 __global__ void __launch_bounds__(kThreads, 4) short_topk_kernel(TopkRowsArgs a) {
   const int64_t row = blockIdx.x;
   const topk_io::RowView<TE> view = topk_io::row_view<TE>(a, row);
@@ -74,19 +74,19 @@ __global__ void __launch_bounds__(kThreads, 4) short_topk_kernel(TopkRowsArgs a)
   const int n = end - begin;
   // Kept-block positions become tokens as they are written (short_topk_fits: B <= kMaxB).
   if (a.columns.kept != nullptr) {
-    run_row<kVec, TE, kByIndex, kZoom>(a, scores, begin, end, n, k, out,
+    run_row<kVec, TE, kByIndex, kLimit>(a, scores, begin, end, n, k, out,
                                        topk_io::token_map(a, row));
   } else {
-    run_row<kVec, TE, kByIndex, kZoom>(a, scores, begin, end, n, k, out,
+    run_row<kVec, TE, kByIndex, kLimit>(a, scores, begin, end, n, k, out,
                                        topk_bucket::SameColumn{});
   }
 }
 
-template <bool kVec, typename TE, bool kZoom>
+template <bool kVec, typename TE, int kLimit>
 void launch(const TopkRowsArgs& a, cudaStream_t stream, const char* ctx) {
   const bool by_index = a.sorted && a.by_index;
-  auto* fn = by_index ? &short_topk_kernel<kVec, TE, true, kZoom>
-                      : &short_topk_kernel<kVec, TE, false, kZoom>;
+  auto* fn = by_index ? &short_topk_kernel<kVec, TE, true, kLimit>
+                      : &short_topk_kernel<kVec, TE, false, kLimit>;
   const std::size_t smem = smem_bytes(a);
   HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(fn),
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -96,13 +96,13 @@ void launch(const TopkRowsArgs& a, cudaStream_t stream, const char* ctx) {
   HISA_CUDA_CHECK_LAUNCH("short_topk_kernel", ctx);
 }
 
-template <bool kZoom>
+template <int kLimit>
 void launch_typed(const TopkRowsArgs& a, bool vec, cudaStream_t stream, const char* ctx) {
   const bool f16 = a.scores_f16 != nullptr;
-  if (f16 && vec) launch<true, uint16_t, kZoom>(a, stream, ctx);
-  else if (f16) launch<false, uint16_t, kZoom>(a, stream, ctx);
-  else if (vec) launch<true, float, kZoom>(a, stream, ctx);
-  else launch<false, float, kZoom>(a, stream, ctx);
+  if (f16 && vec) launch<true, uint16_t, kLimit>(a, stream, ctx);
+  else if (f16) launch<false, uint16_t, kLimit>(a, stream, ctx);
+  else if (vec) launch<true, float, kLimit>(a, stream, ctx);
+  else launch<false, float, kLimit>(a, stream, ctx);
 }
 
 }  // namespace
@@ -112,10 +112,10 @@ bool short_topk_fits(const TopkRowsArgs& a) {
          (a.columns.kept == nullptr || (a.columns.B >= 1 && a.columns.B <= topk_io::TokenMap::kMaxB));
 }
 
-void short_topk_rows(const TopkRowsArgs& a, bool vec, bool zoom, cudaStream_t stream,
+void short_topk_rows(const TopkRowsArgs& a, bool vec, bool wide_buckets, cudaStream_t stream,
                      const char* ctx) {
-  if (zoom) launch_typed<true>(a, vec, stream, ctx);
-  else launch_typed<false>(a, vec, stream, ctx);
+  if (wide_buckets) launch_typed<2 * topk_bucket::kBucketMax>(a, vec, stream, ctx);
+  else launch_typed<topk_bucket::kBucketMax>(a, vec, stream, ctx);
 }
 
 }  // namespace hisa::cuda

@@ -24,10 +24,10 @@ constexpr int64_t kShortRowMaxK = 2048;
 bool short_topk_fits(const TopkRowsArgs& a);
 
 // Enqueues the short-row kernel (`vec`: 16-byte aligned rows); refused rows are left flagged
-// for the retry pass. `zoom`: a row the bucket map refuses gets a second, zoomed map first
-// (topk_bucket_select.cuh zoom_split; the A/B switch HISA_TOPK_ZOOM). No allocation, no host
-// sync.
-void short_topk_rows(const TopkRowsArgs& a, bool vec, bool zoom, cudaStream_t stream,
+// for the retry pass. `wide_buckets`: buckets at or above the k-th key's may hold up to 64 keys
+// instead of 32 before the row is refused (the A/B switch HISA_TOPK_BUCKET64). No allocation,
+// no host sync.
+void short_topk_rows(const TopkRowsArgs& a, bool vec, bool wide_buckets, cudaStream_t stream,
                      const char* ctx);
 
 }  // namespace hisa::cuda

@@ -75,37 +75,37 @@ std::vector<int32_t> run_gpu(const Rows& r, int64_t k, int misalign = 0, bool in
 // counting sort and the register sort, topk_bucket_rank.cuh), both orders with both selections
 // of short rows (one bucket histogram, topk_bucket_select.cuh, or the radix passes) and with
 // the short-row kernel in small CTAs (topk_short.cuh, its refused rows by the radix kernel's
-// retry pass), also with its zoomed second bucket map (radix_topk_set_zoom); returns the
+// retry pass), also with its bucket limit of 64 (radix_topk_set_bucket64); returns the
 // score-order result.
 std::vector<int32_t> expect_topk(const Rows& r, int64_t k, int misalign = 0) {
   const std::vector<int32_t> want = reference(r, k);
   std::vector<int32_t> got;
   struct Mode {
-    int short_cta, select, buckets, zoom;
+    int short_cta, select, buckets, bucket64;
   };
   for (const Mode m : {Mode{1, 1, 1, 0}, Mode{1, 1, 1, 1}, Mode{1, 1, 0, 0}, Mode{0, 1, 1, 0},
                        Mode{0, 1, 0, 0}, Mode{0, 0, 1, 0}, Mode{0, 0, 0, 0}}) {
     cuda::radix_topk_set_short_cta(m.short_cta);
     cuda::radix_topk_set_bucket_select(m.select);
     cuda::radix_topk_set_bucket_rank(m.buckets);
-    cuda::radix_topk_set_zoom(m.zoom);
+    cuda::radix_topk_set_bucket64(m.bucket64);
     got = run_gpu(r, k, misalign);
     EXPECT_EQ(got, want) << "score order, k=" << k << " misalign=" << misalign
                          << " bucket ranking=" << m.buckets << " bucket selection=" << m.select
-                         << " short-row CTAs=" << m.short_cta << " zoom=" << m.zoom;
+                         << " short-row CTAs=" << m.short_cta << " bucket64=" << m.bucket64;
   }
   cuda::radix_topk_set_bucket_rank(-1);
   for (const Mode m : {Mode{1, 1, 1, 0}, Mode{1, 1, 1, 1}, Mode{0, 1, 1, 0}, Mode{0, 0, 1, 0}}) {
     cuda::radix_topk_set_short_cta(m.short_cta);
     cuda::radix_topk_set_bucket_select(m.select);
-    cuda::radix_topk_set_zoom(m.zoom);
+    cuda::radix_topk_set_bucket64(m.bucket64);
     EXPECT_EQ(run_gpu(r, k, misalign, true), by_index(want, k))
         << "index order, k=" << k << " misalign=" << misalign << " bucket selection=" << m.select
-        << " short-row CTAs=" << m.short_cta << " zoom=" << m.zoom;
+        << " short-row CTAs=" << m.short_cta << " bucket64=" << m.bucket64;
   }
   cuda::radix_topk_set_short_cta(-1);
   cuda::radix_topk_set_bucket_select(-1);
-  cuda::radix_topk_set_zoom(-1);
+  cuda::radix_topk_set_bucket64(-1);
   return got;
 }
 
@@ -280,25 +280,28 @@ TEST(CudaTopk, BucketSelectionOfShortRows) {
   for (const int64_t k : {2048, 1000, 17}) expect_topk(r, k);
 }
 
-// The short-row kernel's zoomed second bucket map (radix_topk_set_zoom, HISA_TOPK_ZOOM): rows
-// of both signs whose first map (by value over [-6000, 2046], buckets ~3.9 wide) puts the k-th
-// key in a bucket of ~260 distinct scores, refused in both orders, while the second map over
-// (~899, 2046] spreads it over ~7 buckets (bench/hisa/bucket_refusals.py's emulation of the
-// same rules: b* of 8 keys, none above it over 9). Exact in every mode of expect_topk.
-TEST(CudaTopk, ZoomedBucketMapRows) {
+// The short-row kernel's bucket limit (radix_topk_set_bucket64, HISA_TOPK_BUCKET64): rows of
+// both signs whose k-th key lies in a bucket of 48 distinct scores (refused at the limit of 32
+// in both orders, taken at 64) and whose buckets above it hold 40 keys each (refused in score
+// order at 32). Exact in every mode of expect_topk.
+TEST(CudaTopk, CrowdedBucketsUnderTheLimitOf64) {
   SKIP_WITHOUT_GPU();
   const int64_t cols = 8192, rows = 2;
   Rows r{rows, cols, cols, std::vector<float>(rows * cols, 0.0f), {0, 5}, {cols, cols}};
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t n = r.end[i] - r.begin[i];
     float* row = r.scores.data() + i * cols + r.begin[i];
-    for (int64_t c = 0; c < n; ++c)  // the bulk, below the k-th key's cluster
-      row[c] = static_cast<float>(880.0 + 19.0 * static_cast<double>((c * 7919) % 6131) / 6131.0);
-    for (int64_t j = 0; j < 2000; ++j)  // the selected top, 2 keys per first-map bucket
-      row[4 * j] = static_cast<float>(1000.0 + 1046.0 * static_cast<double>(j) / 1999.0);
-    for (int64_t j = 0; j < 60; ++j)  // the cluster that holds rank k - 1
-      row[4 * j + 1] = static_cast<float>(900.0 + 3.9 * static_cast<double>(j) / 59.0);
-    row[2] = -6000.0f;  // one far negative: buckets by value, wide
+    // Buckets by value over [-2047, 2048] are 2 wide: bucket b holds (2048 - 2(b+1), 2048 - 2b].
+    // 50 buckets of 40 keys (2000 keys in (1948, 2048]), then 48 keys in (1946, 1948]: rank
+    // 2047 is among them; the rest far below.
+    for (int64_t c = 0; c < n; ++c) row[c] = -1000.0f - static_cast<float>(c % 977) * 0.5f;
+    for (int64_t j = 0; j < 2000; ++j) {
+      const float group = static_cast<float>(j / 40), within = static_cast<float>(j % 40);
+      row[2 * j] = 2047.9f - group * 2.0f - within * 0.04f;
+    }
+    for (int64_t j = 0; j < 48; ++j) row[2 * j + 1] = 1947.9f - static_cast<float>(j) * 0.03f;
+    row[4001] = 2048.0f;   // the top of the range
+    row[4003] = -2047.0f;  // the bottom
   }
   expect_topk(r, 2048);
 }
