@@ -414,10 +414,11 @@ __global__ void __launch_bounds__(kThreads, 2)
 
 // The rows the short-row kernel refused (topk_short.cuh: out[0] == kShortRowRefused), by the
 // radix passes: each CTA reads the flags of kRetryRows rows and selects the flagged ones in
-// turn. Few rows per CTA, because on the structured workload most rows can be refused (ReLU
-// zeros crowd the buckets): at 512 rows per CTA (bda9736) its 32K rows took 64 CTAs, each
-// selecting hundreds of rows serially (HISA B=128 m=64 12.9 ms against 7.4 without the short
-// CTAs, H100 same run); an empty CTA costs a flag read.
+// turn. Few rows per CTA, because on the structured workload 5-11% of the rows are refused
+// (bench/hisa/bucket_refusals.py: buckets of 33-60 keys near the k-th key): at 512 rows per
+// CTA (bda9736) its 32K rows took 64 CTAs, each selecting tens of rows serially (HISA B=128
+// m=64 12.9 ms against 7.4 without the short CTAs, H100 same run); an empty CTA costs a flag
+// read.
 constexpr int kRetryRows = 16;
 template <bool kVec, typename TE, bool kByIndex>
 __global__ void __launch_bounds__(kThreads, 2)
