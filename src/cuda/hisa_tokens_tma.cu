@@ -54,12 +54,15 @@ using tokens::skips_scoring;
 // shared memory. HISA_TOKENS_SHAPE=1 and HISA_TOKENS_WREGS=1 (A/B switches) take one CTA
 // per SM with 4 warpgroups and a 12-stage ring (twice the key bytes in flight per SM) and
 // the weights in registers.
-template <int WG, int CTAS, int S, int QS, bool WREGS, int P = 1>
+template <int WG, int CTAS, int S, int QS, bool WREGS, int P = 1, bool STREAM = false>
 struct Shape {
   static_assert(S % WG == 0, "a slot is always consumed by one warpgroup");
   static constexpr int kMathWarpgroups = WG, kCtasPerSm = CTAS, kStages = S, kQStages = QS;
   static constexpr bool kWRegs = WREGS;
   static constexpr int kProducers = P;
+  // Scores stored with the evict-first hint (st.global.cs), so that the 16 KB a stage writes
+  // do not push the key tiles other queries reuse out of L2.
+  static constexpr bool kStreamStores = STREAM;
   static constexpr int kMathWarps = 4 * WG;
   static constexpr int kThreads = 32 * kMathWarps + 32 * P;  // + the producer warps
   static constexpr int kSmemQ = 0;
@@ -156,7 +159,13 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
         const float2 sum =
             kWRegs ? sm90::key_head_sums(acc_a, wv) : sm90::key_head_sums_smem(acc_a, wq);
         const float s = (quad & 1) ? sum.y : sum.x;
-        if (quad < 2 && pos_a < g.cvalid) scores_row[pos_a] = has_scale ? scale_a * s : s;
+        if (quad < 2 && pos_a < g.cvalid) {
+          if constexpr (R::kStreamStores) {
+            __stcs(&scores_row[pos_a], has_scale ? scale_a * s : s);
+          } else {
+            scores_row[pos_a] = has_scale ? scale_a * s : s;
+          }
+        }
       }
       sm90::wgmma_wait<0>();
       sm90::fence_operand(acc_b);
@@ -166,7 +175,13 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
         const float2 sum =
             kWRegs ? sm90::key_head_sums(acc_b, wv) : sm90::key_head_sums_smem(acc_b, wq);
         const float s = (quad & 1) ? sum.y : sum.x;
-        if (quad < 2 && pos_b < g.cvalid) scores_row[pos_b] = has_scale ? scale_b * s : s;
+        if (quad < 2 && pos_b < g.cvalid) {
+          if constexpr (R::kStreamStores) {
+            __stcs(&scores_row[pos_b], has_scale ? scale_b * s : s);
+          } else {
+            scores_row[pos_b] = has_scale ? scale_b * s : s;
+          }
+        }
       }
     }
     gs += nstages;
@@ -181,6 +196,7 @@ using ShapeDefaultW = Shape<2, 2, 4, 2, true>;
 using ShapeWide = Shape<4, 1, 12, 2, false>;
 using ShapeWideW = Shape<4, 1, 12, 2, true>;
 using ShapeTwoProducersW = Shape<2, 2, 4, 2, true, 2>;
+using ShapeStreamStoresW = Shape<2, 2, 4, 2, true, 1, true>;
 
 struct Variant {
   const void* fn;
@@ -193,9 +209,13 @@ Variant variant_of() {
 }
 // The kernel chosen by HISA_TOKENS_SHAPE (default 0) / HISA_TOKENS_WREGS (default 1) /
 // HISA_TOKENS_TWO_PRODUCERS (default 0; 1: two producer warps taking alternate stages, the
-// default shape with the weights in registers; an A/B switch, not yet run on a GPU).
-Variant tokens_variant(bool wide, bool wregs, bool two_producers) {
+// default shape with the weights in registers) / HISA_TOKENS_STREAM_STORES (default 0; 1: the
+// default shape with evict-first score stores: stage 2a costs 1.6x more per candidate pair at
+// 128K than at 32K on the H100, bda9736, and its key tiles may be evicted by the score
+// stream). A/B switches, not yet run on a GPU.
+Variant tokens_variant(bool wide, bool wregs, bool two_producers, bool stream_stores) {
   if (two_producers) return variant_of<ShapeTwoProducersW>();
+  if (stream_stores) return variant_of<ShapeStreamStoresW>();
   if (wide) return wregs ? variant_of<ShapeWideW>() : variant_of<ShapeWide>();
   return wregs ? variant_of<ShapeDefaultW>() : variant_of<ShapeDefault>();
 }
@@ -207,7 +227,8 @@ bool sm90_tma_tokens_supported(const HisaParams& p) {
   if (p.B % kTileKeys != 0 || p.lists || p.shared_tiles || p.stream_cap > 0) return false;
   if (!aligned16(p.q) || !aligned16(p.k) || !aligned16(p.w)) return false;
   if (p.k_scale != nullptr && !aligned16(p.k_scale)) return false;
-  return sm90a_kernel_ready(tokens_variant(false, false, false).fn) && tensor_maps_available();
+  return sm90a_kernel_ready(tokens_variant(false, false, false, false).fn) &&
+         tensor_maps_available();
 }
 
 namespace tokens {
@@ -238,7 +259,8 @@ void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
   const CUtensorMap &map_q = in.map_q, &map_k = in.map_k, &map_s = in.map_s;
   static const Variant v =
       tokens_variant(env_switch("HISA_TOKENS_SHAPE") == 1, env_switch("HISA_TOKENS_WREGS") != 0,
-                     env_switch("HISA_TOKENS_TWO_PRODUCERS") == 1);
+                     env_switch("HISA_TOKENS_TWO_PRODUCERS") == 1,
+                     env_switch("HISA_TOKENS_STREAM_STORES") == 1);
   HISA_CUDA_CHECK_CTX(
       cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem), ctx);
   const int sms = current_device_properties().multiProcessorCount;
