@@ -18,9 +18,9 @@ bool tensor_maps_available();
 // the driver refuses it.
 CUtensorMap rows_map(const void* base, int64_t rows, uint32_t box_rows, const std::string& ctx);
 
-// Map over `n` floats (one row of a 2-D map) from `base` (16-byte aligned; HISA's k_scale), boxes of `box` floats
-// (box * 4 a multiple of 16, <= 256 floats), no swizzle, zeros past the end. BackendError naming
-// `ctx` if the driver refuses it.
+// Map over `n` floats (one row of a 2-D map) from `base` (16-byte aligned; HISA's k_scale),
+// boxes of `box` floats (box * 4 a multiple of 16, <= 256 floats), no swizzle, zeros past the
+// end. BackendError naming `ctx` if the driver refuses it.
 CUtensorMap floats_map(const float* base, int64_t n, uint32_t box, const std::string& ctx);
 
 // 4-D map over a table of `rows` rows of 256 bytes (HISA's bf16 pooled keys, D = 128) that

@@ -79,13 +79,41 @@ __device__ __forceinline__ uint64_t rank_key_at(const uint32_t* sk, int begin, u
   return (static_cast<uint64_t>(sk[i]) << 32) | static_cast<uint32_t>(begin + static_cast<int>(i));
 }
 
-// Steps 2 and 3 of split_at_rank for a given map (hist zeroed and sh.max_bucket = 0 before the
-// barrier that precedes it); ends with a barrier.
+// Steps shared by both orders: the key range, the bucket sizes, their starts (left in hist),
+// b* and start(b*) (sh.b_star, sh.start_star), b*'s size (sh.star_count) and the largest bucket
+// above b* (sh.max_bucket). Call after a barrier that makes sk visible; ends with one.
 template <int kThreads, int kBins, int kLimit>
-__device__ void split_by(const uint32_t* sk, uint32_t n, int k, uint32_t* hist,
-                         SelectShared<kThreads, kLimit>& sh, const BucketMap<kBins>& bucket_of) {
+__device__ BucketMap<kBins> split_at_rank(const uint32_t* sk, uint32_t n, int k, uint32_t* hist,
+                                          SelectShared<kThreads, kLimit>& sh) {
+  static_assert(kBins % kThreads == 0, "each thread scans the same number of buckets");
   constexpr int kBinsPerThread = kBins / kThreads;
   const int tid = static_cast<int>(threadIdx.x), lane = tid & 31;
+
+  // 1. The row's key range.
+  uint32_t hi = 0, lo = 0xFFFFFFFFu;
+  for (uint32_t i = tid; i < n; i += kThreads) {
+    hi = max(hi, sk[i]);
+    lo = min(lo, sk[i]);
+  }
+  hi = __reduce_max_sync(0xFFFFFFFFu, hi);
+  lo = __reduce_min_sync(0xFFFFFFFFu, lo);
+  if (tid == 0) {
+    sh.key_max = 0;
+    sh.key_min = 0xFFFFFFFFu;
+    sh.max_bucket = 0;
+    sh.tie_count = 0;
+    sh.star_lo = 0xFFFFFFFFu;
+    sh.star_hi = 0;
+  }
+  for (int i = tid; i < kBins; i += kThreads) hist[i] = 0;
+  __syncthreads();
+  if (lane == 0) {
+    atomicMax(&sh.key_max, hi);
+    atomicMin(&sh.key_min, lo);
+  }
+  __syncthreads();
+  const BucketMap<kBins> bucket_of(sh.key_max, sh.key_min);
+
   // 2. Bucket sizes.
   for (uint32_t i = tid; i < n; i += kThreads) atomicAdd(&hist[bucket_of(sk[i])], 1u);
   __syncthreads();
@@ -120,42 +148,6 @@ __device__ void split_by(const uint32_t* sk, uint32_t n, int k, uint32_t* hist,
   widest = __reduce_max_sync(0xFFFFFFFFu, widest);
   if (lane == 0 && widest > 0) atomicMax(&sh.max_bucket, widest);
   __syncthreads();
-}
-
-// Steps shared by both orders: the key range, the bucket sizes, their starts (left in hist),
-// b* and start(b*) (sh.b_star, sh.start_star), b*'s size (sh.star_count) and the largest bucket
-// above b* (sh.max_bucket). Call after a barrier that makes sk visible; ends with one.
-template <int kThreads, int kBins, int kLimit>
-__device__ BucketMap<kBins> split_at_rank(const uint32_t* sk, uint32_t n, int k, uint32_t* hist,
-                                          SelectShared<kThreads, kLimit>& sh) {
-  static_assert(kBins % kThreads == 0, "each thread scans the same number of buckets");
-  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31;
-
-  // 1. The row's key range.
-  uint32_t hi = 0, lo = 0xFFFFFFFFu;
-  for (uint32_t i = tid; i < n; i += kThreads) {
-    hi = max(hi, sk[i]);
-    lo = min(lo, sk[i]);
-  }
-  hi = __reduce_max_sync(0xFFFFFFFFu, hi);
-  lo = __reduce_min_sync(0xFFFFFFFFu, lo);
-  if (tid == 0) {
-    sh.key_max = 0;
-    sh.key_min = 0xFFFFFFFFu;
-    sh.max_bucket = 0;
-    sh.tie_count = 0;
-    sh.star_lo = 0xFFFFFFFFu;
-    sh.star_hi = 0;
-  }
-  for (int i = tid; i < kBins; i += kThreads) hist[i] = 0;
-  __syncthreads();
-  if (lane == 0) {
-    atomicMax(&sh.key_max, hi);
-    atomicMin(&sh.key_min, lo);
-  }
-  __syncthreads();
-  const BucketMap<kBins> bucket_of(sh.key_max, sh.key_min);
-  split_by<kThreads, kBins>(sk, n, k, hist, sh, bucket_of);
   return bucket_of;
 }
 
