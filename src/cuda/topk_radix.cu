@@ -12,6 +12,7 @@
 #include "cuda/topk_ordered.cuh"
 #include "cuda/topk_radix.cuh"
 #include "cuda/topk_row_io.cuh"
+#include "cuda/topk_sample_window.cuh"
 #include "cuda/topk_short.cuh"
 #include "hisa/error.hpp"
 
@@ -43,6 +44,7 @@ struct RowShared {
   uint32_t sel_bin, sel_above, sel_count;
   topk_bucket::Shared<kThreads> bucket;  // the score-order ranking's scratch
   topk_bucket::SelectShared<kThreads> select;  // the short rows' one-sort selection
+  topk_sample::Shared sample;  // the sampled window's bounds
 };
 
 __device__ __forceinline__ uint64_t top_bits(uint64_t key, int hi) { return key >> (64 - hi); }
@@ -296,7 +298,7 @@ __device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int 
 
 template <bool kVec, typename TE, bool kByIndex>
 __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int64_t row, int cap, int short_max,
-                                         bool buckets, bool select) {
+                                         bool buckets, bool select, bool sample) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
   uint64_t* outbuf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
@@ -351,6 +353,12 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int64_t row, int
         cand[atomicAdd(&sh.cand_count, 1u)] = rank_key(v, i);
       });
       in_smem = true;
+    } else if (sample && topk_sample::window_pass<kThreads, kVec, TE>(
+                             scores, begin, end, k, cap, outbuf, cand, sh.out_count, sh.cand_count,
+                             sh.sample)) {
+      // One read: the keys surely above the k-th are out, its window is in shared memory.
+      r = static_cast<uint32_t>(k) - sh.out_count;
+      in_smem = true;
     }
     while (true) {
       const int w = min(kDigitBits, 64 - hi);
@@ -404,8 +412,9 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int64_t row, int
 
 template <bool kVec, typename TE, bool kByIndex>
 __global__ void __launch_bounds__(kThreads, 2)
-    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool buckets, bool select) {
-  topk_row<kVec, TE, kByIndex>(a, blockIdx.x, cap, short_max, buckets, select);
+    radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool buckets, bool select,
+                      bool sample) {
+  topk_row<kVec, TE, kByIndex>(a, blockIdx.x, cap, short_max, buckets, select, sample);
   if (a.columns.kept != nullptr) {
     __syncthreads();
     topk_io::write_tokens<kThreads>(a, blockIdx.x);
@@ -434,7 +443,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const uint32_t c = count;
   for (uint32_t i = 0; i < c; ++i) {
     const int64_t row = todo[i];
-    topk_row<kVec, TE, kByIndex>(a, row, cap, short_max, buckets, false);
+    topk_row<kVec, TE, kByIndex>(a, row, cap, short_max, buckets, false, false);
     if (a.columns.kept != nullptr) {
       __syncthreads();
       topk_io::write_tokens<kThreads>(a, row);
@@ -495,6 +504,16 @@ bool bucket64_wanted() {
   return switch_on(g_bucket64, env, kBucket64Default);
 }
 
+// Long rows (more than `cap` columns) by the sampled window (topk_sample_window.cuh: one read
+// of the row instead of two or three): the test hook, else HISA_TOPK_SAMPLE=0/1, else off. An
+// A/B switch, not yet timed on a GPU.
+constexpr bool kSampleDefault = false;
+int g_sample = -1;
+bool sample_wanted() {
+  static const int env = env_switch("HISA_TOPK_SAMPLE");
+  return switch_on(g_sample, env, kSampleDefault);
+}
+
 template <bool kVec, typename TE>
 void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max,
                     std::size_t smem, cudaStream_t stream, const std::string& ctx) {
@@ -518,7 +537,7 @@ void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max
                                            static_cast<int>(smem)),
                       ctx);
   fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, short_max, buckets,
-                                                                  select);
+                                                                  select, sample_wanted());
   HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
 }
 
@@ -534,6 +553,7 @@ void radix_topk_set_bucket_rank(int mode) { g_bucket_rank = mode; }
 void radix_topk_set_bucket_select(int mode) { g_bucket_select = mode; }
 void radix_topk_set_short_cta(int mode) { g_short_cta = mode; }
 void radix_topk_set_bucket64(int mode) { g_bucket64 = mode; }
+void radix_topk_set_sample(int mode) { g_sample = mode; }
 
 void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
   if (a.k < 1 || a.k > kRadixTopkMaxK)

@@ -83,6 +83,9 @@ void radix_topk_set_short_cta(int mode);
 // Test hook for the short-row kernel's bucket limit (topk_bucket_select.cuh, SelectShared's
 // kLimit): 1 = 64 keys, 0 = 32, -1 (default) = HISA_TOPK_BUCKET64=0/1, else 32.
 void radix_topk_set_bucket64(int mode);
+// Test hook for the sampled window of long rows (HISA_TOPK_SAMPLE): -1 = environment /
+// default, 0 = off, 1 = on.
+void radix_topk_set_sample(int mode);
 
 // Enqueues the selection on `stream`. No allocation, no host sync (graph-capturable).
 // Throws ArgumentError for k outside [1, kRadixTopkMaxK], BackendError on launch failure.

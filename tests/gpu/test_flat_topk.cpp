@@ -75,37 +75,44 @@ std::vector<int32_t> run_gpu(const Rows& r, int64_t k, int misalign = 0, bool in
 // counting sort and the register sort, topk_bucket_rank.cuh), both orders with both selections
 // of short rows (one bucket histogram, topk_bucket_select.cuh, or the radix passes) and with
 // the short-row kernel in small CTAs (topk_short.cuh, its refused rows by the radix kernel's
-// retry pass), also with its bucket limit of 64 (radix_topk_set_bucket64); returns the
-// score-order result.
+// retry pass), also with its bucket limit of 64 (radix_topk_set_bucket64), and long rows with
+// and without the sampled window (radix_topk_set_sample); returns the score-order result.
 std::vector<int32_t> expect_topk(const Rows& r, int64_t k, int misalign = 0) {
   const std::vector<int32_t> want = reference(r, k);
   std::vector<int32_t> got;
   struct Mode {
-    int short_cta, select, buckets, bucket64;
+    int short_cta, select, buckets, bucket64, sample;
   };
-  for (const Mode m : {Mode{1, 1, 1, 0}, Mode{1, 1, 1, 1}, Mode{1, 1, 0, 0}, Mode{0, 1, 1, 0},
-                       Mode{0, 1, 0, 0}, Mode{0, 0, 1, 0}, Mode{0, 0, 0, 0}}) {
+  for (const Mode m : {Mode{1, 1, 1, 0, 0}, Mode{1, 1, 1, 1, 0}, Mode{1, 1, 0, 0, 0},
+                       Mode{0, 1, 1, 0, 0}, Mode{0, 1, 1, 0, 1}, Mode{0, 1, 0, 0, 0},
+                       Mode{0, 0, 1, 0, 0}, Mode{0, 0, 0, 0, 1}, Mode{0, 0, 0, 0, 0}}) {
     cuda::radix_topk_set_short_cta(m.short_cta);
     cuda::radix_topk_set_bucket_select(m.select);
     cuda::radix_topk_set_bucket_rank(m.buckets);
     cuda::radix_topk_set_bucket64(m.bucket64);
+    cuda::radix_topk_set_sample(m.sample);
     got = run_gpu(r, k, misalign);
     EXPECT_EQ(got, want) << "score order, k=" << k << " misalign=" << misalign
                          << " bucket ranking=" << m.buckets << " bucket selection=" << m.select
-                         << " short-row CTAs=" << m.short_cta << " bucket64=" << m.bucket64;
+                         << " short-row CTAs=" << m.short_cta << " bucket64=" << m.bucket64
+                         << " sampled window=" << m.sample;
   }
   cuda::radix_topk_set_bucket_rank(-1);
-  for (const Mode m : {Mode{1, 1, 1, 0}, Mode{1, 1, 1, 1}, Mode{0, 1, 1, 0}, Mode{0, 0, 1, 0}}) {
+  for (const Mode m : {Mode{1, 1, 1, 0, 0}, Mode{1, 1, 1, 1, 0}, Mode{0, 1, 1, 0, 0},
+                       Mode{0, 1, 1, 0, 1}, Mode{0, 0, 1, 0, 0}}) {
     cuda::radix_topk_set_short_cta(m.short_cta);
     cuda::radix_topk_set_bucket_select(m.select);
     cuda::radix_topk_set_bucket64(m.bucket64);
+    cuda::radix_topk_set_sample(m.sample);
     EXPECT_EQ(run_gpu(r, k, misalign, true), by_index(want, k))
         << "index order, k=" << k << " misalign=" << misalign << " bucket selection=" << m.select
-        << " short-row CTAs=" << m.short_cta << " bucket64=" << m.bucket64;
+        << " short-row CTAs=" << m.short_cta << " bucket64=" << m.bucket64
+        << " sampled window=" << m.sample;
   }
   cuda::radix_topk_set_short_cta(-1);
   cuda::radix_topk_set_bucket_select(-1);
   cuda::radix_topk_set_bucket64(-1);
+  cuda::radix_topk_set_sample(-1);
   return got;
 }
 
@@ -333,6 +340,31 @@ TEST(CudaTopk, RowsLongerThanOneBitmapWindow) {
     }
     for (const int64_t k : {2048, 5000}) expect_topk(r, k);
   }
+}
+
+// The sampled window of long rows (topk_sample_window.cuh) must be exact when the sample
+// misleads it. Rows of 65536 columns: Gaussian scores plus a run of 8 hot columns in the middle
+// of every 257-column gap, where the sample's 8-column groups (one every ~257 columns from
+// column 0) never fall: 2040 hot keys the sample does not see, so more than k keys lie above its
+// upper bound and the row takes the exact passes again. A second row has the hot columns on the
+// sample groups' own stride (the sample over-counts them) and a third is plain Gaussian.
+TEST(CudaTopk, SampledWindowMisledBySparseHotColumns) {
+  SKIP_WITHOUT_GPU();
+  constexpr int64_t kCols = 65536;
+  Rows r = random_rows(3, kCols, kCols, 77, 0);
+  std::mt19937_64 rng(78);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  for (int i = 0; i < 3; ++i) {
+    r.begin[i] = 0;
+    r.end[i] = static_cast<int32_t>(kCols);
+    for (int64_t c = 0; c < kCols; ++c) {
+      float v = nd(rng);
+      if (i == 0 && c % 257 >= 124 && c % 257 < 132) v += 40.0f;  // between the sample groups
+      if (i == 1 && c % 257 < 8) v += 40.0f;                       // on them
+      r.scores[i * r.ld + c] = v;
+    }
+  }
+  for (const int64_t k : {1, 2048, 3000}) expect_topk(r, k);
 }
 
 TEST(CudaTopk, LargestK) {
