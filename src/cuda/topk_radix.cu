@@ -356,9 +356,15 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int64_t row, int
     } else if (sample && topk_sample::window_pass<kThreads, kVec, TE>(
                              scores, begin, end, k, cap, outbuf, cand, sh.out_count, sh.cand_count,
                              sh.sample)) {
-      // One read: the keys surely above the k-th are out, its window is in shared memory.
+      // One read: the keys surely above the k-th are out, its window is in shared memory. Every
+      // candidate shares the top bits of the window's bounds: the passes start below them.
       r = static_cast<uint32_t>(k) - sh.out_count;
       in_smem = true;
+      const int common = __clz(static_cast<int>(sh.sample.lo ^ sh.sample.hi));
+      if (common > 0) {
+        hi = common;
+        prefix = sh.sample.lo >> (32 - common);
+      }
     }
     while (true) {
       const int w = min(kDigitBits, 64 - hi);
