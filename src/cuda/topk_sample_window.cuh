@@ -8,7 +8,11 @@
 // 1. Sample kSamples score keys spread over the row (kGroups groups of kGroup adjacent columns,
 //    one 32-byte sector each) and sort them in registers (hisa_register_sort.cuh).
 // 2. The k-th key of the row sits near sample rank ks = k * kSamples / n. Take the sample keys
-//    at ranks ks -+ (kSigmas * sqrt(ks) + 2) as hi and lo.
+//    at ranks ks - (kSigmasHi * sqrt(ks) + 2) and ks + (kSigmasLo * sqrt(ks) + 4) as hi and lo
+//    (lo with the wider margin: a low bound too high costs a read, a wide window only a few
+//    more shared-memory keys; bench/prefill/sample_window_emul.py: at 4 sigmas 1 of 48
+//    structured rows at 32K and at 64K had too few keys >= lo, at 8 none, windows of <= 3747
+//    keys).
 // 3. One pass over the row: keys with score key > hi go to the output list (they are surely in
 //    the top k), keys in [lo, hi] to the candidate buffer, the rest are dropped.
 // 4. The window is right if fewer than k keys are above hi, at least k are >= lo, and the
@@ -28,7 +32,8 @@ namespace hisa::cuda::topk_sample {
 constexpr int kSamples = 2048;
 constexpr int kGroup = 8;  // adjacent columns per sample group (one sector of f32)
 constexpr int kGroups = kSamples / kGroup;
-constexpr float kSigmas = 4.0f;
+constexpr float kSigmasHi = 4.0f;
+constexpr float kSigmasLo = 8.0f;
 // The sort's exchange buffer (warpgroup_sort_desc): this many 8-byte entries of scratch.
 constexpr int kScratchKeys = kSamples + kSamples / 2;
 
@@ -47,9 +52,9 @@ __device__ __forceinline__ int sample_column(int begin, int n, int j) {
 // key is surely above, r_lo >= kSamples that the sample gives no useful lower bound.
 __device__ __forceinline__ void sample_ranks(int n, int k, int& r_hi, int& r_lo) {
   const float ks = static_cast<float>(k) * static_cast<float>(kSamples) / static_cast<float>(n);
-  const float margin = kSigmas * sqrtf(ks) + 2.0f;
-  r_hi = static_cast<int>(floorf(ks - margin));
-  r_lo = static_cast<int>(ceilf(ks + margin));
+  const float sd = sqrtf(ks);
+  r_hi = static_cast<int>(floorf(ks - (kSigmasHi * sd + 2.0f)));
+  r_lo = static_cast<int>(ceilf(ks + (kSigmasLo * sd + 4.0f)));
 }
 
 // Steps 1-4 above for the row [begin, end) of n = end - begin > cap columns (k < n). On
