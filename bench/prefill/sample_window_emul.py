@@ -18,33 +18,18 @@ Needs the hisa Python package (scripts/test.sh builds one into build/ci/pyenv).
 import argparse
 import json
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 
 import hisa
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hisa"))
+from bucket_refusals import e4m3_table, score_keys  # noqa: E402  (the same FP8 table and keys)
+
 SAMPLES, GROUP, SIGMAS_HI, SIGMAS_LO = 2048, 8, 4.0, 8.0  # topk_sample_window.cuh
 BITS = 12
-
-
-def e4m3_table():
-    t = np.zeros(256, np.float32)
-    for b in range(256):
-        s = -1.0 if b & 0x80 else 1.0
-        e, m = (b >> 3) & 0xF, b & 7
-        if e == 0xF and m == 7:
-            t[b] = np.nan
-        elif e == 0:
-            t[b] = s * (m / 8.0) * 2.0 ** -6
-        else:
-            t[b] = s * (1 + m / 8.0) * 2.0 ** (e - 7)
-    return t
-
-
-def score_keys(x):
-    bits = x.astype(np.float32).view(np.uint32)
-    keys = np.where(bits & 0x80000000, ~bits, bits | 0x80000000).astype(np.uint32)
-    return np.where(np.isnan(x), np.uint32(0), keys)
 
 
 def radix_reads(keys, k, cap):
