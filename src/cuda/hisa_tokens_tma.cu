@@ -153,19 +153,18 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
       const int pos_a = l * kStageKeys + row, pos_b = pos_a + kTileKeys;
       const float scale_a = has_scale ? scales[slot * kStageKeys + row] : 1.0f;
       const float scale_b = has_scale ? scales[slot * kStageKeys + kTileKeys + row] : 1.0f;
+      auto store = [&](int pos, float s, float scale) {  // evict-first under kStreamStores
+        const float v = has_scale ? scale * s : s;
+        if constexpr (R::kStreamStores) __stcs(&scores_row[pos], v);
+        else scores_row[pos] = v;
+      };
       sm90::wgmma_wait<1>();
       sm90::fence_operand(acc_a);
       {
         const float2 sum =
             kWRegs ? sm90::key_head_sums(acc_a, wv) : sm90::key_head_sums_smem(acc_a, wq);
         const float s = (quad & 1) ? sum.y : sum.x;
-        if (quad < 2 && pos_a < g.cvalid) {
-          if constexpr (R::kStreamStores) {
-            __stcs(&scores_row[pos_a], has_scale ? scale_a * s : s);
-          } else {
-            scores_row[pos_a] = has_scale ? scale_a * s : s;
-          }
-        }
+        if (quad < 2 && pos_a < g.cvalid) store(pos_a, s, scale_a);
       }
       sm90::wgmma_wait<0>();
       sm90::fence_operand(acc_b);
@@ -175,13 +174,7 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
         const float2 sum =
             kWRegs ? sm90::key_head_sums(acc_b, wv) : sm90::key_head_sums_smem(acc_b, wq);
         const float s = (quad & 1) ? sum.y : sum.x;
-        if (quad < 2 && pos_b < g.cvalid) {
-          if constexpr (R::kStreamStores) {
-            __stcs(&scores_row[pos_b], has_scale ? scale_b * s : s);
-          } else {
-            scores_row[pos_b] = has_scale ? scale_b * s : s;
-          }
-        }
+        if (quad < 2 && pos_b < g.cvalid) store(pos_b, s, scale_b);
       }
     }
     gs += nstages;
