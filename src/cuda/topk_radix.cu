@@ -511,7 +511,7 @@ bool bucket64_wanted() {
 }
 
 // Long rows (more than `cap` columns) by the sampled window (topk_sample_window.cuh: one read
-// of the row instead of two or three): the test hook, else HISA_TOPK_SAMPLE=0/1, else off. An
+// of the row instead of two or more): the test hook, else HISA_TOPK_SAMPLE=0/1, else off. An
 // A/B switch, not yet timed on a GPU.
 constexpr bool kSampleDefault = false;
 int g_sample = -1;

@@ -1,9 +1,10 @@
 // Sampled window for the long rows of the radix top-k (topk_radix.cu, HISA_TOPK_SAMPLE=1).
 //
-// A long row (more columns than the shared-memory buffer) otherwise costs two or three reads of
-// global memory: a 12-bit histogram of the whole row (often again for the next 12 bits: a
-// row's scores share sign and exponent, so the k-th key's bin holds a large part of the row),
-// then the pass that copies the undecided bin into shared memory. Here one read does it:
+// A long row (more columns than the shared-memory buffer) otherwise costs at least two reads of
+// global memory: a 12-bit histogram of the whole row (again for the next 12 bits while the k-th
+// key's bin holds more keys than the buffer), then the pass that copies the undecided bin into
+// shared memory (bench/prefill/sample_window_emul.py: 2.00 reads per row on flat's rows at
+// 32K-128K). Here one read does it:
 //
 // 1. Sample kSamples score keys spread over the row (kGroups groups of kGroup adjacent columns,
 //    one 32-byte sector each) and sort them in registers (hisa_register_sort.cuh).
