@@ -31,6 +31,14 @@ constexpr int kQBytes = kHeads * kDim;  // one query's q (FP8)
 constexpr int kWBytes = kHeads * 4;     // its weights
 constexpr int kTileKeys = 64;              // one wgmma M tile
 constexpr int kStageKeys = 2 * kTileKeys;  // one stage: two tiles
+// k_scale of a tile: a box of 68 floats from the 16-byte-aligned row at or below the tile's first
+// key row (TMA reads a box only from a 16-byte-aligned global address: an unaligned start was an
+// illegal instruction on the H100, e.g. a packed sequence starting at row 2501). The tile's 64
+// values start at scale_shift(ks) in it: every tile of a row starts at ks + j * B + 64 i, so at
+// the same offset mod 4.
+constexpr int kScaleTileFloats = kTileKeys + 4;
+constexpr int kScaleStageFloats = 2 * kScaleTileFloats;
+__device__ __forceinline__ int scale_shift(int64_t ks) { return static_cast<int>(ks & 3); }
 constexpr int kTileBytes = kTileKeys * 128;
 constexpr int kStageBytes = kStageKeys * 128;
 // Arrivals that complete a stage: the producer's expect_tx (keys and k_scale come by TMA).
@@ -107,14 +115,14 @@ __device__ __forceinline__ void produce_stage(const RowGeometry& g, int l, int r
                                               const CUtensorMap* tmap_s, uint32_t kv_dst,
                                               uint32_t scale_dst, uint32_t full, bool has_scale) {
   const bool load_b = l * kStageKeys + kTileKeys < g.cvalid;
-  constexpr uint32_t kScaleBytes = kTileKeys * 4;
+  constexpr uint32_t kScaleBytes = kScaleTileFloats * 4;
   const uint32_t tile_bytes = kTileBytes + (has_scale ? kScaleBytes : 0u);
   tma::mbar_arrive_expect_tx(full, load_b ? 2 * tile_bytes : tile_bytes);
   tma::tma_load_2d(kv_dst, tmap_k, 0, row_a, full);
-  if (has_scale) tma::tma_load_2d(scale_dst, tmap_s, row_a, 0, full);
+  if (has_scale) tma::tma_load_2d(scale_dst, tmap_s, row_a & ~3, 0, full);
   if (load_b) {
     tma::tma_load_2d(kv_dst + kTileBytes, tmap_k, 0, row_b, full);
-    if (has_scale) tma::tma_load_2d(scale_dst + kScaleBytes, tmap_s, row_b, 0, full);
+    if (has_scale) tma::tma_load_2d(scale_dst + kScaleBytes, tmap_s, row_b & ~3, 0, full);
   }
 }
 
@@ -168,7 +176,7 @@ __device__ __forceinline__ void produce_rows(const HisaParams& p, const CUtensor
         const int slot = gs % S;
         tma::mbar_wait(rings.kv_empty(slot), ((gs / S) & 1) ^ 1);
         produce_stage(g, l, row_a, row_b, tmap_k, tmap_s, kv_smem + slot * kStageBytes,
-                      scale_smem + slot * kStageKeys * 4, rings.kv_full(slot), has_scale);
+                      scale_smem + slot * kScaleStageFloats * 4, rings.kv_full(slot), has_scale);
       }
     }
   }

@@ -68,7 +68,7 @@ struct Shape {
   static constexpr int kSmemQ = 0;
   static constexpr int kSmemKV = kSmemQ + QS * kQBytes;
   static constexpr int kSmemScale = kSmemKV + S * kStageBytes;
-  static constexpr int kSmemW = kSmemScale + S * kStageKeys * 4;
+  static constexpr int kSmemW = kSmemScale + S * tokens::kScaleStageFloats * 4;
   static constexpr int kSmemBar = kSmemW + QS * kWBytes;
   static constexpr int kNumBars = 2 * QS + 2 * S;
   static constexpr int kSmemAlloc = kSmemBar + kNumBars * 8 + 1024;  // + slack to align to 1024
@@ -137,6 +137,7 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
     const uint32_t q_tile = q_smem + qs * kQBytes;
     float* scores_row = p.scores + static_cast<int64_t>(r) * p.scores_ld;
     const int nstages = (g.cvalid + kStageKeys - 1) / kStageKeys;
+    const float* row_scales = scales + tokens::scale_shift(g.ks) + row;  // this thread's key
     // This warpgroup's stages: those with a global index gs + l of parity wg (mod WG).
     const int first = static_cast<int>((wg + kMathWarpgroups - gs % kMathWarpgroups) %
                                        kMathWarpgroups);
@@ -151,8 +152,9 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
       sm90::wgmma_k128_e4m3(acc_a, keys, q_tile);
       sm90::wgmma_k128_e4m3(acc_b, keys + kTileBytes, q_tile);
       const int pos_a = l * kStageKeys + row, pos_b = pos_a + kTileKeys;
-      const float scale_a = has_scale ? scales[slot * kStageKeys + row] : 1.0f;
-      const float scale_b = has_scale ? scales[slot * kStageKeys + kTileKeys + row] : 1.0f;
+      const float* stage_scales = row_scales + slot * tokens::kScaleStageFloats;
+      const float scale_a = has_scale ? stage_scales[0] : 1.0f;
+      const float scale_b = has_scale ? stage_scales[tokens::kScaleTileFloats] : 1.0f;
       auto store = [&](int pos, float s, float scale) {  // evict-first under kStreamStores
         const float v = has_scale ? scale * s : s;
         if constexpr (R::kStreamStores) __stcs(&scores_row[pos], v);
@@ -239,7 +241,7 @@ LaunchInputs launch_inputs(const HisaParams& p, const char* what, bool supported
       static_cast<const unsigned char*>(p.q) + static_cast<int64_t>(p.t0) * kHeads * kDim;
   in.map_q = rows_map(q0, static_cast<int64_t>(p.T) * kHeads, kHeads, in.ctx);
   in.map_k = rows_map(p.k, p.S, kTileKeys, in.ctx);
-  in.map_s = p.k_scale != nullptr ? floats_map(p.k_scale, p.S, kTileKeys, in.ctx) : in.map_k;
+  in.map_s = p.k_scale != nullptr ? floats_map(p.k_scale, p.S, tokens::kScaleTileFloats, in.ctx) : in.map_k;
   return in;
 }
 }  // namespace tokens

@@ -62,7 +62,7 @@ static_assert(kStageKeys == kEpiThreads, "one epilogue thread per key of a stage
 constexpr int kSmemQ = 0;
 constexpr int kSmemKV = kSmemQ + kQStages * kQBytes;
 constexpr int kSmemScale = kSmemKV + kStages * kStageBytes;
-constexpr int kSmemW = kSmemScale + kStages * kStageKeys * 4;
+constexpr int kSmemW = kSmemScale + kStages * tokens::kScaleStageFloats * 4;
 constexpr int kSmemEpi = kSmemW + kQStages * kWBytes;
 constexpr int kSmemBar = kSmemEpi + kEpiStages * kEpiFloats * 4;
 constexpr int kNumBars = 2 * kQStages + 2 * kStages + 2 * kEpiStages;
@@ -167,8 +167,10 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int srow = r0 + 8 * (quad & 1);
       float scale_a = 1.0f, scale_b = 1.0f;
       if (has_scale && quad < 2) {
-        scale_a = scales[slot * kStageKeys + srow];
-        scale_b = scales[slot * kStageKeys + kTileKeys + srow];
+        const float* stage_scales =
+            scales + slot * tokens::kScaleStageFloats + tokens::scale_shift(g.ks) + srow;
+        scale_a = stage_scales[0];
+        scale_b = stage_scales[tokens::kScaleTileFloats];
       }
       mbar_wait(rings.epi_empty(es), ((gl / kEpiStages) & 1) ^ 1);
       float* out = epi + es * kEpiFloats;
