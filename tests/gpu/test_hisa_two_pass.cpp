@@ -143,9 +143,13 @@ TEST(CudaHisaTwoPass, TiesAndNaN) {
 TEST(CudaHisaTwoPass, PackedBatchAndBlockSparse) {
   SKIP_WITHOUT_GPU();
   std::vector<hisa::Workload> seqs;
-  seqs.push_back(dsa_gaussian(2500, 2500, 431, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(9000, 9000, 432, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(3100, 3100, 433, DType::fp8_e4m3));
+  // Sequences start at rows 0, 2501, 11502 and 14603: every k_scale offset mod 4 (the TMA
+  // kernel loads k_scale from the aligned row below a tile; an unaligned start was an illegal
+  // instruction).
+  seqs.push_back(dsa_gaussian(2501, 2501, 431, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(9001, 9001, 432, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(3101, 3101, 433, DType::fp8_e4m3));
+  seqs.push_back(dsa_gaussian(1203, 1203, 434, DType::fp8_e4m3));
   const hisa::Workload packed = hisa::pack_sequences(seqs);
   expect_two_pass_matches(packed.problem(), hisa_cfg(2048, 64, 128), "packed fp8 m=128", 32);
   Config block = hisa_cfg(2048, 64, 32);
