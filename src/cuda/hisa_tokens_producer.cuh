@@ -32,12 +32,16 @@ constexpr int kWBytes = kHeads * 4;     // its weights
 constexpr int kTileKeys = 64;              // one wgmma M tile
 constexpr int kStageKeys = 2 * kTileKeys;  // one stage: two tiles
 // k_scale of a tile: a box of 68 floats from the 16-byte-aligned row at or below the tile's first
-// key row (TMA reads a box only from a 16-byte-aligned global address: an unaligned start was an
-// illegal instruction on the H100, e.g. a packed sequence starting at row 2501). The tile's 64
-// values start at scale_shift(ks) in it: every tile of a row starts at ks + j * B + 64 i, so at
-// the same offset mod 4.
-constexpr int kScaleTileFloats = kTileKeys + 4;
+// key row, into a 384-byte slot (TMA needs a 16-byte-aligned global box start and a 128-byte-
+// aligned shared destination; on the H100 an unaligned start was an illegal instruction, e.g. a
+// packed sequence starting at row 2501, and slots 272 bytes apart a misaligned address). The
+// tile's 64 values start at scale_shift(ks) in its slot: every tile of a row starts at
+// ks + j * B + 64 i, so at the same offset mod 4.
+constexpr int kScaleBoxFloats = kTileKeys + 4;
+constexpr int kScaleTileFloats = 96;  // kScaleBoxFloats rounded up to 128 bytes
 constexpr int kScaleStageFloats = 2 * kScaleTileFloats;
+static_assert(kScaleTileFloats >= kScaleBoxFloats && kScaleTileFloats * 4 % 128 == 0,
+              "a 128-byte-aligned slot holds the box");
 __device__ __forceinline__ int scale_shift(int64_t ks) { return static_cast<int>(ks & 3); }
 constexpr int kTileBytes = kTileKeys * 128;
 constexpr int kStageBytes = kStageKeys * 128;
@@ -107,22 +111,24 @@ struct TileWalk {
 
 // Stage l of the row (lane 0): the two 64-row tiles of positions [128 l, 128 l + 128), starting
 // at key rows row_a and row_b, into `kv_dst` (the second only if it holds a candidate) and, if
-// has_scale, their k_scale values (64 contiguous rows per tile) into `scale_dst`, all by TMA on
-// `full`. Scores of positions past cvalid are never stored, so what lands there is unused. The
-// caller waited for the slot.
+// has_scale, their k_scale values (per tile a box of kScaleBoxFloats from the aligned row at or
+// below it, into a slot of kScaleTileFloats at `scale_dst`), all by TMA on `full`. Scores of
+// positions past cvalid are never stored, so what lands there is unused. The caller waited for
+// the slot.
 __device__ __forceinline__ void produce_stage(const RowGeometry& g, int l, int row_a, int row_b,
                                               const CUtensorMap* tmap_k,
                                               const CUtensorMap* tmap_s, uint32_t kv_dst,
                                               uint32_t scale_dst, uint32_t full, bool has_scale) {
   const bool load_b = l * kStageKeys + kTileKeys < g.cvalid;
-  constexpr uint32_t kScaleBytes = kScaleTileFloats * 4;
+  constexpr uint32_t kScaleBytes = kScaleBoxFloats * 4;  // bytes the box delivers
   const uint32_t tile_bytes = kTileBytes + (has_scale ? kScaleBytes : 0u);
   tma::mbar_arrive_expect_tx(full, load_b ? 2 * tile_bytes : tile_bytes);
   tma::tma_load_2d(kv_dst, tmap_k, 0, row_a, full);
   if (has_scale) tma::tma_load_2d(scale_dst, tmap_s, row_a & ~3, 0, full);
   if (load_b) {
     tma::tma_load_2d(kv_dst + kTileBytes, tmap_k, 0, row_b, full);
-    if (has_scale) tma::tma_load_2d(scale_dst + kScaleBytes, tmap_s, row_b & ~3, 0, full);
+    if (has_scale)
+      tma::tma_load_2d(scale_dst + kScaleTileFloats * 4, tmap_s, row_b & ~3, 0, full);
   }
 }
 

@@ -11,7 +11,8 @@
 //   * Producer warp: per item, the query's q (64 x 128 B, TMA, 128B swizzle) and weights
 //     (bulk copy) into one of 2 Q stages; per stage of 128 candidate positions two TMA boxes of
 //     64 key rows (a box never crosses a kept block: B % 64 == 0) and their k_scale values
-//     (a tensor map of one row, boxes of 64) into a 4-slot ring. The producer walks the kept
+//     (a tensor map of one row; per tile a box of 68 from the 16-byte-aligned row at or below it)
+//     into a 4-slot ring. The producer walks the kept
 //     blocks by addition (no division per position) with the next 32 kept blocks prefetched.
 //   * Math warpgroup g takes the stages with global index parity g: both 64-key tiles of the
 //     stage against the query (two accumulator sets), the second tile's MMA running while the
@@ -137,7 +138,7 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
     const uint32_t q_tile = q_smem + qs * kQBytes;
     float* scores_row = p.scores + static_cast<int64_t>(r) * p.scores_ld;
     const int nstages = (g.cvalid + kStageKeys - 1) / kStageKeys;
-    const float* row_scales = scales + tokens::scale_shift(g.ks) + row;  // this thread's key
+    const int scale_row = tokens::scale_shift(g.ks) + row;  // this thread's key in a scale slot
     // This warpgroup's stages: those with a global index gs + l of parity wg (mod WG).
     const int first = static_cast<int>((wg + kMathWarpgroups - gs % kMathWarpgroups) %
                                        kMathWarpgroups);
@@ -152,7 +153,7 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
       sm90::wgmma_k128_e4m3(acc_a, keys, q_tile);
       sm90::wgmma_k128_e4m3(acc_b, keys + kTileBytes, q_tile);
       const int pos_a = l * kStageKeys + row, pos_b = pos_a + kTileKeys;
-      const float* stage_scales = row_scales + slot * tokens::kScaleStageFloats;
+      const float* stage_scales = scales + slot * tokens::kScaleStageFloats + scale_row;
       const float scale_a = has_scale ? stage_scales[0] : 1.0f;
       const float scale_b = has_scale ? stage_scales[tokens::kScaleTileFloats] : 1.0f;
       auto store = [&](int pos, float s, float scale) {  // evict-first under kStreamStores
@@ -241,7 +242,9 @@ LaunchInputs launch_inputs(const HisaParams& p, const char* what, bool supported
       static_cast<const unsigned char*>(p.q) + static_cast<int64_t>(p.t0) * kHeads * kDim;
   in.map_q = rows_map(q0, static_cast<int64_t>(p.T) * kHeads, kHeads, in.ctx);
   in.map_k = rows_map(p.k, p.S, kTileKeys, in.ctx);
-  in.map_s = p.k_scale != nullptr ? floats_map(p.k_scale, p.S, tokens::kScaleTileFloats, in.ctx) : in.map_k;
+  in.map_s = p.k_scale != nullptr
+                 ? floats_map(p.k_scale, p.S, tokens::kScaleBoxFloats, in.ctx)
+                 : in.map_k;
   return in;
 }
 }  // namespace tokens
