@@ -70,6 +70,7 @@ struct Shape {
   static constexpr int kSmemKV = kSmemQ + QS * kQBytes;
   static constexpr int kSmemScale = kSmemKV + S * kStageBytes;
   static constexpr int kSmemW = kSmemScale + S * tokens::kScaleStageFloats * 4;
+  static_assert(kSmemScale % 128 == 0, "TMA writes k_scale slots at 128-byte-aligned offsets");
   static constexpr int kSmemBar = kSmemW + QS * kWBytes;
   static constexpr int kNumBars = 2 * QS + 2 * S;
   static constexpr int kSmemAlloc = kSmemBar + kNumBars * 8 + 1024;  // + slack to align to 1024

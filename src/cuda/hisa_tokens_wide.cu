@@ -63,6 +63,7 @@ constexpr int kSmemQ = 0;
 constexpr int kSmemKV = kSmemQ + kQStages * kQBytes;
 constexpr int kSmemScale = kSmemKV + kStages * kStageBytes;
 constexpr int kSmemW = kSmemScale + kStages * tokens::kScaleStageFloats * 4;
+static_assert(kSmemScale % 128 == 0, "TMA writes k_scale slots at 128-byte-aligned offsets");
 constexpr int kSmemEpi = kSmemW + kQStages * kWBytes;
 constexpr int kSmemBar = kSmemEpi + kEpiStages * kEpiFloats * 4;
 constexpr int kNumBars = 2 * kQStages + 2 * kStages + 2 * kEpiStages;
