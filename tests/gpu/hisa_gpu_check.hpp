@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -203,6 +204,16 @@ inline hisa::Workload dsa_gaussian(int64_t T, int64_t S, uint64_t seed, DType dt
   g.T = T, g.S = S, g.H = 64, g.D = 128, g.seed = seed;
   hisa::Workload w = hisa::make_gaussian(g);
   return dt == DType::fp8_e4m3 ? hisa::quantize_fp8(w) : hisa::to_bf16(w);
+}
+
+// Causal sequences of the given lengths (DSA shape, seeds first_seed, first_seed + 1, ...)
+// packed into one problem.
+inline hisa::Workload packed_dsa_gaussian(std::initializer_list<int64_t> lengths,
+                                          uint64_t first_seed, DType dt) {
+  std::vector<hisa::Workload> seqs;
+  uint64_t seed = first_seed;
+  for (int64_t n : lengths) seqs.push_back(dsa_gaussian(n, n, seed++, dt));
+  return hisa::pack_sequences(seqs);
 }
 
 // DSA-shaped FP8 problems for the selection's edge cases: every block holds the same 64 keys

@@ -74,22 +74,14 @@ TEST(CudaHisaFast, DsaConfigWithinTolerance) {
 
 TEST(CudaHisaFast, PackedBatch) {
   SKIP_WITHOUT_GPU();
-  std::vector<hisa::Workload> seqs;
-  seqs.push_back(dsa_gaussian(2500, 2500, 121, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(5000, 5000, 122, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(3100, 3100, 123, DType::fp8_e4m3));
-  const hisa::Workload packed = hisa::pack_sequences(seqs);
+  const hisa::Workload packed = packed_dsa_gaussian({2500, 5000, 3100}, 121, DType::fp8_e4m3);
   run_and_compare(packed.problem(), hisa_cfg(2048, 64, 64), 96, "packed fp8 2500+5000+3100");
   run_and_compare(packed.problem(), hisa_cfg(512, 64, 16), 96, "packed fp8 B=64 m=16 k=512");
   // Sequences starting at rows 0, 2501, 7503 and 10606 (every offset mod 4): the default
   // stage-2a kernel loads k_scale by TMA from the aligned row below each tile (an unaligned
   // start stopped the kernel with an illegal instruction until 2b9d681).
-  std::vector<hisa::Workload> odd;
-  odd.push_back(dsa_gaussian(2501, 2501, 124, DType::fp8_e4m3));
-  odd.push_back(dsa_gaussian(5002, 5002, 125, DType::fp8_e4m3));
-  odd.push_back(dsa_gaussian(3103, 3103, 126, DType::fp8_e4m3));
-  odd.push_back(dsa_gaussian(999, 999, 127, DType::fp8_e4m3));
-  const hisa::Workload packed_odd = hisa::pack_sequences(odd);
+  const hisa::Workload packed_odd =
+      packed_dsa_gaussian({2501, 5002, 3103, 999}, 124, DType::fp8_e4m3);
   run_and_compare(packed_odd.problem(), hisa_cfg(2048, 64, 64), 96,
                   "packed fp8 2501+5002+3103+999");
 }

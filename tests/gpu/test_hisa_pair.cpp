@@ -68,12 +68,7 @@ TEST(CudaHisaPair, DsaConfigAndStructured) {
 // other) and chunks of queries end mid-pair.
 TEST(CudaHisaPair, PackedBatchStraddlingPairs) {
   SKIP_WITHOUT_GPU();
-  std::vector<hisa::Workload> seqs;
-  seqs.push_back(dsa_gaussian(2501, 2501, 221, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(4999, 4999, 222, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(3, 3, 223, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(3101, 3101, 224, DType::fp8_e4m3));
-  const hisa::Workload packed = hisa::pack_sequences(seqs);
+  const hisa::Workload packed = packed_dsa_gaussian({2501, 4999, 3, 3101}, 221, DType::fp8_e4m3);
   expect_pairs_match(packed.problem(), hisa_cfg(2048, 64, 64), "packed fp8 2501+4999+3+3101", 48);
   expect_pairs_match(packed.problem(), hisa_cfg(512, 64, 16), "packed fp8 B=64 m=16 k=512", 48);
 }
@@ -107,10 +102,7 @@ TEST(CudaHisaPair, BlockSparseAndTinyProblems) {
 // separate (a sequence starts at an odd row), B = 64 and 128, the register sort.
 TEST(CudaHisaPair, SmallRunForSanitizer) {
   SKIP_WITHOUT_GPU();
-  std::vector<hisa::Workload> seqs;
-  seqs.push_back(dsa_gaussian(2301, 2301, 261, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(2400, 2400, 262, DType::fp8_e4m3));
-  hisa::Workload packed = hisa::pack_sequences(seqs);
+  hisa::Workload packed = packed_dsa_gaussian({2301, 2400}, 261, DType::fp8_e4m3);
   hisa::Problem h = packed.problem();
   // The last 161 + 160 rows of the sequences (a pair straddles them): most need block selection.
   std::vector<int32_t> ks, ke;

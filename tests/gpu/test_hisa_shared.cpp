@@ -123,10 +123,7 @@ TEST(CudaHisaShared, TilesAgainstCpuBf16) {
 // same rows interleaved (a tile's members are then not adjacent rows).
 TEST(CudaHisaShared, PackedAndInterleavedAgainstCpu) {
   SKIP_WITHOUT_SM90();
-  std::vector<hisa::Workload> seqs;
-  seqs.push_back(dsa_gaussian(1501, 1501, 421, DType::bf16));
-  seqs.push_back(dsa_gaussian(2003, 2003, 422, DType::bf16));
-  const hisa::Workload packed = hisa::pack_sequences(seqs);
+  const hisa::Workload packed = packed_dsa_gaussian({1501, 2003}, 421, DType::bf16);
   const hisa::Problem h = packed.problem();
   EXPECT_GE(compare_with_cpu(h, shared_cfg(256, 64, 8, 4), 200, "packed bf16 Q=4"), 0.95);
   std::vector<int64_t> order;

@@ -78,11 +78,7 @@ TEST(CudaHisaStream, TiesAndNaN) {
 
 TEST(CudaHisaStream, PackedBatch) {
   SKIP_WITHOUT_GPU();
-  std::vector<hisa::Workload> seqs;
-  seqs.push_back(dsa_gaussian(2500, 2500, 331, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(9000, 9000, 332, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(3100, 3100, 333, DType::fp8_e4m3));
-  const hisa::Workload packed = hisa::pack_sequences(seqs);
+  const hisa::Workload packed = packed_dsa_gaussian({2500, 9000, 3100}, 331, DType::fp8_e4m3);
   expect_stream_matches(packed.problem(), hisa_cfg(2048, 64, 128), "packed fp8 m=128", 32);
 }
 

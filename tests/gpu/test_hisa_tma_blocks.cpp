@@ -119,11 +119,7 @@ TEST(CudaHisaTmaBlocks, TiesAndNaN) {
 // block-sparse (the same stage 1 with m = topk / B).
 TEST(CudaHisaTmaBlocks, PackedBatchAndBlockSparse) {
   SKIP_WITHOUT_GPU();
-  std::vector<hisa::Workload> seqs;
-  seqs.push_back(dsa_gaussian(2500, 2500, 541, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(9000, 9000, 542, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(3100, 3100, 543, DType::fp8_e4m3));
-  const hisa::Workload packed = hisa::pack_sequences(seqs);
+  const hisa::Workload packed = packed_dsa_gaussian({2500, 9000, 3100}, 541, DType::fp8_e4m3);
   expect_tma_blocks_match(packed.problem(), hisa_cfg(2048, 64, 64), "packed fp8 m=64", 32);
   Config block = hisa_cfg(2048, 64, 32);
   block.method = hisa::Method::block;

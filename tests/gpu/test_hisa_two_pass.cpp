@@ -142,15 +142,10 @@ TEST(CudaHisaTwoPass, TiesAndNaN) {
 // Packed sequences (ks not a multiple of B) and block-sparse (every candidate selected).
 TEST(CudaHisaTwoPass, PackedBatchAndBlockSparse) {
   SKIP_WITHOUT_GPU();
-  std::vector<hisa::Workload> seqs;
   // Sequences start at rows 0, 2501, 11502 and 14603: every k_scale offset mod 4 (the TMA
   // kernel loads k_scale from the aligned row below a tile; an unaligned start was an illegal
   // instruction).
-  seqs.push_back(dsa_gaussian(2501, 2501, 431, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(9001, 9001, 432, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(3101, 3101, 433, DType::fp8_e4m3));
-  seqs.push_back(dsa_gaussian(1203, 1203, 434, DType::fp8_e4m3));
-  const hisa::Workload packed = hisa::pack_sequences(seqs);
+  const hisa::Workload packed = packed_dsa_gaussian({2501, 9001, 3101, 1203}, 431, DType::fp8_e4m3);
   expect_two_pass_matches(packed.problem(), hisa_cfg(2048, 64, 128), "packed fp8 m=128", 32);
   Config block = hisa_cfg(2048, 64, 32);
   block.method = hisa::Method::block;
