@@ -42,6 +42,9 @@ constexpr int kScaleTileFloats = 96;  // kScaleBoxFloats rounded up to 128 bytes
 constexpr int kScaleStageFloats = 2 * kScaleTileFloats;
 static_assert(kScaleTileFloats >= kScaleBoxFloats && kScaleTileFloats * 4 % 128 == 0,
               "a 128-byte-aligned slot holds the box");
+// First row of the box of the tile starting at key row `row`, and where the tile's values start
+// in it for a row whose key range starts at `ks`.
+__device__ __forceinline__ int scale_box_row(int row) { return row & ~3; }
 __device__ __forceinline__ int scale_shift(int64_t ks) { return static_cast<int>(ks & 3); }
 constexpr int kTileBytes = kTileKeys * 128;
 constexpr int kStageBytes = kStageKeys * 128;
@@ -124,11 +127,11 @@ __device__ __forceinline__ void produce_stage(const RowGeometry& g, int l, int r
   const uint32_t tile_bytes = kTileBytes + (has_scale ? kScaleBytes : 0u);
   tma::mbar_arrive_expect_tx(full, load_b ? 2 * tile_bytes : tile_bytes);
   tma::tma_load_2d(kv_dst, tmap_k, 0, row_a, full);
-  if (has_scale) tma::tma_load_2d(scale_dst, tmap_s, row_a & ~3, 0, full);
+  if (has_scale) tma::tma_load_2d(scale_dst, tmap_s, scale_box_row(row_a), 0, full);
   if (load_b) {
     tma::tma_load_2d(kv_dst + kTileBytes, tmap_k, 0, row_b, full);
     if (has_scale)
-      tma::tma_load_2d(scale_dst + kScaleTileFloats * 4, tmap_s, row_b & ~3, 0, full);
+      tma::tma_load_2d(scale_dst + kScaleTileFloats * 4, tmap_s, scale_box_row(row_b), 0, full);
   }
 }
 

@@ -11,9 +11,9 @@
 //   * Producer warp: per item, the query's q (64 x 128 B, TMA, 128B swizzle) and weights
 //     (bulk copy) into one of 2 Q stages; per stage of 128 candidate positions two TMA boxes of
 //     64 key rows (a box never crosses a kept block: B % 64 == 0) and their k_scale values
-//     (a tensor map of one row; per tile a box of 68 from the 16-byte-aligned row at or below it)
-//     into a 4-slot ring. The producer walks the kept
-//     blocks by addition (no division per position) with the next 32 kept blocks prefetched.
+//     (a tensor map of one row; per tile a box of 68 from the 16-byte-aligned row at or below
+//     it) into a 4-slot ring. The producer walks the kept blocks by addition (no division per
+//     position) with the next 32 kept blocks prefetched.
 //   * Math warpgroup g takes the stages with global index parity g: both 64-key tiles of the
 //     stage against the query (two accumulator sets), the second tile's MMA running while the
 //     first tile's epilogue reduces it. Four math warpgroups per SM interleave tensor-core work

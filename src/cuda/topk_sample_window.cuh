@@ -46,7 +46,8 @@ struct Shared {
 // spread evenly from the first column to the last.
 __device__ __forceinline__ int sample_column(int begin, int n, int j) {
   const int g = j / kGroup;
-  return begin + static_cast<int>(static_cast<int64_t>(g) * (n - kGroup) / (kGroups - 1)) + j % kGroup;
+  const int64_t first = static_cast<int64_t>(g) * (n - kGroup) / (kGroups - 1);
+  return begin + static_cast<int>(first) + j % kGroup;
 }
 
 // Sample ranks (0 = largest) of the window's bounds for the k-th key of n: r_hi < 0 means no
@@ -78,7 +79,8 @@ __device__ bool window_pass(const TE* row, int begin, int end, int k, int cap, u
 #pragma unroll
   for (int r = 0; r < kPer; ++r) {
     const int j = r * kThreads + tid;  // 8 adjacent lanes read one group's sector
-    v[r] = static_cast<uint64_t>(score_key(topk_io::score_of(row[sample_column(begin, n, j)]))) << 32;
+    const float x = topk_io::score_of(row[sample_column(begin, n, j)]);
+    v[r] = static_cast<uint64_t>(score_key(x)) << 32;
   }
   hisa_ops::warpgroup_sort_desc<kPer, kThreads>(v, outbuf);
   if (tid == 0 && r_hi < 0) sh.hi = 0xFFFFFFFFu;
