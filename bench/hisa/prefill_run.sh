@@ -76,7 +76,7 @@ if has check; then
   grep -E "^\[  (PASSED|FAILED) +\]|tests? ran" "$OUT/tests.log"
   t0=$(date +%s)
   [ "${SKIP_SANITIZE:-0}" = 1 ] || timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
-    --gtest_filter='CudaHisaShared.SmallRunForSanitizer:CudaHisaStream.SmallRunForSanitizer:CudaHisaTwoPass.SmallRunForSanitizer:CudaHisaTmaBlocks.SmallRunForSanitizer:CudaRowOrder.Decode*' \
+    --gtest_filter='CudaHisaPair.SmallRunForSanitizer:CudaHisaShared.SmallRunForSanitizer:CudaHisaStream.SmallRunForSanitizer:CudaHisaTwoPass.SmallRunForSanitizer:CudaHisaTmaBlocks.SmallRunForSanitizer:CudaRowOrder.Decode*' \
     > "$OUT/sanitize.log" 2>&1
   echo "sanitizer: rc=$? in $(( $(date +%s) - t0 )) s"
   grep -E "ERROR SUMMARY|PASSED|FAILED" "$OUT/sanitize.log" | head -5
