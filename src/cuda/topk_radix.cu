@@ -2,6 +2,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -298,7 +299,7 @@ __device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int 
 
 template <bool kVec, typename TE, bool kByIndex>
 __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int64_t row, int cap, int short_max,
-                                         bool buckets, bool select, bool sample) {
+                                         bool buckets, bool select, int sample_min) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
   uint64_t* outbuf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
@@ -353,9 +354,9 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int64_t row, int
         cand[atomicAdd(&sh.cand_count, 1u)] = rank_key(v, i);
       });
       in_smem = true;
-    } else if (sample && topk_sample::window_pass<kThreads, kVec, TE>(
-                             scores, begin, end, k, cap, outbuf, cand, sh.out_count, sh.cand_count,
-                             sh.sample)) {
+    } else if (sample_min > 0 && n >= sample_min &&
+               topk_sample::window_pass<kThreads, kVec, TE>(scores, begin, end, k, cap, outbuf, cand,
+                                                            sh.out_count, sh.cand_count, sh.sample)) {
       // One read: the keys surely above the k-th are out, its window is in shared memory. Every
       // candidate shares the top bits of the window's bounds: the passes start below them.
       r = static_cast<uint32_t>(k) - sh.out_count;
@@ -419,8 +420,8 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int64_t row, int
 template <bool kVec, typename TE, bool kByIndex>
 __global__ void __launch_bounds__(kThreads, 2)
     radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool buckets, bool select,
-                      bool sample) {
-  topk_row<kVec, TE, kByIndex>(a, blockIdx.x, cap, short_max, buckets, select, sample);
+                      int sample_min) {
+  topk_row<kVec, TE, kByIndex>(a, blockIdx.x, cap, short_max, buckets, select, sample_min);
   if (a.columns.kept != nullptr) {
     __syncthreads();
     topk_io::write_tokens<kThreads>(a, blockIdx.x);
@@ -449,7 +450,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const uint32_t c = count;
   for (uint32_t i = 0; i < c; ++i) {
     const int64_t row = todo[i];
-    topk_row<kVec, TE, kByIndex>(a, row, cap, short_max, buckets, false, false);
+    topk_row<kVec, TE, kByIndex>(a, row, cap, short_max, buckets, false, 0);
     if (a.columns.kept != nullptr) {
       __syncthreads();
       topk_io::write_tokens<kThreads>(a, row);
@@ -512,12 +513,25 @@ bool bucket64_wanted() {
 
 // Long rows (more than `cap` columns) by the sampled window (topk_sample_window.cuh: one read
 // of the row instead of two or more): the test hook, else HISA_TOPK_SAMPLE=0/1, else off. Off:
-// on the H100 (ad7dc18) flat's top-k took 0.95x at 128K but 1.21x at 32K.
+// on the H100 (ad7dc18) flat's top-k took 0.95x at 128K but 1.21x at 32K. When on, only rows
+// of at least HISA_TOPK_SAMPLE_MIN columns (default: every long row) take the window, so that
+// short rows, where sampling costs more than the read it saves, keep the exact passes.
+// Returns the kernel's sample_min: 0 = off.
 constexpr bool kSampleDefault = false;
 int g_sample = -1;
-bool sample_wanted() {
+int sample_min_cols() {
   static const int env = env_switch("HISA_TOPK_SAMPLE");
-  return switch_on(g_sample, env, kSampleDefault);
+  static const int min_env = [] {
+    const char* v = std::getenv("HISA_TOPK_SAMPLE_MIN");
+    if (v == nullptr || *v == '\0') return 1;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (*end != '\0' || n < 1 || n > (1L << 30))
+      throw ArgumentError("HISA_TOPK_SAMPLE_MIN",
+                          std::string("expected a column count in [1, 2^30], got '") + v + "'");
+    return static_cast<int>(n);
+  }();
+  return switch_on(g_sample, env, kSampleDefault) ? min_env : 0;
 }
 
 template <bool kVec, typename TE>
@@ -543,7 +557,7 @@ void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max
                                            static_cast<int>(smem)),
                       ctx);
   fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, short_max, buckets,
-                                                                  select, sample_wanted());
+                                                                  select, sample_min_cols());
   HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
 }
 
