@@ -41,6 +41,7 @@
 # skips its memcheck of the small runs, SKIP_BUCKET_SANITIZE=1 the bucket ranking's memcheck and
 # racecheck.
 #   bench/hisa/prefill_run.sh <commit> check,shared
+# All logs and JSON come back packed in $OUT/logs.tgz.
 # Needs the carried googletest sources in .deps/googletest (the device has no libgtest).
 set -uo pipefail
 COMMIT="${1:-unknown}"
@@ -50,6 +51,12 @@ mkdir -p "$OUT"
 BUILD=build/device_prefill
 export PATH=/usr/local/cuda/bin:$PATH
 has() { [[ ",$PARTS," == *",$1,"* ]]; }
+# The device returns at most 8 files from $OUT: on exit, everything is packed into logs.tgz.
+pack_out() {
+  (cd "$OUT" && tar czf /tmp/prefill_logs.tgz --exclude=logs.tgz . && find . -mindepth 1 -delete &&
+    mv /tmp/prefill_logs.tgz logs.tgz)
+}
+trap pack_out EXIT
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv
 if [ ! -x "$BUILD/hisa" ] || has check; then
@@ -167,7 +174,7 @@ if has arms; then
     fi
     # shellcheck disable=SC2086
     (
-      export "${vars[@]}"
+      [ ${#vars[@]} -eq 0 ] || export "${vars[@]}"  # a bare `export` would print the environment
       [[ ",${ARM_NO_HISA:-}," == *",$name,"* ]] ||
         bench "arm_$name" ${ARM_ARGS:---L 32768,131072 --m 64,256 --B 64 --order score --no-fidelity --repeats 3}
       [ -z "${ARM_FLAT_ARGS:-}" ] || [[ ",${ARM_NO_FLAT:-}," == *",$name,"* ]] ||
