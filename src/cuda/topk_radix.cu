@@ -2,7 +2,6 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -14,6 +13,7 @@
 #include "cuda/topk_radix.cuh"
 #include "cuda/topk_row_io.cuh"
 #include "cuda/topk_sample_window.cuh"
+#include "cuda/topk_switches.cuh"
 #include "cuda/topk_short.cuh"
 #include "hisa/error.hpp"
 
@@ -459,88 +459,13 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
 }
 
-// Score-order ranking by buckets (topk_bucket_rank.cuh) or by the register sort: the test
-// hook, else HISA_TOPK_BUCKETS=0/1 (benchmarks time both in one run), else the default.
-// On by default since the same-run A/B of bench/results/h100_2026-12-07_e39c260_bucket_wide_ab.md
-// (flat top-k 3.48 -> 2.86 ms at 32K, 33.1 -> 30.6 ms at 128K; HISA m=64 6.57 -> 5.99 ms).
-// Each switch: its test hook (-1 = unset), else its environment variable (read once), else
-// its default.
-bool switch_on(int hook, int env, bool fallback) {
-  if (hook >= 0) return hook == 1;
-  return env < 0 ? fallback : env == 1;
-}
-
-constexpr bool kBucketRankDefault = true;
-int g_bucket_rank = -1;
-bool bucket_rank_wanted() {
-  static const int env = env_switch("HISA_TOPK_BUCKETS");
-  return switch_on(g_bucket_rank, env, kBucketRankDefault);
-}
-
-// Rows of k < n <= short_max by one bucket histogram (topk_bucket_select.cuh: score order
-// selects and ranks in one counting sort, index order finds the k-th key) or by the radix
-// passes: the test hook, else HISA_TOPK_SELECT=0/1, else the default (on since the same-run
-// A/B of bench/results/h100_2026-12-07_48f8710_arms.md: HISA B=64 m=64 5.97 -> 5.56 ms at 32K).
-constexpr bool kBucketSelectDefault = true;
-int g_bucket_select = -1;
-bool bucket_select_wanted() {
-  static const int env = env_switch("HISA_TOPK_SELECT");
-  return switch_on(g_bucket_select, env, kBucketSelectDefault);
-}
-
-// Short rows in small CTAs (topk_short.cuh) first, then the radix kernel's retry pass over the
-// rows it refused: the test hook, else HISA_TOPK_SHORT_CTA=0/1 (1: every row it takes), else
-// on for rows of at most kShortCtaDefaultCols candidates (same-run A/B,
-// bench/results/h100_2026-12-07_168d63e_summary.md: HISA B=64 m=64 0.87-0.94x, m=128
-// 0.94-1.01x; m=256's 16384-candidate rows 1.04-1.06x, so they stay on the radix kernel).
-constexpr int64_t kShortCtaDefaultCols = 8192;
-int g_short_cta = -1;
-bool short_cta_wanted(const TopkRowsArgs& a) {
-  static const int env = env_switch("HISA_TOPK_SHORT_CTA");
-  return switch_on(g_short_cta, env, a.cols <= kShortCtaDefaultCols) && short_topk_fits(a);
-}
-
-// The short-row kernel's bucket limit of 64 keys instead of 32 (at or above the k-th key's
-// bucket): the test hook, else HISA_TOPK_BUCKET64=0/1, else off. An A/B switch: by the CPU
-// emulation of bench/hisa/bucket_refusals.py the structured workload's rows are refused 7-11%
-// of the time at 32 and none at 64 (Gaussian rows: none at either); not yet timed on a GPU.
-constexpr bool kBucket64Default = false;
-int g_bucket64 = -1;
-bool bucket64_wanted() {
-  static const int env = env_switch("HISA_TOPK_BUCKET64");
-  return switch_on(g_bucket64, env, kBucket64Default);
-}
-
-// Long rows (more than `cap` columns) by the sampled window (topk_sample_window.cuh: one read
-// of the row instead of two or more): the test hook, else HISA_TOPK_SAMPLE=0/1, else off. Off:
-// on the H100 (ad7dc18) flat's top-k took 0.95x at 128K but 1.21x at 32K. When on, only rows
-// of at least HISA_TOPK_SAMPLE_MIN columns (default: every long row) take the window, so that
-// short rows, where sampling costs more than the read it saves, keep the exact passes.
-// Returns the kernel's sample_min: 0 = off.
-constexpr bool kSampleDefault = false;
-int g_sample = -1;
-int sample_min_cols() {
-  static const int env = env_switch("HISA_TOPK_SAMPLE");
-  static const int min_env = [] {
-    const char* v = std::getenv("HISA_TOPK_SAMPLE_MIN");
-    if (v == nullptr || *v == '\0') return 1;
-    char* end = nullptr;
-    const long n = std::strtol(v, &end, 10);
-    if (*end != '\0' || n < 1 || n > (1L << 30))
-      throw ArgumentError("HISA_TOPK_SAMPLE_MIN",
-                          std::string("expected a column count in [1, 2^30], got '") + v + "'");
-    return static_cast<int>(n);
-  }();
-  return switch_on(g_sample, env, kSampleDefault) ? min_env : 0;
-}
-
 template <bool kVec, typename TE>
 void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max,
                     std::size_t smem, cudaStream_t stream, const std::string& ctx) {
-  const bool buckets = bucket_rank_wanted();
-  const bool select = bucket_select_wanted();
-  if (short_cta_wanted(a)) {
-    short_topk_rows(a, kVec, bucket64_wanted(), stream, ctx.c_str());
+  const bool buckets = topk_switch::bucket_rank();
+  const bool select = topk_switch::bucket_select();
+  if (topk_switch::short_cta(a) && short_topk_fits(a)) {
+    short_topk_rows(a, kVec, topk_switch::bucket64(), stream, ctx.c_str());
     auto* retry = by_index ? &radix_retry_kernel<kVec, TE, true> : &radix_retry_kernel<kVec, TE, false>;
     HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(retry),
                                              cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -557,7 +482,7 @@ void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max
                                            static_cast<int>(smem)),
                       ctx);
   fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, short_max, buckets,
-                                                                  select, sample_min_cols());
+                                                                  select, topk_switch::sample_min_cols());
   HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
 }
 
@@ -568,12 +493,6 @@ int64_t next_pow2(int64_t v) {
 }
 
 }  // namespace
-
-void radix_topk_set_bucket_rank(int mode) { g_bucket_rank = mode; }
-void radix_topk_set_bucket_select(int mode) { g_bucket_select = mode; }
-void radix_topk_set_short_cta(int mode) { g_short_cta = mode; }
-void radix_topk_set_bucket64(int mode) { g_bucket64 = mode; }
-void radix_topk_set_sample(int mode) { g_sample = mode; }
 
 void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
   if (a.k < 1 || a.k > kRadixTopkMaxK)
