@@ -78,13 +78,15 @@ void radix_topk_set_bucket_rank(int mode);
 void radix_topk_set_bucket_select(int mode);
 // Test hook for rows of k <= 2048 and at most 16384 columns: 1 = the short-row kernel in
 // 256-thread CTAs with the radix kernel's retry pass for the rows it refuses (topk_short.cuh),
-// 0 = the radix kernel alone, -1 (default) = HISA_TOPK_SHORT_CTA=1 turns it on, else off.
+// 0 = the radix kernel alone, -1 (default) = HISA_TOPK_SHORT_CTA=0/1, else on for rows of at
+// most 8192 columns (topk_switches.cu).
 void radix_topk_set_short_cta(int mode);
 // Test hook for the short-row kernel's bucket limit (topk_bucket_select.cuh, SelectShared's
-// kLimit): 1 = 64 keys, 0 = 32, -1 (default) = HISA_TOPK_BUCKET64=0/1, else 32.
+// kLimit): 1 = 64 keys, 0 = 32, -1 (default) = HISA_TOPK_BUCKET64=0/1, else 64.
 void radix_topk_set_bucket64(int mode);
 // Test hook for the sampled window of long rows (HISA_TOPK_SAMPLE): -1 = environment /
-// default, 0 = off, 1 = on.
+// default (on for rows of >= HISA_TOPK_SAMPLE_MIN, default 65536, columns), 0 = off, 1 = on
+// for every long row.
 void radix_topk_set_sample(int mode);
 
 // Enqueues the selection on `stream`. No allocation, no host sync (graph-capturable).

@@ -56,27 +56,32 @@ bool short_cta(const TopkRowsArgs& a) {
 }
 
 // The short-row kernel's bucket limit of 64 keys instead of 32 (at or above the k-th key's
-// bucket); off. An A/B switch: by the CPU
-// emulation of bench/hisa/bucket_refusals.py the structured workload's rows are refused 7-11%
-// of the time at 32 and none at 64 (Gaussian rows: none at either); not yet timed on a GPU.
-constexpr bool kBucket64Default = false;
+// bucket). On by default since the same-run A/B of
+// bench/results/h200_2026-12-07_1dc9fcd_summary.md (H200): B=128 m=64 on the structured
+// workload 7.42 -> 7.03 ms at 32K, random data 0.98-0.99x. The CPU emulation of
+// bench/hisa/bucket_refusals.py says why: the structured workload's rows were refused 7-11% of
+// the time at 32 (a bucket of 33-60 keys near the k-th key) and none at 64.
+constexpr bool kBucket64Default = true;
 bool bucket64() {
   static const int env = env_switch("HISA_TOPK_BUCKET64");
   return switch_on(g_bucket64, env, kBucket64Default);
 }
 
 // Long rows (more than `cap` columns) by the sampled window (topk_sample_window.cuh: one read
-// of the row instead of two or more), HISA_TOPK_SAMPLE=0/1; off:
-// on the H100 (ad7dc18) flat's top-k took 0.95x at 128K but 1.21x at 32K. When on, only rows
-// of at least HISA_TOPK_SAMPLE_MIN columns (default: every long row) take the window, so that
-// short rows, where sampling costs more than the read it saves, keep the exact passes.
+// of the row instead of two or more): HISA_TOPK_SAMPLE=0/1, on by default, for rows of at
+// least HISA_TOPK_SAMPLE_MIN columns (default kSampleMinCols). On the H100 (ad7dc18) the window
+// on every long row took flat's top-k 0.95x at 128K but 1.21x at 32K (sampling costs more
+// than the read it saves on short rows); limited to rows of >= 64K columns, H200 same run
+// (1dc9fcd): 0.93x at 128K (31.2 -> 29.1 ms), 0.99x at 64K, 1.00x at 32K. The test hook's
+// mode 1 takes every long row (min 1), so the tests exercise the window on short inputs.
 // Returns the kernel's sample_min: 0 = off.
-constexpr bool kSampleDefault = false;
+constexpr bool kSampleDefault = true;
+constexpr int kSampleMinCols = 65536;
 int sample_min_cols() {
   static const int env = env_switch("HISA_TOPK_SAMPLE");
   static const int min_env = [] {
     const char* v = std::getenv("HISA_TOPK_SAMPLE_MIN");
-    if (v == nullptr || *v == '\0') return 1;
+    if (v == nullptr || *v == '\0') return kSampleMinCols;
     char* end = nullptr;
     const long n = std::strtol(v, &end, 10);
     if (*end != '\0' || n < 1 || n > (1L << 30))
@@ -84,7 +89,8 @@ int sample_min_cols() {
                           std::string("expected a column count in [1, 2^30], got '") + v + "'");
     return static_cast<int>(n);
   }();
-  return switch_on(g_sample, env, kSampleDefault) ? min_env : 0;
+  if (g_sample >= 0) return g_sample == 1 ? 1 : 0;
+  return switch_on(-1, env, kSampleDefault) ? min_env : 0;
 }
 
 }  // namespace topk_switch
