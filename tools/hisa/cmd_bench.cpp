@@ -23,6 +23,8 @@
 #include <vector>
 
 #include "args.hpp"
+#include "bench_prefill_fidelity.hpp"
+#include "bench_prefill_methods.hpp"
 #include "bench_util.hpp"
 #include "commands.hpp"
 #include "hisa/hisa.hpp"
@@ -70,8 +72,6 @@ options:
 
 #ifdef HISA_WITH_CUDA
 
-constexpr int64_t kH = 64, kD = 128;
-
 // A device-to-device copy of 1 GiB: (read + write) bytes / time.
 double copy_ceiling_gbps(int repeats) {
   const std::size_t bytes = std::size_t{1} << 30;
@@ -109,79 +109,6 @@ struct LengthResult {
   std::vector<MethodRun> methods;
   double device_used_gb = 0, buffers_gb = 0;
 };
-
-struct MethodSet {
-  bool hisa = true, block = true, misa = true;
-  std::vector<int64_t> misa_a{8}, misa_c{1, 4};
-  std::vector<int64_t> hisa_q{1};  // shared_candidates tiles (1 = plain HISA)
-  std::vector<Order> orders{Order::score};  // row orders, each timed for every method
-  int64_t misa_B = 1024;
-};
-
-// JSON key of a method in one order: score keeps the plain name (flat, hisa_m64), index adds
-// "_index".
-std::string method_key(const std::string& name, Order order) {
-  return order == Order::score ? name : name + "_" + to_string(order);
-}
-
-// Per order (in set.orders' order, the same count each): flat first (fidelity compares against
-// the first order's flat), then HISA per m, then block-sparse, then MISA.
-std::vector<std::pair<std::string, Config>> method_configs(const std::vector<int64_t>& ms,
-                                                           int64_t B, int64_t topk,
-                                                           MethodSet set) {
-  std::vector<std::pair<std::string, Config>> v;
-  for (Order order : set.orders) {
-    Config flat;
-    flat.method = Method::flat;
-    flat.topk = topk;
-    flat.order = order;
-    v.push_back({"flat", flat});
-    if (set.hisa) {
-      for (int64_t m : ms)
-        for (int64_t Q : set.hisa_q) {
-          Config c = flat;
-          c.method = Method::hisa;
-          c.block_size = B;
-          c.blocks = m;
-          c.shared_candidates = Q;
-          v.push_back({"hisa_m" + std::to_string(m) + (Q > 1 ? "_q" + std::to_string(Q) : ""), c});
-        }
-    }
-    if (set.block) {
-      Config blk = flat;
-      blk.method = Method::block;
-      blk.block_size = B;
-      v.push_back({"block_m" + std::to_string(topk / B), blk});
-    }
-    if (set.misa) {
-      for (int64_t a : set.misa_a)
-        for (int64_t c : set.misa_c) {
-          Config m = flat;
-          m.method = Method::misa;
-          m.block_size = set.misa_B;
-          m.heads = a;
-          m.candidates = c;
-          v.push_back({"misa_a" + std::to_string(a) + (c > 1 ? "c" + std::to_string(c) : ""), m});
-        }
-    }
-  }
-  return v;
-}
-
-// Times `fn` (which enqueues on `st`) with events: one warm-up, median of `repeats`.
-template <class Fn>
-double time_ms(cudaStream_t st, int repeats, Fn&& fn) {
-  Events ev(2);
-  std::vector<double> t;
-  for (int r = 0; r <= repeats; ++r) {
-    HISA_CUDA_CHECK(cudaEventRecord(ev.e[0], st));
-    fn();
-    HISA_CUDA_CHECK(cudaEventRecord(ev.e[1], st));
-    HISA_CUDA_CHECK(cudaEventSynchronize(ev.e[1]));
-    if (r > 0) t.push_back(ev.ms(0, 1));
-  }
-  return median(t);
-}
 
 LengthResult bench_length(int64_t L, const std::vector<int64_t>& ms, int64_t B, int64_t topk,
                           int repeats, MethodSet set, int64_t flat_chunks, cudaStream_t st) {
@@ -316,103 +243,6 @@ LengthResult bench_length(int64_t L, const std::vector<int64_t>& ms, int64_t B, 
     }
   }
   return res;
-}
-
-struct Fidelity {
-  int64_t L = 0, rows = 0;
-  struct Row {
-    std::string name;
-    Order order = Order::score;
-    Summary iou, recall;
-    double needles = -1;
-    double ms = -1;  // end to end on the structured workload (median of repeats)
-    std::string error;
-  };
-  std::vector<Row> methods;
-  double flat_needles = -1;
-  double flat_ms = -1;
-  double gen_s = 0;
-};
-
-Fidelity fidelity_length(int64_t L, const std::vector<int64_t>& ms, int64_t B, int64_t topk,
-                         int64_t sample, MethodSet set, int repeats, cudaStream_t st) {
-  Fidelity f;
-  f.L = L;
-  const auto t0 = std::chrono::steady_clock::now();
-  StructuredSpec spec;
-  spec.T = spec.S = L;
-  spec.H = kH;
-  spec.D = kD;
-  spec.seed = 1;
-  const Workload wl = quantize_fp8(make_structured(spec));
-  f.gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const Problem hp = wl.problem();
-  DeviceBytes q(wl.q.size()), k(wl.k.size()), scale(wl.k_scale.size() * 4), w(wl.w.size() * 4),
-      out(L * topk * 4);
-  HISA_CUDA_CHECK(cudaMemcpy(q.p, wl.q.data(), wl.q.size(), cudaMemcpyHostToDevice));
-  HISA_CUDA_CHECK(cudaMemcpy(k.p, wl.k.data(), wl.k.size(), cudaMemcpyHostToDevice));
-  HISA_CUDA_CHECK(cudaMemcpy(scale.p, wl.k_scale.data(), wl.k_scale.size() * 4, cudaMemcpyHostToDevice));
-  HISA_CUDA_CHECK(cudaMemcpy(w.p, wl.w.data(), wl.w.size() * 4, cudaMemcpyHostToDevice));
-  Problem p = hp;
-  p.q = q.p;
-  p.k = k.p;
-  p.k_scale = scale.as<float>();
-  p.w = w.as<float>();
-  p.memory = Device::cuda;
-  Options o;
-  o.device = Device::cuda;
-  o.stream = st;
-  o.check_values = false;
-
-  const std::vector<int64_t> rows = eval::spread_rows(L, sample);
-  f.rows = static_cast<int64_t>(rows.size());
-  auto run = [&](const Config& cfg) {
-    select(p, cfg, out.as<int32_t>(), o);
-    HISA_CUDA_CHECK(cudaStreamSynchronize(st));
-    std::vector<int32_t> all(L * topk), sub(rows.size() * topk);
-    HISA_CUDA_CHECK(cudaMemcpy(all.data(), out.p, all.size() * 4, cudaMemcpyDeviceToHost));
-    for (std::size_t i = 0; i < rows.size(); ++i)
-      std::copy_n(all.data() + rows[i] * topk, topk, sub.data() + i * topk);
-    return std::make_pair(all, sub);
-  };
-  const auto configs = method_configs(ms, B, topk, set);
-  // Each method is also timed here (the structured workload: neighbouring queries share
-  // blocks as real text does), with a caller workspace as in bench_length.
-  std::size_t ws_bytes = 0;
-  for (const auto& c : configs) {
-    try {
-      ws_bytes = std::max(ws_bytes, workspace_bytes(p, c.second, Device::cuda));
-    } catch (const std::exception&) {
-    }
-  }
-  DeviceBytes ws(ws_bytes);
-  Options timed = o;
-  timed.workspace = ws.p;
-  timed.workspace_bytes = ws_bytes;
-  auto time_it = [&](const Config& cfg) {
-    return time_ms(st, repeats, [&] { select(p, cfg, out.as<int32_t>(), timed); });
-  };
-  const auto [flat_all, flat_sub] = run(configs[0].second);
-  f.flat_ms = time_it(configs[0].second);
-  f.flat_needles = eval::needle_recall({flat_all.data(), topk}, L, wl.needles);
-  for (std::size_t i = 1; i < configs.size(); ++i) {
-    Fidelity::Row r;
-    r.name = configs[i].first;
-    r.order = configs[i].second.order;
-    try {
-      const auto [all, sub] = run(configs[i].second);
-      const int64_t n = static_cast<int64_t>(rows.size());
-      r.iou = summarize(row_iou(sub.data(), topk, flat_sub.data(), topk, n));
-      r.recall = summarize(row_recall(sub.data(), topk, flat_sub.data(), topk, n));
-      r.needles = eval::needle_recall({all.data(), topk}, L, wl.needles);
-      r.ms = time_it(configs[i].second);
-    } catch (const std::exception& e) {
-      r.error = e.what();
-      (void)cudaGetLastError();
-    }
-    f.methods.push_back(r);
-  }
-  return f;
 }
 
 // torch.topk timings keyed by L, from the small JSON torch_topk.py writes:
