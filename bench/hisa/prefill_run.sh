@@ -32,6 +32,10 @@
 #            versions of some files at their repository paths: the tree is copied, the folder
 #            laid over it, and built beside the main build (while the tests run), so a code
 #            change without a switch is timed against its parent in the same run
+#   topkncu  Nsight Compute (speed of light, warp states, memory, scheduler, occupancy) of one
+#            radix_topk_kernel launch of flat at 128K: TOPK_NCU_SKIP (default 31) launches
+#            skipped, i.e. the last of the 32 query chunks of 4096 rows in the first pass
+#            (the longest rows)
 #   stalls   Nsight Compute full profile of one launch of STALL_KERNEL (default the TMA stage-2a
 #            kernel) in hisa_timing at STALL_L (32K), m=64: the details and the per-SASS-line
 #            source page (stall samples per instruction) as CSV
@@ -200,6 +204,17 @@ if has stalls; then
   grep -E "Duration|SM Frequency|Issued Warp|No Eligible|Warp Cycles Per Issued|Registers Per|Tensor" \
     "$OUT/stalls_details.txt" | head -20
   rm -f "$OUT/stalls.ncu-rep"
+fi
+if has topkncu; then
+  t0=$(date +%s)
+  timeout 200 ncu --kernel-name regex:radix_topk_kernel --launch-skip "${TOPK_NCU_SKIP:-31}" \
+    --launch-count 1 --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis \
+    --section ComputeWorkloadAnalysis --section SchedulerStats --section Occupancy \
+    "$BUILD/hisa" bench prefill --methods flat --L 131072 --no-fidelity --repeats 1 \
+    > "$OUT/ncu_flat_topk_128k.txt" 2>&1
+  echo "ncu flat top-k: rc=$? in $(( $(date +%s) - t0 )) s"
+  grep -E "Duration|Throughput|Issued Warp|No Eligible|Stall (Wait|Short|Long|Barrier|Not Sel|MIO)|Hit Rate|Achieved Occ" \
+    "$OUT/ncu_flat_topk_128k.txt" | head -24
 fi
 has long && bench long --L 262144,1048576 --m 64 --B 64 --flat-chunks 8 --no-fidelity --repeats 3
 exit 0
