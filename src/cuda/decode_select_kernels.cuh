@@ -54,6 +54,18 @@ __host__ __device__ inline TokenCarve token_carve(int cmax, int m, int sort_item
   return c;
 }
 
+// Row r's candidate keys (g.cvalid of them) and, unless every block is kept, its kept blocks
+// into shared memory, for the token selection kernels (v1 and v2); ends with a barrier.
+__device__ __forceinline__ void stage_row_candidates(const DecodeParams& p, const RowGeometry& g,
+                                                     int r, uint32_t* keys, int32_t* blocks) {
+  const uint32_t* src = p.ckeys + static_cast<int64_t>(r) * p.cmax;
+  for (int i = threadIdx.x; i < g.cvalid; i += blockDim.x) keys[i] = src[i];
+  if (!g.all_blocks)
+    for (int i = threadIdx.x; i < p.m; i += blockDim.x)
+      blocks[i] = p.kept[static_cast<int64_t>(r) * p.m + i];
+  __syncthreads();
+}
+
 // The idx row of row r: the top min(topk, cvalid) candidates by score (ties to the larger
 // position, NaN last), ranked, as positions; -1 after.
 template <int IPT>
@@ -71,12 +83,7 @@ __global__ void __launch_bounds__(kSelectThreads) token_select_kernel(DecodePara
   uint64_t* sortbuf = reinterpret_cast<uint64_t*>(smem + c.sort);
   uint32_t* keys = reinterpret_cast<uint32_t*>(smem + c.keys);
   int32_t* blocks = reinterpret_cast<int32_t*>(smem + c.blocks);
-  const uint32_t* src = p.ckeys + static_cast<int64_t>(r) * p.cmax;
-  for (int i = threadIdx.x; i < g.cvalid; i += blockDim.x) keys[i] = src[i];
-  if (!g.all_blocks)
-    for (int i = threadIdx.x; i < p.m; i += blockDim.x)
-      blocks[i] = p.kept[static_cast<int64_t>(r) * p.m + i];
-  __syncthreads();
+  stage_row_candidates(p, g, r, keys, blocks);
   const int B = p.B;
   auto token = [&](int cidx) -> int32_t {
     const int i = cidx / B;
@@ -178,12 +185,7 @@ __global__ void __launch_bounds__(dec::kRankThreads, 3) token_rank_kernel(Decode
   uint32_t* keys = reinterpret_cast<uint32_t*>(smem + c.keys);
   int32_t* blocks = reinterpret_cast<int32_t*>(smem + c.blocks);
   uint64_t* stage = reinterpret_cast<uint64_t*>(smem + c.stage);
-  const uint32_t* src = p.ckeys + static_cast<int64_t>(r) * p.cmax;
-  for (int i = threadIdx.x; i < g.cvalid; i += blockDim.x) keys[i] = src[i];
-  if (!g.all_blocks)
-    for (int i = threadIdx.x; i < p.m; i += blockDim.x)
-      blocks[i] = p.kept[static_cast<int64_t>(r) * p.m + i];
-  __syncthreads();
+  stage_row_candidates(p, g, r, keys, blocks);
   const int B = p.B;
   const hisa_ops::BlockSplit split(B);
   auto token = [&](int cidx) -> int32_t {
