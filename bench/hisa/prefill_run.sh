@@ -32,10 +32,9 @@
 #            versions of some files at their repository paths: the tree is copied, the folder
 #            laid over it, and built beside the main build (while the tests run), so a code
 #            change without a switch is timed against its parent in the same run
-#   topkncu  Nsight Compute (speed of light, warp states, memory, scheduler, occupancy) of one
-#            radix_topk_kernel launch of flat at 128K: TOPK_NCU_SKIP (default 31) launches
-#            skipped, i.e. the last of the 32 query chunks of 4096 rows in the first pass
-#            (the longest rows)
+#   topkncu  Nsight Compute of flat's top-k at TOPK_NCU_L (default 128K): the duration of every
+#            radix_topk_kernel launch, then the full profile of the longest one with its per-line
+#            source page (bench/hisa/ncu_source_top.py prints the lines with most samples)
 #   stalls   Nsight Compute full profile of one launch of STALL_KERNEL (default the TMA stage-2a
 #            kernel) in hisa_timing at STALL_L (32K), m=64: the details and the per-SASS-line
 #            source page (stall samples per instruction) as CSV
@@ -206,15 +205,33 @@ if has stalls; then
   rm -f "$OUT/stalls.ncu-rep"
 fi
 if has topkncu; then
+  # Every radix_topk_kernel launch of one warm-up + one timed run at TOPK_NCU_L (128K) timed
+  # alone (one metric, one replay pass), then the full profile (with the per-line source page)
+  # of the longest one: the chunk order of a run is not the launch order ncu counts (an earlier
+  # fixed skip of 31 caught a chunk of ~12K-column rows).
   t0=$(date +%s)
-  timeout 200 ncu --kernel-name regex:radix_topk_kernel --launch-skip "${TOPK_NCU_SKIP:-31}" \
-    --launch-count 1 --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis \
-    --section ComputeWorkloadAnalysis --section SchedulerStats --section Occupancy \
-    "$BUILD/hisa" bench prefill --methods flat --L 131072 --no-fidelity --repeats 1 \
-    > "$OUT/ncu_flat_topk_128k.txt" 2>&1
-  echo "ncu flat top-k: rc=$? in $(( $(date +%s) - t0 )) s"
-  grep -E "Duration|Throughput|Issued Warp|No Eligible|Stall (Wait|Short|Long|Barrier|Not Sel|MIO)|Hit Rate|Achieved Occ" \
-    "$OUT/ncu_flat_topk_128k.txt" | head -24
+  timeout 150 ncu --kernel-name regex:radix_topk_kernel --metrics gpu__time_duration.sum --csv \
+    "$BUILD/hisa" bench prefill --methods flat --L "${TOPK_NCU_L:-131072}" --no-fidelity --repeats 1 \
+    > "$OUT/ncu_topk_durations.csv" 2>&1
+  echo "ncu durations: rc=$? in $(( $(date +%s) - t0 )) s"
+  skip=$(python3 bench/hisa/ncu_longest_launch.py "$OUT/ncu_topk_durations.csv")
+  echo "longest radix_topk_kernel launch: ${skip:-none}"
+  if [ -n "$skip" ]; then
+    t0=$(date +%s)
+    timeout 200 ncu --kernel-name regex:radix_topk_kernel --launch-skip "${skip%% *}" --launch-count 1 \
+      --set full --import-source yes -f -o "$OUT/topk" \
+      "$BUILD/hisa" bench prefill --methods flat --L "${TOPK_NCU_L:-131072}" --no-fidelity --repeats 1 \
+      > "$OUT/ncu_topk_full.log" 2>&1
+    echo "ncu full: rc=$? in $(( $(date +%s) - t0 )) s"
+    ncu --import "$OUT/topk.ncu-rep" --print-details all > "$OUT/ncu_flat_topk.txt" 2>&1
+    ncu --import "$OUT/topk.ncu-rep" --page source --csv --print-source cuda > "$OUT/ncu_topk_source.csv" 2>&1
+    echo "source page: rc=$? $(wc -l < "$OUT/ncu_topk_source.csv") lines"
+    ncu --import "$OUT/topk.ncu-rep" --page source --csv --print-source sass > "$OUT/ncu_topk_sass.csv" 2>&1
+    grep -E "Grid Size|Duration|Throughput|Issued Warp|No Eligible|Warp Cycles Per Issued|Achieved Occ|Registers Per" \
+      "$OUT/ncu_flat_topk.txt" | head -24
+    python3 bench/hisa/ncu_source_top.py "$OUT/ncu_topk_source.csv" 30 || true
+    rm -f "$OUT/topk.ncu-rep"
+  fi
 fi
 has long && bench long --L 262144,1048576 --m 64 --B 64 --flat-chunks 8 --no-fidelity --repeats 3
 exit 0
