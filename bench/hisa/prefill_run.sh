@@ -204,13 +204,17 @@ if has stalls; then
     "$OUT/stalls_details.txt" | head -20
   rm -f "$OUT/stalls.ncu-rep"
 fi
-if has topkncu; then
+# TOPKNCU_BEFORE: skip topkncu when the script has already run this many seconds (a device
+# call's limit would cut it off and lose the packed logs).
+if has topkncu && [ "$SECONDS" -ge "${TOPKNCU_BEFORE:-100000}" ]; then
+  echo "topkncu skipped: $SECONDS s elapsed"
+elif has topkncu; then
   # Every radix_topk_kernel launch of one warm-up + one timed run at TOPK_NCU_L (128K) timed
   # alone (one metric, one replay pass), then the full profile (with the per-line source page)
   # of the longest one: the chunk order of a run is not the launch order ncu counts (an earlier
   # fixed skip of 31 caught a chunk of ~12K-column rows).
   t0=$(date +%s)
-  timeout 150 ncu --kernel-name regex:radix_topk_kernel --metrics gpu__time_duration.sum --csv \
+  timeout 100 ncu --kernel-name regex:radix_topk_kernel --metrics gpu__time_duration.sum --csv \
     "$BUILD/hisa" bench prefill --methods flat --L "${TOPK_NCU_L:-131072}" --no-fidelity --repeats 1 \
     > "$OUT/ncu_topk_durations.csv" 2>&1
   echo "ncu durations: rc=$? in $(( $(date +%s) - t0 )) s"
@@ -218,7 +222,7 @@ if has topkncu; then
   echo "longest radix_topk_kernel launch: ${skip:-none}"
   if [ -n "$skip" ]; then
     t0=$(date +%s)
-    timeout 200 ncu --kernel-name regex:radix_topk_kernel --launch-skip "${skip%% *}" --launch-count 1 \
+    timeout 120 ncu --kernel-name regex:radix_topk_kernel --launch-skip "${skip%% *}" --launch-count 1 \
       --set full --import-source yes -f -o "$OUT/topk" \
       "$BUILD/hisa" bench prefill --methods flat --L "${TOPK_NCU_L:-131072}" --no-fidelity --repeats 1 \
       > "$OUT/ncu_topk_full.log" 2>&1

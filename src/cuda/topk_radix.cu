@@ -299,7 +299,8 @@ __device__ void write_in_column_order(const uint64_t* keys, uint32_t count, int 
 
 template <bool kVec, typename TE, bool kByIndex>
 __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int64_t row, int cap, int short_max,
-                                         bool buckets, bool select, int sample_min) {
+                                         bool buckets, bool select, int sample_min,
+                                         bool sample_hist) {
   extern __shared__ __align__(16) unsigned char dyn[];
   uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
   uint64_t* outbuf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
@@ -355,8 +356,9 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int64_t row, int
       });
       in_smem = true;
     } else if (sample_min > 0 && n >= sample_min &&
-               topk_sample::window_pass<kThreads, kVec, TE>(scores, begin, end, k, cap, outbuf, cand,
-                                                            sh.out_count, sh.cand_count, sh.sample)) {
+               topk_sample::window_pass<kThreads, kVec, TE, kBins>(scores, begin, end, k, cap, outbuf,
+                                                                   cand, sh.out_count, sh.cand_count,
+                                                                   sh.sample, sample_hist, hist)) {
       // One read: the keys surely above the k-th are out, its window is in shared memory. Every
       // candidate shares the top bits of the window's bounds: the passes start below them.
       r = static_cast<uint32_t>(k) - sh.out_count;
@@ -420,8 +422,9 @@ __device__ __forceinline__ void topk_row(const TopkRowsArgs& a, int64_t row, int
 template <bool kVec, typename TE, bool kByIndex>
 __global__ void __launch_bounds__(kThreads, 2)
     radix_topk_kernel(TopkRowsArgs a, int cap, int short_max, bool buckets, bool select,
-                      int sample_min) {
-  topk_row<kVec, TE, kByIndex>(a, blockIdx.x, cap, short_max, buckets, select, sample_min);
+                      int sample_min, bool sample_hist) {
+  topk_row<kVec, TE, kByIndex>(a, blockIdx.x, cap, short_max, buckets, select, sample_min,
+                               sample_hist);
   if (a.columns.kept != nullptr) {
     __syncthreads();
     topk_io::write_tokens<kThreads>(a, blockIdx.x);
@@ -450,7 +453,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const uint32_t c = count;
   for (uint32_t i = 0; i < c; ++i) {
     const int64_t row = todo[i];
-    topk_row<kVec, TE, kByIndex>(a, row, cap, short_max, buckets, false, 0);
+    topk_row<kVec, TE, kByIndex>(a, row, cap, short_max, buckets, false, 0, false);
     if (a.columns.kept != nullptr) {
       __syncthreads();
       topk_io::write_tokens<kThreads>(a, row);
@@ -481,8 +484,9 @@ void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(smem)),
                       ctx);
-  fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a, cap, short_max, buckets,
-                                                                  select, topk_switch::sample_min_cols());
+  fn<<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(
+      a, cap, short_max, buckets, select, topk_switch::sample_min_cols(),
+      topk_switch::sample_hist());
   HISA_CUDA_CHECK_LAUNCH("radix_topk_kernel", ctx);
 }
 

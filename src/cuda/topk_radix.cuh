@@ -86,7 +86,8 @@ void radix_topk_set_short_cta(int mode);
 void radix_topk_set_bucket64(int mode);
 // Test hook for the sampled window of long rows (HISA_TOPK_SAMPLE): -1 = environment /
 // default (on for rows of >= HISA_TOPK_SAMPLE_MIN, default 65536, columns), 0 = off, 1 = on
-// for every long row.
+// for every long row, 2 = on for every long row with its bounds by histograms
+// (HISA_TOPK_SAMPLE_HIST, topk_sample_window.cuh's bounds_by_histogram).
 void radix_topk_set_sample(int mode);
 
 // Enqueues the selection on `stream`. No allocation, no host sync (graph-capturable).

@@ -13,5 +13,6 @@ bool short_cta(const TopkRowsArgs& a);    // HISA_TOPK_SHORT_CTA: short rows in 
 bool bucket64();                          // HISA_TOPK_BUCKET64: short CTAs' bucket limit 64
 int sample_min_cols();                    // HISA_TOPK_SAMPLE(_MIN): 0 = off, else the shortest
                                           // row that takes the sampled window
+bool sample_hist();                       // HISA_TOPK_SAMPLE_HIST: its bounds by histograms
 
 }  // namespace hisa::cuda::topk_switch

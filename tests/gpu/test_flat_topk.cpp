@@ -76,8 +76,9 @@ std::vector<int32_t> run_gpu(const Rows& r, int64_t k, int misalign = 0, bool in
 // of short rows (one bucket histogram, topk_bucket_select.cuh, or the radix passes) and with
 // the short-row kernel in small CTAs (topk_short.cuh, its refused rows by the radix kernel's
 // retry pass), also with its bucket limit of 64 (radix_topk_set_bucket64), and long rows with
-// and without the sampled window (radix_topk_set_sample: 1 = every long row; -1 = the
-// defaults, the window on rows of >= 64K columns); returns the score-order result.
+// and without the sampled window (radix_topk_set_sample: 1 = every long row, 2 = every long
+// row with its bounds by histograms; -1 = the defaults, the window on rows of >= 64K columns);
+// returns the score-order result.
 std::vector<int32_t> expect_topk(const Rows& r, int64_t k, int misalign = 0) {
   const std::vector<int32_t> want = reference(r, k);
   std::vector<int32_t> got;
@@ -87,7 +88,7 @@ std::vector<int32_t> expect_topk(const Rows& r, int64_t k, int misalign = 0) {
   for (const Mode m : {Mode{1, 1, 1, 0, 0}, Mode{1, 1, 1, 1, 0}, Mode{1, 1, 0, 0, 0},
                        Mode{0, 1, 1, 0, 0}, Mode{0, 1, 1, 0, 1}, Mode{0, 1, 0, 0, 0},
                        Mode{0, 0, 1, 0, 0}, Mode{0, 0, 0, 0, 1}, Mode{0, 0, 0, 0, 0},
-                       Mode{-1, -1, -1, -1, -1}}) {
+                       Mode{0, 1, 1, 0, 2}, Mode{0, 0, 0, 0, 2}, Mode{-1, -1, -1, -1, -1}}) {
     cuda::radix_topk_set_short_cta(m.short_cta);
     cuda::radix_topk_set_bucket_select(m.select);
     cuda::radix_topk_set_bucket_rank(m.buckets);
@@ -101,7 +102,8 @@ std::vector<int32_t> expect_topk(const Rows& r, int64_t k, int misalign = 0) {
   }
   cuda::radix_topk_set_bucket_rank(-1);
   for (const Mode m : {Mode{1, 1, 1, 0, 0}, Mode{1, 1, 1, 1, 0}, Mode{0, 1, 1, 0, 0},
-                       Mode{0, 1, 1, 0, 1}, Mode{0, 0, 1, 0, 0}, Mode{-1, -1, -1, -1, -1}}) {
+                       Mode{0, 1, 1, 0, 1}, Mode{0, 0, 1, 0, 0}, Mode{0, 1, 1, 0, 2},
+                       Mode{-1, -1, -1, -1, -1}}) {
     cuda::radix_topk_set_short_cta(m.short_cta);
     cuda::radix_topk_set_bucket_select(m.select);
     cuda::radix_topk_set_bucket64(m.bucket64);
