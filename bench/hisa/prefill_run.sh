@@ -39,6 +39,7 @@
 #            kernel) in hisa_timing at STALL_L (32K), m=64: the details and the per-SASS-line
 #            source page (stall samples per instruction) as CSV
 #
+# STALLS_BEFORE / TOPKNCU_BEFORE: skip that part once the script has run this many seconds.
 # CHECK_FILTER (default 'CudaHisa*:CudaRowOrder*') picks the GPU tests of `check` (CHECK_TIMEOUT,
 # default 360 s; BENCH_TIMEOUT, default 280 s, bounds each benchmark run); SKIP_SANITIZE=1
 # skips its memcheck of the small runs, SKIP_BUCKET_SANITIZE=1 the bucket ranking's memcheck and
@@ -191,14 +192,18 @@ if has arms; then
   done
   python3 bench/hisa/arms_table.py "$OUT" "${ARMS%%:*}"  # ratios to the first arm
 fi
-if has stalls; then
+if has stalls && [ "$SECONDS" -ge "${STALLS_BEFORE:-100000}" ]; then
+  echo "stalls skipped: $SECONDS s elapsed"
+elif has stalls; then
   t0=$(date +%s)
   timeout 240 ncu --kernel-name "regex:${STALL_KERNEL:-hisa_tokens_tma_kernel}" --launch-skip 2 \
-    --launch-count 1 --set full --import-source no -f -o "$OUT/stalls" \
-    "$BUILD/hisa_timing" --L "${STALL_L:-32768}" --m 64 --reps 1 > "$OUT/stalls_ncu.log" 2>&1
+    --launch-count 1 --set full --import-source yes -f -o "$OUT/stalls" \
+    "$BUILD/hisa_timing" --L "${STALL_L:-32768}" --m "${STALL_M:-64}" --reps 1 > "$OUT/stalls_ncu.log" 2>&1
   echo "ncu stalls: rc=$? in $(( $(date +%s) - t0 )) s"
   ncu --import "$OUT/stalls.ncu-rep" --page source --csv --print-source sass > "$OUT/stalls_sass.csv" 2>&1
   echo "source page: rc=$? $(wc -l < "$OUT/stalls_sass.csv") lines"
+  ncu --import "$OUT/stalls.ncu-rep" --page source --csv --print-source cuda > "$OUT/stalls_source.csv" 2>&1
+  python3 bench/hisa/ncu_source_top.py "$OUT/stalls_source.csv" 25 || true
   ncu --import "$OUT/stalls.ncu-rep" --print-details all > "$OUT/stalls_details.txt" 2>&1
   grep -E "Duration|SM Frequency|Issued Warp|No Eligible|Warp Cycles Per Issued|Registers Per|Tensor" \
     "$OUT/stalls_details.txt" | head -20
