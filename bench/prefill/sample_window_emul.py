@@ -58,8 +58,10 @@ def radix_reads(keys, k, cap):
             return reads + 1  # the copying pass; the rest runs in shared memory
 
 
-def window(keys, k, cap):
-    """The sampled window's verdict: (ok, keys above hi, keys in [lo, hi])."""
+def window(keys, k, cap, hist_bounds=False):
+    """The sampled window's verdict: (ok, keys above hi, keys in [lo, hi]). hist_bounds: the
+    bounds of bounds_by_histogram (HISA_TOPK_SAMPLE_HIST=1): the same ranks' keys with their low
+    12 bits set (hi) or cleared (lo), what its 12 + 8-bit histograms resolve."""
     n = len(keys)
     ks = k * SAMPLES / n
     r_hi = math.floor(ks - (SIGMAS_HI * math.sqrt(ks) + 2.0))
@@ -71,6 +73,9 @@ def window(keys, k, cap):
     sample = np.sort(keys[cols])[::-1]
     hi = int(sample[r_hi]) if r_hi >= 0 else 0xFFFFFFFF
     lo = int(sample[r_lo])
+    if hist_bounds:
+        hi = hi | 0xFFF
+        lo = lo & ~0xFFF
     above = int((keys > hi).sum())
     inside = int(((keys >= lo) & (keys <= hi)).sum())
     ok = above < k and above + inside >= k and inside <= cap
@@ -101,6 +106,8 @@ def main():
     ap.add_argument("--rows", type=int, default=64)
     ap.add_argument("--workload", choices=["structured", "gaussian"], default="structured")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--bounds", choices=["sort", "hist"], default="sort",
+                    help="the window's bounds: the sorted samples', or bounds_by_histogram's")
     ap.add_argument("--json")
     a = ap.parse_args()
     make = hisa.make_structured if a.workload == "structured" else hisa.make_gaussian
@@ -109,7 +116,7 @@ def main():
     for t, s in flat_rows(wl, a.L, a.rows, a.seed, a.cap + 1):
         keys = score_keys(s)
         reads_old = radix_reads(keys, a.topk, a.cap)
-        ok, above, inside, why = window(keys, a.topk, a.cap)
+        ok, above, inside, why = window(keys, a.topk, a.cap, a.bounds == "hist")
         reads_new = 1 if ok else 1 + reads_old
         old += reads_old
         new += reads_new
@@ -118,8 +125,8 @@ def main():
         rows.append({"t": t, "n": len(s), "reads_exact": reads_old, "window_ok": ok,
                      "above": above, "inside": inside, "why": why})
     nr = len(rows)
-    print(f"{a.workload} flat rows L={a.L} topk={a.topk} cap={a.cap}: {nr} sampled rows of more "
-          f"than cap columns")
+    print(f"{a.workload} flat rows L={a.L} topk={a.topk} cap={a.cap} bounds={a.bounds}: {nr} "
+          f"sampled rows of more than cap columns")
     print(f"  exact passes: {old / nr:.2f} reads per row; sampled window: {new / nr:.2f} "
           f"(window fails on {sum(fails.values())} rows: {fails or 'none'})")
     ins = [r["inside"] for r in rows if r["window_ok"]]
