@@ -67,7 +67,7 @@ def window(keys, k, cap, hist_bounds=False):
     r_hi = math.floor(ks - (SIGMAS_HI * math.sqrt(ks) + 2.0))
     r_lo = math.ceil(ks + SIGMAS_LO * math.sqrt(ks) + 4.0)
     if r_lo >= SAMPLES:
-        return False, 0, 0, "no bound"
+        return False, 0, 0, "no bound", 0
     j = np.arange(SAMPLES)
     cols = (j // GROUP) * (n - GROUP) // (SAMPLES // GROUP - 1) + j % GROUP
     sample = np.sort(keys[cols])[::-1]
@@ -81,7 +81,35 @@ def window(keys, k, cap, hist_bounds=False):
     ok = above < k and above + inside >= k and inside <= cap
     why = "" if ok else ("too many above" if above >= k else
                          "too few at or above lo" if above + inside < k else "window over cap")
-    return ok, above, inside, why
+    return ok, above, inside, why, (smem_passes(keys, k, above, hi, lo) if ok else 0)
+
+
+def smem_passes(keys, k, above, hi, lo):
+    """Histogram passes the kernel then runs over the window's candidates in shared memory
+    (topk_radix.cu after window_pass): from the bits both bounds share, 12-bit digits of the
+    64-bit rank keys until the k-th key's bin is exactly the rest of the top k."""
+    idx = np.nonzero((keys >= lo) & (keys <= hi))[0]
+    rank = (keys[idx].astype(np.uint64) << np.uint64(32)) | idx.astype(np.uint64)
+    x = (lo ^ hi) & 0xFFFFFFFF
+    common = 32 - x.bit_length()
+    hb, prefix, r, passes = (common, lo >> (32 - common), k - above, 0) if common > 0 else (0, 0, k - above, 0)
+    while True:
+        w = min(BITS, 64 - hb)
+        shift = 64 - hb - w
+        match = rank if hb == 0 else rank[(rank >> np.uint64(64 - hb)) == np.uint64(prefix)]
+        digit = ((match >> np.uint64(shift)) & np.uint64((1 << w) - 1)).astype(np.int64)
+        hist = np.bincount(digit, minlength=1 << w)
+        passes += 1
+        acc = 0
+        for b in range((1 << w) - 1, -1, -1):
+            if acc + hist[b] >= r:
+                break
+            acc += hist[b]
+        cnt = int(hist[b])
+        prefix, hb = (prefix << w) | b, hb + w
+        if acc + cnt == r or hb == 64:
+            return passes
+        r -= acc
 
 
 def flat_rows(wl, L, nrows, seed, min_n):
@@ -116,14 +144,14 @@ def main():
     for t, s in flat_rows(wl, a.L, a.rows, a.seed, a.cap + 1):
         keys = score_keys(s)
         reads_old = radix_reads(keys, a.topk, a.cap)
-        ok, above, inside, why = window(keys, a.topk, a.cap, a.bounds == "hist")
+        ok, above, inside, why, passes = window(keys, a.topk, a.cap, a.bounds == "hist")
         reads_new = 1 if ok else 1 + reads_old
         old += reads_old
         new += reads_new
         if not ok:
             fails[why] = fails.get(why, 0) + 1
         rows.append({"t": t, "n": len(s), "reads_exact": reads_old, "window_ok": ok,
-                     "above": above, "inside": inside, "why": why})
+                     "above": above, "inside": inside, "why": why, "smem_passes": passes})
     nr = len(rows)
     print(f"{a.workload} flat rows L={a.L} topk={a.topk} cap={a.cap} bounds={a.bounds}: {nr} "
           f"sampled rows of more than cap columns")
@@ -132,6 +160,8 @@ def main():
     ins = [r["inside"] for r in rows if r["window_ok"]]
     if ins:
         print(f"  window candidates when it works: median {int(np.median(ins))}, max {max(ins)}")
+        ps = [r["smem_passes"] for r in rows if r["window_ok"]]
+        print(f"  then shared-memory histogram passes: mean {np.mean(ps):.2f}, max {max(ps)}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"args": vars(a), "rows": rows}, f, indent=1)
