@@ -32,30 +32,49 @@ SAMPLES, GROUP, SIGMAS_HI, SIGMAS_LO = 2048, 8, 4.0, 8.0  # topk_sample_window.c
 BITS = 12
 
 
-def radix_reads(keys, k, cap):
-    """Global reads of the exact passes (64-bit rank keys: score key, then the column)."""
-    n = len(keys)
-    rank = (keys.astype(np.uint64) << np.uint64(32)) | np.arange(n, dtype=np.uint64)
-    hi, prefix, r, reads = 0, 0, k, 0
+def threshold_passes(rank, r, hb=0, prefix=0, cap=None):
+    """The kernel's 12-bit histogram passes over 64-bit rank keys whose top `hb` bits are
+    resolved to `prefix`, for the r-th largest: (passes, how they end) — "exact" when the k-th
+    key's bin is exactly the rest of the top k (or 64 bits are resolved), "fits" when that bin
+    holds at most `cap` keys (the long-row path then copies it to shared memory)."""
+    passes = 0
     while True:
-        w = min(BITS, 64 - hi)
-        shift = 64 - hi - w
-        match = rank if hi == 0 else rank[(rank >> np.uint64(64 - hi)) == np.uint64(prefix)]
+        w = min(BITS, 64 - hb)
+        shift = 64 - hb - w
+        match = rank if hb == 0 else rank[(rank >> np.uint64(64 - hb)) == np.uint64(prefix)]
         digit = ((match >> np.uint64(shift)) & np.uint64((1 << w) - 1)).astype(np.int64)
         hist = np.bincount(digit, minlength=1 << w)
-        reads += 1
+        passes += 1
         above = 0
         for b in range((1 << w) - 1, -1, -1):
             if above + hist[b] >= r:
                 break
             above += hist[b]
         cnt = int(hist[b])
-        prefix, hi = (prefix << w) | b, hi + w
-        if above + cnt == r or hi == 64:
-            return reads + 1  # the collecting pass
+        prefix, hb = (prefix << w) | b, hb + w
+        if above + cnt == r or hb == 64:
+            return passes, "exact"
         r -= above
-        if cnt <= cap:
-            return reads + 1  # the copying pass; the rest runs in shared memory
+        if cap is not None and cnt <= cap:
+            return passes, "fits"
+
+
+def radix_reads(keys, k, cap):
+    """Global reads of the exact passes (64-bit rank keys: score key, then the column): the
+    histogram passes, then the collecting or copying pass."""
+    n = len(keys)
+    rank = (keys.astype(np.uint64) << np.uint64(32)) | np.arange(n, dtype=np.uint64)
+    return threshold_passes(rank, k, cap=cap)[0] + 1
+
+
+def smem_passes(keys, k, above, hi, lo):
+    """Histogram passes the kernel then runs over the window's candidates in shared memory
+    (topk_radix.cu after window_pass), from the bits both bounds share."""
+    idx = np.nonzero((keys >= lo) & (keys <= hi))[0]
+    rank = (keys[idx].astype(np.uint64) << np.uint64(32)) | idx.astype(np.uint64)
+    common = 32 - ((lo ^ hi) & 0xFFFFFFFF).bit_length()
+    prefix = lo >> (32 - common) if common > 0 else 0
+    return threshold_passes(rank, k - above, common, prefix)[0]
 
 
 def window(keys, k, cap, hist_bounds=False):
@@ -82,34 +101,6 @@ def window(keys, k, cap, hist_bounds=False):
     why = "" if ok else ("too many above" if above >= k else
                          "too few at or above lo" if above + inside < k else "window over cap")
     return ok, above, inside, why, (smem_passes(keys, k, above, hi, lo) if ok else 0)
-
-
-def smem_passes(keys, k, above, hi, lo):
-    """Histogram passes the kernel then runs over the window's candidates in shared memory
-    (topk_radix.cu after window_pass): from the bits both bounds share, 12-bit digits of the
-    64-bit rank keys until the k-th key's bin is exactly the rest of the top k."""
-    idx = np.nonzero((keys >= lo) & (keys <= hi))[0]
-    rank = (keys[idx].astype(np.uint64) << np.uint64(32)) | idx.astype(np.uint64)
-    x = (lo ^ hi) & 0xFFFFFFFF
-    common = 32 - x.bit_length()
-    hb, prefix, r, passes = (common, lo >> (32 - common), k - above, 0) if common > 0 else (0, 0, k - above, 0)
-    while True:
-        w = min(BITS, 64 - hb)
-        shift = 64 - hb - w
-        match = rank if hb == 0 else rank[(rank >> np.uint64(64 - hb)) == np.uint64(prefix)]
-        digit = ((match >> np.uint64(shift)) & np.uint64((1 << w) - 1)).astype(np.int64)
-        hist = np.bincount(digit, minlength=1 << w)
-        passes += 1
-        acc = 0
-        for b in range((1 << w) - 1, -1, -1):
-            if acc + hist[b] >= r:
-                break
-            acc += hist[b]
-        cnt = int(hist[b])
-        prefix, hb = (prefix << w) | b, hb + w
-        if acc + cnt == r or hb == 64:
-            return passes
-        r -= acc
 
 
 def flat_rows(wl, L, nrows, seed, min_n):
