@@ -52,6 +52,17 @@ __device__ __forceinline__ uint32_t score_key(float s) {
 }
 
 // 64-bit ranking key: (score key, index); larger key = ranked first. Sort descending.
+// Inclusive prefix sum of v over the lanes of a full warp (lane i gets lanes 0..i).
+__device__ __forceinline__ uint32_t warp_inclusive_sum(uint32_t v) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const uint32_t y = __shfl_up_sync(0xFFFFFFFFu, v, o);
+    if (lane >= o) v += y;
+  }
+  return v;
+}
+
 __device__ __forceinline__ uint64_t rank_key(float s, int32_t idx) {
   return (static_cast<uint64_t>(score_key(s)) << 32) | static_cast<uint32_t>(idx);
 }

@@ -16,12 +16,7 @@ template <int kThreads>
 __device__ __forceinline__ uint32_t block_exclusive_scan(uint32_t v, uint32_t* scratch,
                                                          uint32_t& total) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  uint32_t inc = v;
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    const uint32_t y = __shfl_up_sync(0xFFFFFFFFu, inc, o);
-    if (lane >= o) inc += y;
-  }
+  const uint32_t inc = warp_inclusive_sum(v);
   if (lane == 31) scratch[warp] = inc;
   __syncthreads();
   uint32_t before = 0, all = 0;

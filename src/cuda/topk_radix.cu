@@ -64,21 +64,11 @@ __device__ void find_bin(const uint32_t* hist, uint32_t r, RowShared& sh) {
     v[j] = hist[kBins - 1 - (kBinsPerThread * tid + j)];
     total += v[j];
   }
-  uint32_t inc = total;
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    const uint32_t y = __shfl_up_sync(0xFFFFFFFFu, inc, o);
-    if (lane >= o) inc += y;
-  }
+  const uint32_t inc = warp_inclusive_sum(total);
   if (lane == 31) sh.warp_sums[warp] = inc;
   __syncthreads();
   if (warp == 0) {
-    uint32_t ws = lane < kWarps ? sh.warp_sums[lane] : 0u;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const uint32_t y = __shfl_up_sync(0xFFFFFFFFu, ws, o);
-      if (lane >= o) ws += y;
-    }
+    const uint32_t ws = warp_inclusive_sum(lane < kWarps ? sh.warp_sums[lane] : 0u);
     if (lane < kWarps) sh.warp_sums[lane] = ws;
   }
   __syncthreads();

@@ -111,12 +111,7 @@ __device__ void bounds_by_histogram(const uint32_t (&v)[kPer], int r_hi, int r_l
       d8[j] = h[255 - (8 * lane + j)];
       sum += d8[j];
     }
-    uint32_t inc = sum;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const uint32_t y = __shfl_up_sync(0xFFFFFFFFu, inc, o);
-      if (lane >= o) inc += y;
-    }
+    const uint32_t inc = warp_inclusive_sum(sum);
     const uint32_t x = sh.rest[warp];
     uint32_t above = inc - sum;
     if (above <= x && x < inc) {
