@@ -24,6 +24,17 @@ constexpr int kRegSortItems = 128 * 16;  // finish_tokens' register sort (1024 <
 
 // ---- selection kernels -----------------------------------------------------------------------
 
+// The token kernels' row r: its geometry and output row; an empty row is filled with -1
+// (false: the kernel returns).
+__device__ __forceinline__ bool open_token_row(const DecodeParams& p, int r, RowGeometry& g,
+                                               int32_t*& out_row) {
+  g = dec::decode_row_geometry(p, dec::row_visible(p, r));
+  out_row = p.out + static_cast<int64_t>(r) * p.topk;
+  if (g.n != 0) return true;
+  for (int i = threadIdx.x; i < p.topk; i += blockDim.x) out_row[i] = -1;
+  return false;
+}
+
 // Kept blocks of row r (rows that select): block 0, block nb-1 and the m-2 best middle blocks
 // by J (ties to the larger j), ascending, into kept[r][0..m).
 __global__ void __launch_bounds__(kSelectThreads) block_select_kernel(DecodeParams p) {
@@ -72,12 +83,9 @@ template <int IPT>
 __global__ void __launch_bounds__(kSelectThreads) token_select_kernel(DecodeParams p, int sort_items) {
   extern __shared__ __align__(16) unsigned char smem[];
   const int r = blockIdx.x;
-  const RowGeometry g = dec::decode_row_geometry(p, dec::row_visible(p, r));
-  int32_t* out_row = p.out + static_cast<int64_t>(r) * p.topk;
-  if (g.n == 0) {
-    for (int i = threadIdx.x; i < p.topk; i += blockDim.x) out_row[i] = -1;
-    return;
-  }
+  RowGeometry g;
+  int32_t* out_row;
+  if (!open_token_row(p, r, g, out_row)) return;
   const TokenCarve c = token_carve(p.cmax, p.m, sort_items);
   auto& sc = *reinterpret_cast<SelectScratch*>(smem + c.scratch);
   uint64_t* sortbuf = reinterpret_cast<uint64_t*>(smem + c.sort);
@@ -173,12 +181,9 @@ __global__ void __launch_bounds__(dec::kRankThreads, 3) token_rank_kernel(Decode
   dec::pdl_trigger();
   extern __shared__ __align__(16) unsigned char smem[];
   const int r = blockIdx.x;
-  const RowGeometry g = dec::decode_row_geometry(p, dec::row_visible(p, r));
-  int32_t* out_row = p.out + static_cast<int64_t>(r) * p.topk;
-  if (g.n == 0) {
-    for (int i = threadIdx.x; i < p.topk; i += blockDim.x) out_row[i] = -1;
-    return;
-  }
+  RowGeometry g;
+  int32_t* out_row;
+  if (!open_token_row(p, r, g, out_row)) return;
   const RankCarve c = rank_carve(p.cmax, false, nb_buckets, stage_items, p.m);
   auto& sc = *reinterpret_cast<SelectScratch*>(smem + c.sel);
   auto& rs = *reinterpret_cast<dec::RankScratch*>(smem + c.rank);
