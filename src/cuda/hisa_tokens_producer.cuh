@@ -112,17 +112,14 @@ struct TileWalk {
   }
 };
 
-// Stage l of the row (lane 0): the two 64-row tiles of positions [128 l, 128 l + 128), starting
-// at key rows row_a and row_b, into `kv_dst` (the second only if it holds a candidate) and, if
-// has_scale, their k_scale values (per tile a box of kScaleBoxFloats from the aligned row at or
-// below it, into a slot of kScaleTileFloats at `scale_dst`), all by TMA on `full`. Scores of
-// positions past cvalid are never stored, so what lands there is unused. The caller waited for
-// the slot.
-__device__ __forceinline__ void produce_stage(const RowGeometry& g, int l, int row_a, int row_b,
+// One stage (lane 0): the 64-row tile starting at key row row_a and, if load_b, the one at
+// row_b into `kv_dst` (the second kTileBytes after the first) and, if has_scale, their k_scale
+// values (per tile a box of kScaleBoxFloats from the aligned row at or below it, into a slot of
+// kScaleTileFloats at `scale_dst`), all by TMA on `full`. The caller waited for the slot.
+__device__ __forceinline__ void produce_tiles(int row_a, bool load_b, int row_b,
                                               const CUtensorMap* tmap_k,
                                               const CUtensorMap* tmap_s, uint32_t kv_dst,
                                               uint32_t scale_dst, uint32_t full, bool has_scale) {
-  const bool load_b = l * kStageKeys + kTileKeys < g.cvalid;
   constexpr uint32_t kScaleBytes = kScaleBoxFloats * 4;  // bytes the box delivers
   const uint32_t tile_bytes = kTileBytes + (has_scale ? kScaleBytes : 0u);
   tma::mbar_arrive_expect_tx(full, load_b ? 2 * tile_bytes : tile_bytes);
@@ -133,6 +130,17 @@ __device__ __forceinline__ void produce_stage(const RowGeometry& g, int l, int r
     if (has_scale)
       tma::tma_load_2d(scale_dst + kScaleTileFloats * 4, tmap_s, scale_box_row(row_b), 0, full);
   }
+}
+
+// Stage l of the row (lane 0): the two 64-row tiles of positions [128 l, 128 l + 128), starting
+// at key rows row_a and row_b (the second only if it holds a candidate), by produce_tiles.
+// Scores of positions past cvalid are never stored, so what lands there is unused.
+__device__ __forceinline__ void produce_stage(const RowGeometry& g, int l, int row_a, int row_b,
+                                              const CUtensorMap* tmap_k,
+                                              const CUtensorMap* tmap_s, uint32_t kv_dst,
+                                              uint32_t scale_dst, uint32_t full, bool has_scale) {
+  const bool load_b = l * kStageKeys + kTileKeys < g.cvalid;
+  produce_tiles(row_a, load_b, row_b, tmap_k, tmap_s, kv_dst, scale_dst, full, has_scale);
 }
 
 // A producer warp's loop over the CTA's rows (blockIdx.x + i * gridDim.x; whole warp): per

@@ -11,7 +11,10 @@
 // The two-pass stage 2a has two kernels (hisa_set_tma_tokens): the TMA producer/consumer kernel
 // (hisa_tokens_tma.cu, the default where supported: FP8, B % 64 == 0) and the one-warpgroup
 // kernel (hisa_sm90.cu), and the TMA kernel has an epilogue-warpgroup variant (hisa_tokens_wide.cu,
-// hisa_set_tokens_epi). Their scores are bitwise the same, so their rows must be identical too.
+// hisa_set_tokens_epi) and a union variant over row pairs (hisa_tokens_union.cu,
+// hisa_set_tokens_union: 1 = pairs, 2 = every row alone; same four k32 steps per score column,
+// same epilogue). Their scores are bitwise the same, so their rows must be identical too (exact
+// equality, no tolerance; the CPU check of the TMA rows uses SPEC.md's tensor-core tolerance).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -33,6 +36,7 @@ struct TwoPassGuard {
     hisa::cuda::hisa_set_two_pass(-1);
     hisa::cuda::hisa_set_tma_tokens(-1);
     hisa::cuda::hisa_set_tokens_epi(-1);
+    hisa::cuda::hisa_set_tokens_union(-1);
   }
 };
 
@@ -53,7 +57,21 @@ void expect_two_pass_matches(const hisa::Problem& h, Config cfg, const std::stri
     hisa::cuda::hisa_set_tokens_epi(1);
     const GpuRun two_epi = run_direct(dp, cfg, /*portable=*/false);
     hisa::cuda::hisa_set_tokens_epi(0);
+    hisa::cuda::hisa_set_tokens_union(0);
     const GpuRun two = run_direct(dp, cfg, /*portable=*/false);
+    hisa::cuda::hisa_set_tokens_union(1);
+    const GpuRun two_pairs = run_direct(dp, cfg, /*portable=*/false);
+    hisa::cuda::hisa_set_tokens_union(2);
+    const GpuRun two_alone = run_direct(dp, cfg, /*portable=*/false);
+    hisa::cuda::hisa_set_tokens_union(-1);
+    EXPECT_EQ(two_pairs.unwritten, 0) << tag;
+    EXPECT_EQ(two_alone.unwritten, 0) << tag;
+    const RowDiff dp2 = differing_rows(two_pairs, two, h.T, cfg.topk);
+    EXPECT_EQ(dp2.count, 0) << tag << " (union kernel, row pairs, vs TMA stage 2a): "
+                            << "first differing row " << dp2.first;
+    const RowDiff da = differing_rows(two_alone, two, h.T, cfg.topk);
+    EXPECT_EQ(da.count, 0) << tag << " (union kernel, rows alone, vs TMA stage 2a): "
+                           << "first differing row " << da.first;
     EXPECT_EQ(one.unwritten, 0) << tag;
     EXPECT_EQ(two.unwritten, 0) << tag;
     EXPECT_EQ(two_wg.unwritten, 0) << tag;
