@@ -153,11 +153,12 @@ void launch_sm90_tokens(const HisaParams& p, cudaStream_t st);  // p.lists: MISA
 // bitwise, as launch_sm90_tokens in two-pass mode.
 bool sm90_tma_tokens_supported(const HisaParams& p);
 void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st);
-// hisa_tokens_union.cu: the same contract and bitwise the same scores with rows 2i and 2i + 1
-// of one sequence as one item over the union of their kept blocks (each key tile loaded once,
-// wgmma m64n128 where both rows keep it); pair_rows = false: every row alone (an A/B arm).
+// hisa_tokens_union.cu: the same contract and bitwise the same scores with rows Qi .. Qi + Q - 1
+// of one sequence as one item over the union of their kept blocks (each key tile loaded once
+// per item). rows_per_item: 2 (pairs), 4 (quads), 1 (the pair kernel with every row alone: an
+// A/B arm for its machinery).
 bool sm90_union_tokens_supported(const HisaParams& p);
-void launch_sm90_union_tokens(const HisaParams& p, cudaStream_t st, bool pair_rows);
+void launch_sm90_union_tokens(const HisaParams& p, cudaStream_t st, int rows_per_item);
 // hisa_tokens_wide.cu: the same contract and bitwise the same scores on one CTA per SM (four
 // math warpgroups with the weights in registers, an epilogue warpgroup for the stores).
 bool sm90_wide_tokens_supported(const HisaParams& p);
@@ -199,9 +200,10 @@ void hisa_set_tma_tokens(int mode);
 // Test hook: 1 = the TMA stage 2a on the epilogue-warpgroup kernel (hisa_tokens_wide.cu) where
 // supported, 0 = not, -1 (default) = HISA_TOKENS_EPI (off unless 1). Not thread-safe.
 void hisa_set_tokens_epi(int mode);
-// Test hook: 1 = the TMA stage 2a on the union kernel (hisa_tokens_union.cu) with row pairs,
-// 2 = the union kernel with every row alone, 0 = neither, -1 (default) = HISA_TOKENS_UNION=1
-// (pairs) or HISA_TOKENS_UNION_SINGLE=1 (alone); off otherwise. Not thread-safe; tests only.
+// Test hook: the TMA stage 2a on the union kernel (hisa_tokens_union.cu) with 1 = row pairs,
+// 2 = every row alone, 3 = row quads; 0 = not; -1 (default) = HISA_TOKENS_UNION=1 (pairs),
+// HISA_TOKENS_UNION4=1 (quads) or HISA_TOKENS_UNION_SINGLE=1 (alone), else not.
+// Not thread-safe; tests only.
 void hisa_set_tokens_union(int mode);
 // Test hook: -1 (default) = stage 1 on the TMA block scorer + radix top-k (hisa_blocks_tma.cu)
 // wherever it is supported (HISA_TMA_BLOCKS=0/1 overrides), 0 = the one-warpgroup kernel.

@@ -70,14 +70,17 @@ bool tokens_epi_wanted() {
   const int mode = g_tokens_epi >= 0 ? g_tokens_epi : env_switch("HISA_TOKENS_EPI");
   return mode == 1;
 }
-// Stage 2a on the union kernel (hisa_tokens_union.cu): opt-in until timed. 1 = row pairs over
-// the union of their kept blocks (HISA_TOKENS_UNION=1), 2 = every row alone through the same
-// kernel (HISA_TOKENS_UNION_SINGLE=1, the machinery's cost), 0 = off.
+// Stage 2a on the union kernel (hisa_tokens_union.cu): opt-in until timed. Returns its rows per
+// item: 2 = row pairs (HISA_TOKENS_UNION=1, hook 1), 4 = quads (HISA_TOKENS_UNION4=1, hook 3),
+// 1 = every row alone through the pair kernel (HISA_TOKENS_UNION_SINGLE=1, hook 2: the
+// machinery's cost), 0 = off.
 int g_tokens_union = -1;
-int tokens_union_mode() {
-  if (g_tokens_union >= 0) return g_tokens_union;
-  if (env_switch("HISA_TOKENS_UNION") == 1) return 1;
-  return env_switch("HISA_TOKENS_UNION_SINGLE") == 1 ? 2 : 0;
+int tokens_union_rows() {
+  constexpr int kRowsOfHook[] = {0, 2, 1, 4};  // hook modes 0..3
+  if (g_tokens_union >= 0) return g_tokens_union <= 3 ? kRowsOfHook[g_tokens_union] : 0;
+  if (env_switch("HISA_TOKENS_UNION") == 1) return 2;
+  if (env_switch("HISA_TOKENS_UNION4") == 1) return 4;
+  return env_switch("HISA_TOKENS_UNION_SINGLE") == 1 ? 1 : 0;
 }
 // Stage 1 on the TMA block scorer + select_kept (hisa_blocks_tma.cu) wherever supported; the
 // hook, else HISA_TMA_BLOCKS=0, selects the one-warpgroup kernel with its in-CTA selection.
@@ -329,11 +332,11 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
       par.scores = reinterpret_cast<float*>(base + plan.off_scores);
       par.cand_begin = reinterpret_cast<int32_t*>(base + plan.off_ranges);
       par.cand_end = par.cand_begin + plan.chunk;
-      const int umode = tokens_union_mode();
+      const int union_rows = tokens_union_rows();
       if (plan.tma_tokens && tokens_epi_wanted() && sm90_wide_tokens_supported(par))
         launch_sm90_wide_tokens(par, st);
-      else if (plan.tma_tokens && umode > 0 && sm90_union_tokens_supported(par))
-        launch_sm90_union_tokens(par, st, umode == 1);
+      else if (plan.tma_tokens && union_rows > 0 && sm90_union_tokens_supported(par))
+        launch_sm90_union_tokens(par, st, union_rows);
       else if (plan.tma_tokens)
         launch_sm90_tma_tokens(par, st);
       else

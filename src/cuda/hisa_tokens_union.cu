@@ -1,32 +1,35 @@
-// Two-pass HISA stage 2a over query pairs (HISA_TOKENS_UNION=1; opt-in until timed): rows 2i
-// and 2i + 1 of the chunk, when both are scored and lie in one sequence, are one item whose key
-// tiles are the union of their kept blocks, each loaded once. A tile both rows keep is
-// multiplied by one wgmma m64n128k32 (the two queries' 64 heads side by side on N, so its A
-// operand is read once per two queries); a tile only one keeps, by the m64n64k32 of
-// hisa_tokens_tma.cu against that query alone. Same contract and bitwise the same scores as
-// hisa_tokens_tma.cu (each column's dot product takes the same four k32 steps; the epilogue is
-// key_head_sums_smem x k_scale): row r gets cand_begin[r] = 0, cand_end[r] = cvalid and
-// scores[r * scores_ld + pos] for every candidate position pos < cvalid.
+// Two-pass HISA stage 2a over groups of Q neighbouring rows (opt-in until timed:
+// HISA_TOKENS_UNION=1 pairs, HISA_TOKENS_UNION4=1 quads): rows Qi .. Qi + Q - 1 of the chunk,
+// when all are scored and lie in one sequence, are one item whose key tiles are the union of
+// their kept blocks, each loaded once. Every (tile, row) product is the m64n64k32 of
+// hisa_tokens_tma.cu against that row's query, with its epilogue (key_head_sums_smem x
+// k_scale), so the scores are bitwise that kernel's: row r gets cand_begin[r] = 0,
+// cand_end[r] = cvalid and scores[r * scores_ld + pos] for every candidate position
+// pos < cvalid.
 //
 // Why: stage 2a at 32K m=64 reads ~16 GB of key tiles from L2 per call (every query its own 64
 // blocks of 8 KB), ~6 TB/s at its 2.68 ms on the H100 (bda9736), while neighbouring queries of
 // real and structured text keep nearly the same blocks (the union of two is ~1.05x one).
-// Loading the union once per pair halves those bytes there and costs none on random data (the
-// union is never larger than the two lists).
+// Loading the union once per item divides those bytes by up to Q there and adds none on random
+// data (the union is never larger than the lists together).
 //
-//   * Persistent grid (2 CTAs per SM), CTA c takes the row pairs c, c + grid, ...; an item is a
-//     pair, or one row (rows of different sequences, a row that needs no scoring, and every row
-//     when pair_rows is off: HISA_TOKENS_UNION_SINGLE=1, the same kernel without pairing).
+//   * Persistent grid (2 CTAs per SM); CTA c takes the groups c, c + grid, ...; an item is a
+//     group, or one row (a group across sequences or with a row that needs no scoring, and
+//     every row when grouping is off: HISA_TOKENS_UNION_SINGLE=1, the pair kernel's machinery
+//     without sharing).
 //   * Producer warp: copies the item's kept lists into shared memory (the whole warp), then
-//     lane 0 walks their union in ascending block order twice: once to count the tiles (the
-//     math warpgroups learn the item's stage count with its q), once to issue them. Per item
-//     the queries (TMA, 8 KB apart: one N = 128 operand) and weights into one of 2 Q stages;
-//     per stage two tiles, their k_scale boxes and a 16-byte record of where each tile's first
-//     key sits in each row's candidates (-1: not a candidate of that row) into a 4-slot ring.
-//   * Math warpgroup g takes the stages of global index parity g. A stage whose tiles each
-//     belong to one row runs as in hisa_tokens_tma.cu (two m64n64 products, the second under
-//     the first's epilogue); a stage with a tile of both rows goes tile by tile (the m64n128
-//     accumulators are 64 registers).
+//     lane 0 walks their union (hisa_union_walk.cuh) twice: once to count the tiles (the math
+//     warpgroups learn the item's stage count with its queries), once to issue them. Per item
+//     the Q queries (TMA, 8 KB apart) and weights into a Q stage; per stage two tiles, their
+//     k_scale boxes and 2 x Q tile_refs (where each tile's keys sit in each row's candidates,
+//     0: none) into a 4-slot ring.
+//   * Math warpgroup g takes the stages of global index parity g and runs each stage's
+//     products (tile, row with a nonzero tile_ref) two at a time, the second's MMA under the
+//     first's epilogue, as hisa_tokens_tma.cu runs a stage's two tiles.
+// Tried and dropped: one m64n128k32 for a tile both rows of a pair keep (its A operand read once
+// from shared memory) beside m64n64 for the others: ptxas serialized the wgmmas (C7520 for the
+// divergent branch, C7511 with 64- and 32-register accumulators on the same registers) and
+// wanted ~120 registers where 2 CTAs per SM allow 96.
 // Supported: what hisa_tokens_tma.cu supports, with at most kMaxList kept blocks per row.
 #include <cuda.h>
 
@@ -59,67 +62,86 @@ using tokens::kWBytes;
 using tokens::skips_scoring;
 using tokens::walk_union;
 
+static_assert(tokens::kUnionTileKeys == kTileKeys, "the walk's tiles are the kernel's");
+
 constexpr int kMathWarpgroups = 2, kMathWarps = 4 * kMathWarpgroups;
 constexpr int kThreads = 32 * kMathWarps + 32;  // + the producer warp
 constexpr int kCtasPerSm = 2;
-constexpr int kStages = 4, kQStages = 2;
+constexpr int kStages = 4;
 constexpr int kMaxList = 512;  // kept blocks of one row the list buffers hold
-constexpr int kPairQBytes = 2 * kQBytes, kPairWBytes = 2 * kWBytes;
-constexpr int kSmemQ = 0;
-constexpr int kSmemKV = kSmemQ + kQStages * kPairQBytes;
-constexpr int kSmemScale = kSmemKV + kStages * kStageBytes;
-constexpr int kSmemW = kSmemScale + kStages * kScaleStageFloats * 4;
-constexpr int kSmemList = kSmemW + kQStages * kPairWBytes;
-constexpr int kSmemMeta = kSmemList + 2 * kMaxList * 4;  // int4 per ring slot
-constexpr int kSmemItem = kSmemMeta + kStages * 16;      // stage count per Q stage
-constexpr int kSmemBar = kSmemItem + kQStages * 8;
-constexpr int kNumBars = 2 * kQStages + 2 * kStages;
-constexpr int kSmemAlloc = kSmemBar + kNumBars * 8 + 1024;  // + slack to align to 1024
-static_assert(kSmemScale % 128 == 0, "TMA writes k_scale slots at 128-byte-aligned offsets");
-static_assert(kSmemKV % 1024 == 0 && kPairQBytes % 1024 == 0, "swizzle atoms");
-static_assert(kCtasPerSm * (kSmemAlloc + 1024) <= 228 * 1024, "kCtasPerSm CTAs per SM");
+
+// Shared memory of the kernel for Q rows per item: Q stages (2 for pairs; 1 for quads, whose
+// 32 KB of queries would not leave room for two CTAs per SM otherwise), the key ring, k_scale
+// slots, weights, Q list buffers, 2 x Q tile_refs per ring slot, the stage count per Q stage,
+// barriers.
+template <int Q>
+struct UnionShape {
+  static constexpr int kQStages = Q == 2 ? 2 : 1;
+  static constexpr int kItemQBytes = Q * kQBytes, kItemWBytes = Q * kWBytes;
+  static constexpr int kRefs = 2 * Q;  // per ring slot
+  static constexpr int kSmemQ = 0;
+  static constexpr int kSmemKV = kSmemQ + kQStages * kItemQBytes;
+  static constexpr int kSmemScale = kSmemKV + kStages * kStageBytes;
+  static constexpr int kSmemW = kSmemScale + kStages * kScaleStageFloats * 4;
+  static constexpr int kSmemList = kSmemW + kQStages * kItemWBytes;
+  static constexpr int kSmemRefs = kSmemList + Q * kMaxList * 4;
+  static constexpr int kSmemItem = kSmemRefs + kStages * kRefs * 4;
+  static constexpr int kSmemBar = kSmemItem + 8 * kQStages;
+  static constexpr int kNumBars = 2 * kQStages + 2 * kStages;
+  static constexpr int kSmemAlloc = kSmemBar + kNumBars * 8 + 1024;  // + slack to align
+  static_assert(kSmemScale % 128 == 0, "TMA writes k_scale slots at 128-byte-aligned offsets");
+  static_assert(kSmemKV % 1024 == 0 && kItemQBytes % 1024 == 0, "swizzle atoms");
+  static_assert(kSmemRefs % 16 == 0 && kSmemBar % 8 == 0, "alignment");
+  static_assert(kCtasPerSm * (kSmemAlloc + 1024) <= 228 * 1024, "kCtasPerSm CTAs per SM");
+};
 static_assert(kStages % kMathWarpgroups == 0, "a slot is always consumed by one warpgroup");
 
-// Calls f(r0, r1) for the CTA's items in order (r1 = -1: row r0 alone). The producer and the
-// math warpgroups walk the same sequence; f takes the rows' geometry itself (row_of), so that
-// no geometry stays live across the item.
-template <class F>
-__device__ __forceinline__ void for_each_item(const HisaParams& p, bool pair_rows, F&& f) {
-  for (int pr = blockIdx.x; 2 * pr < p.T; pr += gridDim.x) {
-    const int ra = 2 * pr, rb = ra + 1;
-    const RowGeometry ga = row_of(p, static_cast<int64_t>(p.t0) + ra);
-    const bool sa = !skips_scoring(ga, p.order, p.topk);
-    bool sb = false, same = false;
-    if (rb < p.T) {
-      const RowGeometry gb = row_of(p, static_cast<int64_t>(p.t0) + rb);
-      sb = !skips_scoring(gb, p.order, p.topk);
-      same = ga.ks == gb.ks;
+// Calls f(r0, nrows) for the CTA's items in order: rows r0 .. r0 + nrows - 1 (nrows = Q: a
+// group; 1: a row alone). The producer and the math warpgroups walk the same sequence; f takes
+// the rows' geometry itself (row_of), so that no geometry stays live across items.
+template <int Q, class F>
+__device__ __forceinline__ void for_each_item(const HisaParams& p, bool group_rows, F&& f) {
+  for (int gi = blockIdx.x; Q * gi < p.T; gi += gridDim.x) {
+    const int r0 = Q * gi;
+    unsigned scored = 0;
+    bool one_range = true;
+    int ks0 = 0;
+#pragma unroll
+    for (int q = 0; q < Q; ++q) {
+      if (r0 + q >= p.T) continue;
+      const RowGeometry g = row_of(p, static_cast<int64_t>(p.t0) + r0 + q);
+      if (!skips_scoring(g, p.order, p.topk)) scored |= 1u << q;
+      if (q == 0) ks0 = g.ks;
+      one_range = one_range && g.ks == ks0;
     }
-    if (pair_rows && sa && sb && same) {
-      f(ra, rb);
-    } else {
-      if (sa) f(ra, -1);
-      if (sb) f(rb, -1);
+    // One call site (f is inlined once): the group, or each scored row alone.
+    const bool group = group_rows && scored == (1u << Q) - 1 && one_range;
+    unsigned left = group ? 1u : scored;
+    while (left != 0) {
+      const int q = __ffs(static_cast<int>(left)) - 1;
+      left &= left - 1;
+      f(r0 + q, group ? Q : 1);
     }
   }
 }
 
-static_assert(tokens::kUnionTileKeys == kTileKeys, "the walk's tiles are the kernel's");
-
+template <int Q>
 __global__ void __launch_bounds__(kThreads, kCtasPerSm)
     hisa_tokens_union_kernel(const __grid_constant__ CUtensorMap tmap_q,
                              const __grid_constant__ CUtensorMap tmap_k,
                              const __grid_constant__ CUtensorMap tmap_s, const HisaParams p,
-                             bool pair_rows) {
+                             bool group_rows) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using R = UnionShape<Q>;
+  constexpr int kQStages = R::kQStages, kRefs = R::kRefs;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = sm90::aligned_base(smem_raw);
   const uint32_t base = sm90::smem_addr(smem);
-  const uint32_t q_smem = base + kSmemQ, kv_smem = base + kSmemKV, w_smem = base + kSmemW;
-  const uint32_t scale_smem = base + kSmemScale;
-  int4* meta = reinterpret_cast<int4*>(smem + kSmemMeta);
-  int* item_stages = reinterpret_cast<int*>(smem + kSmemItem);
-  const MbarRings<kQStages, kStages> rings{base + kSmemBar};
+  const uint32_t q_smem = base + R::kSmemQ, kv_smem = base + R::kSmemKV;
+  const uint32_t w_smem = base + R::kSmemW, scale_smem = base + R::kSmemScale;
+  int* refs = reinterpret_cast<int*>(smem + R::kSmemRefs);  // kRefs per ring slot
+  int* item_stages = reinterpret_cast<int*>(smem + R::kSmemItem);
+  const MbarRings<kQStages, kStages> rings{base + R::kSmemBar};
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   if (threadIdx.x == 0) rings.init(1, kMathWarps, kFullArrivals, 4);  // kv_empty: a warpgroup
@@ -132,58 +154,65 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm)
       prefetch_map(&tmap_k);
       if (has_scale) prefetch_map(&tmap_s);
     }
-    int* l0 = reinterpret_cast<int*>(smem + kSmemList);
-    int* l1 = l0 + kMaxList;
+    int* lists = reinterpret_cast<int*>(smem + R::kSmemList);  // row q's at q * kMaxList
     uint32_t q_iter = 0, gs = 0;
-    for_each_item(p, pair_rows, [&](int r0, int r1) {
-      const RowGeometry g0 = row_of(p, static_cast<int64_t>(p.t0) + r0);
-      const RowGeometry g1 = row_of(p, static_cast<int64_t>(p.t0) + (r1 >= 0 ? r1 : r0));
-      const int n0 = g0.nk, n1 = r1 >= 0 ? g1.nk : 0;
-      const int cv0 = g0.cvalid, cv1 = r1 >= 0 ? g1.cvalid : 0;
-      const int32_t* k0 = p.kept + static_cast<int64_t>(r0) * p.m;
-      const int32_t* k1 = p.kept + static_cast<int64_t>(r1 >= 0 ? r1 : r0) * p.m;
-      for (int i = lane; i < n0; i += 32) l0[i] = g0.all_blocks ? i : __ldg(k0 + i);
-      for (int i = lane; i < n1; i += 32) l1[i] = g1.all_blocks ? i : __ldg(k1 + i);
+    for_each_item<Q>(p, group_rows, [&](int r0, int nrows) {
+      int n[Q], cv[Q], ks = 0;
+#pragma unroll
+      for (int q = 0; q < Q; ++q) {
+        n[q] = cv[q] = 0;
+        if (q >= nrows) continue;
+        const RowGeometry g = row_of(p, static_cast<int64_t>(p.t0) + r0 + q);
+        n[q] = g.nk;
+        cv[q] = g.cvalid;
+        ks = g.ks;
+        const int32_t* kept = p.kept + static_cast<int64_t>(r0 + q) * p.m;
+        for (int i = lane; i < g.nk; i += 32)
+          lists[q * kMaxList + i] = g.all_blocks ? i : __ldg(kept + i);
+      }
       __syncwarp();
       if (lane == 0) {
         int ntiles = 0;
-        walk_union(l0, n0, cv0, l1, n1, cv1, p.B, g0.ks, [&](int, int, int) { ++ntiles; });
+        walk_union<Q>(lists, kMaxList, n, cv, p.B, ks, [&](int, const int(&)[Q]) { ++ntiles; });
         const int qs = q_iter % kQStages;
         mbar_wait(rings.q_empty(qs), ((q_iter / kQStages) & 1) ^ 1);
         item_stages[qs] = (ntiles + 1) / 2;  // published by q_full's arrival (release)
-        const uint32_t qd = q_smem + qs * kPairQBytes, wd = w_smem + qs * kPairWBytes;
-        mbar_arrive_expect_tx(rings.q_full(qs), (r1 >= 0 ? 2 : 1) * (kQBytes + kWBytes));
-        tma_load_2d(qd, &tmap_q, 0, r0 * kHeads, rings.q_full(qs));
-        bulk_load(wd, p.w + (static_cast<int64_t>(p.t0) + r0) * kHeads, kWBytes,
-                  rings.q_full(qs));
-        if (r1 >= 0) {
-          tma_load_2d(qd + kQBytes, &tmap_q, 0, r1 * kHeads, rings.q_full(qs));
-          bulk_load(wd + kWBytes, p.w + (static_cast<int64_t>(p.t0) + r1) * kHeads, kWBytes,
-                    rings.q_full(qs));
+        const uint32_t qd = q_smem + qs * R::kItemQBytes, wd = w_smem + qs * R::kItemWBytes;
+        mbar_arrive_expect_tx(rings.q_full(qs), nrows * (kQBytes + kWBytes));
+        for (int q = 0; q < nrows; ++q) {
+          tma_load_2d(qd + q * kQBytes, &tmap_q, 0, (r0 + q) * kHeads, rings.q_full(qs));
+          bulk_load(wd + q * kWBytes, p.w + (static_cast<int64_t>(p.t0) + r0 + q) * kHeads,
+                    kWBytes, rings.q_full(qs));
         }
+        // Tiles two by two into stages; the first tile of a stage waits in (prow, pref).
         bool pending = false;
-        int prow = 0, pr0 = 0, pr1 = 0;
-        auto emit = [&](bool load_b, int row_b, int ref0, int ref1) {
+        int prow = 0, pref[Q];
+        auto emit = [&](bool load_b, int row_b, const int(&ref_b)[Q]) {
           const int slot = gs % kStages;
           mbar_wait(rings.kv_empty(slot), ((gs / kStages) & 1) ^ 1);
-          meta[slot] = make_int4(pr0, pr1, ref0, ref1);  // published by kv_full's arrival
+          int* slot_refs = refs + slot * kRefs;  // published by kv_full's arrival
+#pragma unroll
+          for (int q = 0; q < Q; ++q) {
+            slot_refs[q] = pref[q];
+            slot_refs[Q + q] = load_b ? ref_b[q] : 0;
+          }
           tokens::produce_tiles(prow, load_b, row_b, &tmap_k, &tmap_s,
                                 kv_smem + slot * kStageBytes,
                                 scale_smem + slot * kScaleStageFloats * 4, rings.kv_full(slot),
                                 has_scale);
           ++gs;
         };
-        walk_union(l0, n0, cv0, l1, n1, cv1, p.B, g0.ks, [&](int row, int ref0, int ref1) {
+        walk_union<Q>(lists, kMaxList, n, cv, p.B, ks, [&](int row, const int(&ref)[Q]) {
           if (!pending) {
             prow = row;
-            pr0 = ref0;
-            pr1 = ref1;
+#pragma unroll
+            for (int q = 0; q < Q; ++q) pref[q] = ref[q];
           } else {
-            emit(true, row, ref0, ref1);
+            emit(true, row, ref);
           }
           pending = !pending;
         });
-        if (pending) emit(false, 0, 0, 0);
+        if (pending) emit(false, 0, pref);
       }
       ++q_iter;
       __syncwarp();  // lane 0 is done with the lists before the next item overwrites them
@@ -196,36 +225,28 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm)
   const int quad = lane % 4;
   const int row = 16 * (warp % 4) + lane / 4 + 8 * (quad & 1);  // row stored by quads 0 and 1
   if (threadIdx.x == 0) {  // every row's candidate range, scored or not
-    for (int pr = blockIdx.x; 2 * pr < p.T; pr += gridDim.x) {
-      for (int r = 2 * pr; r < 2 * pr + 2 && r < p.T; ++r) {
+    for (int gi = blockIdx.x; Q * gi < p.T; gi += gridDim.x) {
+      for (int r = Q * gi; r < Q * gi + Q && r < p.T; ++r) {
         p.cand_begin[r] = 0;
         p.cand_end[r] = row_of(p, static_cast<int64_t>(p.t0) + r).cvalid;
       }
     }
   }
-  const float* scales = reinterpret_cast<const float*>(smem + kSmemScale);
+  const float* scales = reinterpret_cast<const float*>(smem + R::kSmemScale);
   float acc0[32], acc1[32];
   uint32_t q_iter = 0, gs = 0;
-  for_each_item(p, pair_rows, [&](int r0, int r1) {
+  for_each_item<Q>(p, group_rows, [&](int r0, int) {
     const int qs = q_iter % kQStages;
     mbar_wait(rings.q_full(qs), (q_iter / kQStages) & 1);
     ++q_iter;
     const int nstages = item_stages[qs];
-    const uint32_t w0_off = kSmemW + qs * kPairWBytes + 8 * quad;  // row 0's weights + 2 quad
-    const uint32_t q0 = q_smem + qs * kPairQBytes;  // row 1's q: kQBytes after row 0's
-    // Row r1 = r0 + 1 when paired (its scores one row below); a lone row's tiles have no
-    // reference in row 1 (tile_ref 0).
+    const uint32_t w0_off = R::kSmemW + qs * R::kItemWBytes + 8 * quad;  // row 0's + 2 quad
+    const uint32_t q0 = q_smem + qs * R::kItemQBytes;  // row q's query: q * kQBytes after
+    // Row r0 + q's scores lie q rows below row r0's; a lone row's tiles have tile_ref 0 in
+    // every other row.
     float* s0 = p.scores + static_cast<int64_t>(r0) * p.scores_ld;
     const int scale_row =  // this thread's key in a scale slot (ks as clamped by row_of)
         tokens::scale_shift(row_of(p, static_cast<int64_t>(p.t0) + r0).ks) + row;
-    // A row's score of this thread's key of a finished tile (acc: that row's 64 heads; ref:
-    // the tile's tile_ref in that row).
-    auto finish = [&](const float(&acc)[32], const float* w, float* srow, int ref, float scale) {
-      const float2 sum = sm90::key_head_sums_smem(acc, w);
-      const float s = (quad & 1) ? sum.y : sum.x;
-      if (quad < 2 && row < tokens::tile_ref_count(ref))
-        srow[tokens::tile_ref_pos(ref) + row] = has_scale ? scale * s : s;
-    };
     auto release = [&](int slot) {
       __syncwarp();
       if (lane == 0) mbar_arrive(rings.kv_empty(slot));
@@ -236,9 +257,10 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm)
       const uint32_t gl = gs + l;
       const int slot = gl % kStages;
       mbar_wait(rings.kv_full(slot), (gl / kStages) & 1);
-      const int4 mt = meta[slot];  // after the wait (its asm clobbers memory)
-      // The weights are read from shared memory per tile: laundered per stage so that the
-      // compiler does not hoist the 32 loads out of the loop into registers.
+      const int* slot_refs = refs + slot * kRefs;  // read after the wait (its asm clobbers
+                                                   // memory), each before the slot's release
+      // The weights are read from shared memory per product: laundered per stage so that
+      // the compiler does not hoist the loads out of the loop into registers.
       uint32_t w_off = w0_off;
       asm volatile("" : "+r"(w_off));
       const float* w0 = reinterpret_cast<const float*>(smem + w_off);
@@ -247,40 +269,43 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm)
       const float* stage_scales = scales + slot * kScaleStageFloats + scale_row;
       const float scale_a = has_scale ? stage_scales[0] : 1.0f;
       const float scale_b = has_scale ? stage_scales[kScaleTileFloats] : 1.0f;
-      // The stage's products, (tile, row) = index 2 * tile + row in 0..3, for every tile_ref
-      // that is not 0; uniform over the warpgroup (one record per slot), broadcast so that the
-      // compiler sees the loop around the wgmmas as uniform. They run two at a time as two
-      // m64n64 products, the second under the first's epilogue (a lone last product is paired
-      // with a repeat of itself whose results are not stored).
-      int rest = __shfl_sync(0xFFFFFFFFu,
-                             (mt.x != 0) | (mt.y != 0) << 1 | (mt.z != 0) << 2 | (mt.w != 0) << 3,
-                             0);
+      // The stage's products i = Q * tile + row with a nonzero tile_ref; uniform over the
+      // warpgroup (one record per slot), broadcast so that the compiler sees the loop around
+      // the wgmmas as uniform. Two at a time (a lone last product is paired with a repeat,
+      // i + 2Q, whose results are not stored).
+      int mask = 0;
+#pragma unroll
+      for (int i = 0; i < kRefs; ++i) mask |= (slot_refs[i] != 0) << i;
+      int rest = __shfl_sync(0xFFFFFFFFu, mask, 0);
       const int ngroups = (__popc(rest) + 1) / 2;
-      auto ref_of = [&](int i) {
-        return i == 0 ? mt.x : i == 1 ? mt.y : i == 2 ? mt.z : i == 3 ? mt.w : 0;
+      // Row i % Q's score of this thread's key of product i's tile (acc: that row's heads).
+      auto finish = [&](const float(&acc)[32], int i, int ref) {
+        const int r = i % Q;
+        const float2 sum = sm90::key_head_sums_smem(acc, w0 + r * kHeads);
+        const float s = (quad & 1) ? sum.y : sum.x;
+        const float scale = (i / Q & 1) ? scale_b : scale_a;
+        if (quad < 2 && row < tokens::tile_ref_count(ref))
+          s0[static_cast<int64_t>(r) * p.scores_ld + tokens::tile_ref_pos(ref) + row] =
+              has_scale ? scale * s : s;
       };
-      auto product_finish = [&](const float(&acc)[32], int i) {
-        const int r = i & 1;
-        finish(acc, w0 + r * kHeads, s0 + r * p.scores_ld, ref_of(i),
-               (i >> 1 & 1) ? scale_b : scale_a);
-      };
-      for (int gi = 0; gi < ngroups; ++gi) {
+      for (int g = 0; g < ngroups; ++g) {
         const int ia = __ffs(rest) - 1;
         rest &= rest - 1;
-        const int ib = rest != 0 ? __ffs(rest) - 1 : 4 + ia;  // 4 + ia: the repeat
+        const int ib = rest != 0 ? __ffs(rest) - 1 : 2 * Q + ia;
         rest &= rest - 1;
+        const int ref_a = slot_refs[ia], ref_b = ib < kRefs ? slot_refs[ib] : 0;
         sm90::fence_operand(acc0);
         sm90::fence_operand(acc1);
         sm90::wgmma_fence();
-        sm90::wgmma_k128_e4m3(acc0, keys + (ia >> 1) * kTileBytes, q0 + (ia & 1) * kQBytes);
-        sm90::wgmma_k128_e4m3(acc1, keys + (ib >> 1 & 1) * kTileBytes, q0 + (ib & 1) * kQBytes);
+        sm90::wgmma_k128_e4m3(acc0, keys + (ia / Q) * kTileBytes, q0 + (ia % Q) * kQBytes);
+        sm90::wgmma_k128_e4m3(acc1, keys + (ib / Q & 1) * kTileBytes, q0 + (ib % Q) * kQBytes);
         sm90::wgmma_wait<1>();
         sm90::fence_operand(acc0);
-        product_finish(acc0, ia);
+        finish(acc0, ia, ref_a);
         sm90::wgmma_wait<0>();
         sm90::fence_operand(acc1);
-        if (gi + 1 == ngroups) release(slot);
-        product_finish(acc1, ib);
+        if (g + 1 == ngroups) release(slot);
+        finish(acc1, ib, ref_b);
       }
     }
     gs += nstages;
@@ -293,31 +318,41 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm)
 // Most kept blocks of any row: m, or every block of a row of at most topk tokens.
 int most_kept_blocks(const HisaParams& p) { return std::max(p.m, (p.topk + p.B - 1) / p.B); }
 
+template <int Q>
+void launch_union(const HisaParams& p, cudaStream_t st, bool group_rows,
+                  const tokens::LaunchInputs& in) {
+  const std::string& ctx = in.ctx;
+  const void* fn = reinterpret_cast<const void*>(hisa_tokens_union_kernel<Q>);
+  constexpr int kSmem = UnionShape<Q>::kSmemAlloc;
+  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem),
+                      ctx);
+  const int sms = current_device_properties().multiProcessorCount;
+  const int64_t items = (static_cast<int64_t>(p.T) + Q - 1) / Q;
+  const int grid = static_cast<int>(std::min<int64_t>(items, int64_t{kCtasPerSm} * sms));
+  CUtensorMap map_q = in.map_q, map_k = in.map_k, map_s = in.map_s;
+  HisaParams par = p;
+  bool group = group_rows;
+  void* args[] = {&map_q, &map_k, &map_s, &par, &group};
+  HISA_CUDA_CHECK_CTX(cudaLaunchKernel(fn, dim3(grid), dim3(kThreads), args, kSmem, st), ctx);
+  HISA_CUDA_CHECK_LAUNCH("hisa_tokens_union_kernel", ctx);
+}
+
 }  // namespace
 
 bool sm90_union_tokens_supported(const HisaParams& p) {
-  if (!sm90_tma_tokens_supported(p) || p.B < 1 || most_kept_blocks(p) > kMaxList) return false;
-  return sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_tokens_union_kernel));
+  if (!sm90_tma_tokens_supported(p) || most_kept_blocks(p) > kMaxList) return false;
+  return sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_tokens_union_kernel<2>)) &&
+         sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_tokens_union_kernel<4>));
 }
 
-void launch_sm90_union_tokens(const HisaParams& p, cudaStream_t st, bool pair_rows) {
+void launch_sm90_union_tokens(const HisaParams& p, cudaStream_t st, int rows_per_item) {
   if (p.T == 0) return;
   const tokens::LaunchInputs in =
       tokens::launch_inputs(p, "union tokens", sm90_union_tokens_supported(p));
-  const std::string& ctx = in.ctx;
-  const void* fn = reinterpret_cast<const void*>(hisa_tokens_union_kernel);
-  HISA_CUDA_CHECK_CTX(
-      cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemAlloc), ctx);
-  const int sms = current_device_properties().multiProcessorCount;
-  const int64_t pairs = (static_cast<int64_t>(p.T) + 1) / 2;
-  const int grid = static_cast<int>(std::min<int64_t>(pairs, int64_t{kCtasPerSm} * sms));
-  CUtensorMap map_q = in.map_q, map_k = in.map_k, map_s = in.map_s;
-  HisaParams par = p;
-  bool pairs_on = pair_rows;
-  void* args[] = {&map_q, &map_k, &map_s, &par, &pairs_on};
-  HISA_CUDA_CHECK_CTX(cudaLaunchKernel(fn, dim3(grid), dim3(kThreads), args, kSmemAlloc, st),
-                      ctx);
-  HISA_CUDA_CHECK_LAUNCH("hisa_tokens_union_kernel", ctx);
+  if (rows_per_item == 4)
+    launch_union<4>(p, st, true, in);
+  else
+    launch_union<2>(p, st, rows_per_item == 2, in);
 }
 
 }  // namespace hisa::cuda

@@ -1,10 +1,12 @@
 // The union stage-2a kernel's tile walk (src/cuda/hisa_union_walk.cuh), on the host: for random
-// pairs of kept-block lists, every candidate position of each row is covered exactly once by
-// a tile that names it, at the key row the row's own kept list gives it; tiles ascend (each key
-// row is loaded once per pair); no tile is empty. Runs without a GPU.
+// groups of 2 and 4 kept-block lists, every candidate position of each row is covered exactly
+// once by a tile that names it, at the key row the row's own kept list gives it; tiles ascend
+// (each key row is loaded once per group); no tile is empty. Runs without a GPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -40,38 +42,52 @@ Row make_row(std::mt19937& rng, int n, int B, int m) {
   return r;
 }
 
-struct Tile {
-  int row, ref0, ref1;
-};
-
-void expect_walk_covers(const Row& a, const Row* b, int B, int ks, const std::string& what) {
-  std::vector<Tile> tiles;
-  walk_union(a.kept.data(), static_cast<int>(a.kept.size()), a.cvalid,
-             b ? b->kept.data() : nullptr, b ? static_cast<int>(b->kept.size()) : 0,
-             b ? b->cvalid : 0, B, ks,
-             [&](int row, int r0, int r1) { tiles.push_back({row, r0, r1}); });
-  for (std::size_t i = 0; i < tiles.size(); ++i) {
-    ASSERT_TRUE(tiles[i].ref0 != 0 || tiles[i].ref1 != 0) << what << ": empty tile " << i;
-    if (i > 0) ASSERT_GT(tiles[i].row, tiles[i - 1].row) << what << ": tiles not ascending";
+// Walks rows[0..Q) (nullptr: no such row, n = 0) and checks the tiles.
+template <int Q>
+void expect_walk_covers(const std::array<const Row*, Q>& rows, int B, int ks,
+                        const std::string& what, int* ntiles_out = nullptr) {
+  constexpr int kStride = 4096;
+  std::vector<int> lists(Q * kStride, -1);
+  int n[Q], cv[Q];
+  for (int q = 0; q < Q; ++q) {
+    n[q] = rows[q] ? static_cast<int>(rows[q]->kept.size()) : 0;
+    cv[q] = rows[q] ? rows[q]->cvalid : 0;
+    ASSERT_LE(n[q], kStride);
+    for (int i = 0; i < n[q]; ++i) lists[q * kStride + i] = rows[q]->kept[i];
   }
-  for (int q = 0; q < (b ? 2 : 1); ++q) {
-    const Row& r = q == 0 ? a : *b;
-    std::vector<int> seen(r.cvalid, 0);
-    for (const Tile& t : tiles) {
-      const int ref = q == 0 ? t.ref0 : t.ref1;
+  std::vector<int> tile_rows;
+  std::vector<std::array<int, Q>> tile_refs;
+  walk_union<Q>(lists.data(), kStride, n, cv, B, ks, [&](int row, const int(&ref)[Q]) {
+    tile_rows.push_back(row);
+    std::array<int, Q> r{};
+    for (int q = 0; q < Q; ++q) r[q] = ref[q];
+    tile_refs.push_back(r);
+  });
+  if (ntiles_out) *ntiles_out = static_cast<int>(tile_rows.size());
+  for (std::size_t i = 0; i < tile_rows.size(); ++i) {
+    bool any = false;
+    for (int q = 0; q < Q; ++q) any = any || tile_refs[i][q] != 0;
+    ASSERT_TRUE(any) << what << ": empty tile " << i;
+    if (i > 0) ASSERT_GT(tile_rows[i], tile_rows[i - 1]) << what << ": tiles not ascending";
+  }
+  for (int q = 0; q < Q; ++q) {
+    std::vector<int> seen(cv[q], 0);
+    for (std::size_t t = 0; t < tile_rows.size(); ++t) {
+      const int ref = tile_refs[t][q];
       if (ref == 0) continue;
+      ASSERT_NE(rows[q], nullptr) << what << ": a tile names missing row " << q;
       const int first = tile_ref_pos(ref), count = tile_ref_count(ref);
       ASSERT_GE(count, 1) << what;
       ASSERT_LE(count, 64) << what;
       for (int c = 0; c < count; ++c) {
         const int pos = first + c;
-        ASSERT_LT(pos, r.cvalid) << what << ": row " << q << " position past cvalid";
+        ASSERT_LT(pos, cv[q]) << what << ": row " << q << " position past cvalid";
         ++seen[pos];
-        ASSERT_EQ(t.row + c, ks + r.kept[pos / B] * B + pos % B)
+        ASSERT_EQ(tile_rows[t] + c, ks + rows[q]->kept[pos / B] * B + pos % B)
             << what << ": row " << q << " position " << pos << " at the wrong key";
       }
     }
-    for (int pos = 0; pos < r.cvalid; ++pos)
+    for (int pos = 0; pos < cv[q]; ++pos)
       ASSERT_EQ(seen[pos], 1) << what << ": row " << q << " position " << pos;
   }
 }
@@ -83,22 +99,22 @@ TEST(HisaUnionWalk, CoversEachRowsCandidatesOnce) {
       const int m = 3 + static_cast<int>(rng() % 40);
       const int n = 1 + static_cast<int>(rng() % (B * 80));
       const int ks = static_cast<int>(rng() % 5000);
-      const Row a = make_row(rng, n, B, m);
-      const Row b = make_row(rng, n + 1, B, m);  // the next query of the sequence
-      Row c = a;                                 // the same blocks, one more token
-      c.cvalid = a.cvalid + 1;
+      // Four consecutive queries of one sequence: n .. n + 3 tokens.
+      const Row a = make_row(rng, n, B, m), b = make_row(rng, n + 1, B, m);
+      const Row c = make_row(rng, n + 2, B, m), d = make_row(rng, n + 3, B, m);
+      Row same = a;  // the same blocks, one more token
+      same.cvalid = a.cvalid + 1;
       const std::string what = "B=" + std::to_string(B) + " m=" + std::to_string(m) +
                                " n=" + std::to_string(n);
-      expect_walk_covers(a, nullptr, B, ks, what + " alone");
-      expect_walk_covers(a, &b, B, ks, what + " pair");
-      expect_walk_covers(b, &a, B, ks, what + " pair swapped");
-      if (c.cvalid <= static_cast<int>(a.kept.size()) * B) {
-        expect_walk_covers(a, &c, B, ks, what + " same blocks");
+      expect_walk_covers<2>({&a, nullptr}, B, ks, what + " alone");
+      expect_walk_covers<2>({&a, &b}, B, ks, what + " pair");
+      expect_walk_covers<2>({&b, &a}, B, ks, what + " pair swapped");
+      expect_walk_covers<4>({&a, &b, &c, &d}, B, ks, what + " quad");
+      expect_walk_covers<4>({&d, nullptr, &b, nullptr}, B, ks, what + " quad with gaps");
+      if (same.cvalid <= static_cast<int>(a.kept.size()) * B) {
         int ntiles = 0;
-        walk_union(a.kept.data(), static_cast<int>(a.kept.size()), a.cvalid, c.kept.data(),
-                   static_cast<int>(c.kept.size()), c.cvalid, B, ks,
-                   [&](int, int, int) { ++ntiles; });
-        EXPECT_EQ(ntiles, (c.cvalid + 63) / 64) << what << ": shared tiles loaded twice";
+        expect_walk_covers<2>({&a, &same}, B, ks, what + " same blocks", &ntiles);
+        EXPECT_EQ(ntiles, (same.cvalid + 63) / 64) << what << ": shared tiles loaded twice";
       }
     }
   }
