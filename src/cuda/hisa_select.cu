@@ -70,17 +70,19 @@ bool tokens_epi_wanted() {
   const int mode = g_tokens_epi >= 0 ? g_tokens_epi : env_switch("HISA_TOKENS_EPI");
   return mode == 1;
 }
-// Stage 2a on the union kernel (hisa_tokens_union.cu): opt-in until timed. Returns its rows per
-// item: 2 = row pairs (HISA_TOKENS_UNION=1, hook 1), 4 = quads (HISA_TOKENS_UNION4=1, hook 3),
-// 1 = every row alone through the pair kernel (HISA_TOKENS_UNION_SINGLE=1, hook 2: the
-// machinery's cost), 0 = off.
+// Stage 2a on the union kernel (hisa_tokens_union.cu). Returns its rows per item: 2 = row pairs
+// (HISA_TOKENS_UNION=1, hook 1), 4 = quads (HISA_TOKENS_UNION4=1, hook 3), 1 = every row alone
+// through the pair kernel (HISA_TOKENS_UNION_SINGLE=1, hook 2: the machinery's cost), 0 = the
+// TMA kernel (HISA_TOKENS_UNION=0, hook 0). Unset: kUnionRowsDefault (opt-in until timed).
+constexpr int kUnionRowsDefault = 0;
 int g_tokens_union = -1;
 int tokens_union_rows() {
   constexpr int kRowsOfHook[] = {0, 2, 1, 4};  // hook modes 0..3
   if (g_tokens_union >= 0) return g_tokens_union <= 3 ? kRowsOfHook[g_tokens_union] : 0;
-  if (env_switch("HISA_TOKENS_UNION") == 1) return 2;
   if (env_switch("HISA_TOKENS_UNION4") == 1) return 4;
-  return env_switch("HISA_TOKENS_UNION_SINGLE") == 1 ? 1 : 0;
+  if (env_switch("HISA_TOKENS_UNION_SINGLE") == 1) return 1;
+  const int pairs = env_switch("HISA_TOKENS_UNION");
+  return pairs < 0 ? kUnionRowsDefault : pairs == 1 ? 2 : 0;
 }
 // Stage 1 on the TMA block scorer + select_kept (hisa_blocks_tma.cu) wherever supported; the
 // hook, else HISA_TMA_BLOCKS=0, selects the one-warpgroup kernel with its in-CTA selection.
