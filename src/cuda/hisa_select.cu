@@ -73,7 +73,9 @@ bool tokens_epi_wanted() {
 // Stage 2a on the union kernel (hisa_tokens_union.cu). Returns its rows per item: 2 = row pairs
 // (HISA_TOKENS_UNION=1, hook 1), 4 = quads (HISA_TOKENS_UNION4=1, hook 3), 1 = every row alone
 // through the pair kernel (HISA_TOKENS_UNION_SINGLE=1, hook 2: the machinery's cost), 0 = the
-// TMA kernel (HISA_TOKENS_UNION=0, hook 0). Unset: kUnionRowsDefault (opt-in until timed).
+// TMA kernel (HISA_TOKENS_UNION=0, hook 0). Unset: kUnionRowsDefault. Opt-in: slower on the
+// H100 (2646707, same run): B=64 m=64 32K 4.36 -> 7.15 ms random (pairs), 4.15 -> 5.61
+// structured; quads 6.84 / 5.08 (docs/cuda_hisa.md).
 constexpr int kUnionRowsDefault = 0;
 int g_tokens_union = -1;
 int tokens_union_rows() {
