@@ -17,9 +17,9 @@
 //     group, or one row (a group across sequences or with a row that needs no scoring, and
 //     every row when grouping is off: HISA_TOKENS_UNION_SINGLE=1, the pair kernel's machinery
 //     without sharing).
-//   * Producer warp: copies the item's kept lists into shared memory (the whole warp), then
-//     lane 0 walks their union (hisa_union_walk.cuh) twice: once to count the tiles (the math
-//     warpgroups learn the item's stage count with its queries), once to issue them. Per item
+//   * Producer warp: copies the item's kept lists into shared memory and counts the union's
+//     tiles (the whole warp: the math warpgroups learn the item's stage count with its
+//     queries), then lane 0 walks the union (hisa_union_walk.cuh) and issues them. Per item
 //     the Q queries (TMA, 8 KB apart) and weights into a Q stage; per stage two tiles, their
 //     k_scale boxes and 2 x Q tile_refs (where each tile's keys sit in each row's candidates,
 //     0: none) into a 4-slot ring.
@@ -171,9 +171,11 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm)
           lists[q * kMaxList + i] = g.all_blocks ? i : __ldg(kept + i);
       }
       __syncwarp();
+      // The item's tile count, warp-parallel (binary searches in shared memory): the math
+      // warpgroups need it with the queries, before lane 0 walks the tiles.
+      const int ntiles = __reduce_add_sync(
+          0xFFFFFFFFu, tokens::count_union_tiles<Q>(lists, kMaxList, n, cv, p.B, lane, 32));
       if (lane == 0) {
-        int ntiles = 0;
-        walk_union<Q>(lists, kMaxList, n, cv, p.B, ks, [&](int, const int(&)[Q]) { ++ntiles; });
         const int qs = q_iter % kQStages;
         mbar_wait(rings.q_empty(qs), ((q_iter / kQStages) & 1) ^ 1);
         item_stages[qs] = (ntiles + 1) / 2;  // published by q_full's arrival (release)

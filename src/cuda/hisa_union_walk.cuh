@@ -29,22 +29,21 @@ __host__ __device__ constexpr int tile_ref_count(int ref) { return ref & 127; }
 template <int Q, class F>
 __host__ __device__ inline void walk_union(const int* lists, int stride, const int (&n)[Q],
                                            const int (&cv)[Q], int B, int ks, F&& tile) {
-  int i[Q];
+  int i[Q], head[Q];  // row q's next kept index and its block (INT_MAX past the list)
 #pragma unroll
-  for (int q = 0; q < Q; ++q) i[q] = 0;
+  for (int q = 0; q < Q; ++q) {
+    i[q] = 0;
+    head[q] = n[q] > 0 ? lists[q * stride] : INT_MAX;
+  }
   for (;;) {
     int j = INT_MAX;
 #pragma unroll
-    for (int q = 0; q < Q; ++q) {
-      const int jq = i[q] < n[q] ? lists[q * stride + i[q]] : INT_MAX;
-      j = jq < j ? jq : j;
-    }
+    for (int q = 0; q < Q; ++q) j = head[q] < j ? head[q] : j;
     if (j == INT_MAX) return;
     int lim[Q], most = 0;
 #pragma unroll
     for (int q = 0; q < Q; ++q) {
-      const bool has = i[q] < n[q] && lists[q * stride + i[q]] == j;
-      lim[q] = has ? cv[q] - i[q] * B : 0;
+      lim[q] = head[q] == j ? cv[q] - i[q] * B : 0;
       most = lim[q] > most ? lim[q] : most;
     }
     const int end = most < B ? most : B;
@@ -58,8 +57,55 @@ __host__ __device__ inline void walk_union(const int* lists, int stride, const i
       tile(ks + j * B + off, ref);
     }
 #pragma unroll
-    for (int q = 0; q < Q; ++q) i[q] += lim[q] > 0;
+    for (int q = 0; q < Q; ++q) {
+      if (head[q] != j) continue;
+      ++i[q];
+      head[q] = i[q] < n[q] ? lists[q * stride + i[q]] : INT_MAX;
+    }
   }
+}
+
+// First index of a sorted list of n ints whose value is >= v (n if none).
+__host__ __device__ inline int lower_bound_of(const int* list, int n, int v) {
+  int lo = 0, hi = n;
+  while (lo < hi) {
+    const int mid = (lo + hi) >> 1;
+    if (list[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+// The number of tiles walk_union calls `tile` for, counted in parallel: this lane's share when
+// `nlanes` lanes take the lists' entries lane, lane + nlanes, ... (the shares sum to the
+// count). An entry counts its block's union tiles when its row is the first that keeps the
+// block: ceil(min(B, most) / 64), most = the largest candidate count of the block among the
+// rows that keep it (binary searches in the other lists).
+template <int Q>
+__host__ __device__ inline int count_union_tiles(const int* lists, int stride, const int (&n)[Q],
+                                                 const int (&cv)[Q], int B, int lane,
+                                                 int nlanes) {
+  int count = 0;
+#pragma unroll
+  for (int q = 0; q < Q; ++q) {
+    for (int i = lane; i < n[q]; i += nlanes) {
+      const int j = lists[q * stride + i];
+      int most = cv[q] - i * B;
+      bool first = true;
+#pragma unroll
+      for (int o = 0; o < Q; ++o) {
+        if (o == q || n[o] == 0) continue;
+        const int at = lower_bound_of(lists + o * stride, n[o], j);
+        if (at < n[o] && lists[o * stride + at] == j) {
+          first = first && o > q;
+          const int lim = cv[o] - at * B;
+          most = lim > most ? lim : most;
+        }
+      }
+      if (first) count += ((most < B ? most : B) + kUnionTileKeys - 1) / kUnionTileKeys;
+    }
+  }
+  return count;
 }
 
 }  // namespace hisa::cuda::tokens

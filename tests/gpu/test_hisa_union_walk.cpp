@@ -1,7 +1,8 @@
 // The union stage-2a kernel's tile walk (src/cuda/hisa_union_walk.cuh), on the host: for random
 // groups of 2 and 4 kept-block lists, every candidate position of each row is covered exactly
 // once by a tile that names it, at the key row the row's own kept list gives it; tiles ascend
-// (each key row is loaded once per group); no tile is empty. Runs without a GPU.
+// (each key row is loaded once per group); no tile is empty; the warp-parallel tile count
+// (count_union_tiles) equals the walk's. Runs without a GPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 
 namespace {
 
+using hisa::cuda::tokens::count_union_tiles;
 using hisa::cuda::tokens::tile_ref_count;
 using hisa::cuda::tokens::tile_ref_pos;
 using hisa::cuda::tokens::walk_union;
@@ -64,6 +66,13 @@ void expect_walk_covers(const std::array<const Row*, Q>& rows, int B, int ks,
     tile_refs.push_back(r);
   });
   if (ntiles_out) *ntiles_out = static_cast<int>(tile_rows.size());
+  // The kernel counts the tiles with the producer warp's 32 lanes before walking them.
+  for (const int nlanes : {1, 32}) {
+    int counted = 0;
+    for (int lane = 0; lane < nlanes; ++lane)
+      counted += count_union_tiles<Q>(lists.data(), kStride, n, cv, B, lane, nlanes);
+    ASSERT_EQ(counted, static_cast<int>(tile_rows.size())) << what << ": " << nlanes << " lanes";
+  }
   for (std::size_t i = 0; i < tile_rows.size(); ++i) {
     bool any = false;
     for (int q = 0; q < Q; ++q) any = any || tile_refs[i][q] != 0;
