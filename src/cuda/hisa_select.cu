@@ -75,7 +75,8 @@ bool tokens_epi_wanted() {
 // through the pair kernel (HISA_TOKENS_UNION_SINGLE=1, hook 2: the machinery's cost), 0 = the
 // TMA kernel (HISA_TOKENS_UNION=0, hook 0). Unset: kUnionRowsDefault. Opt-in: slower on the
 // H100 (2646707, same run): B=64 m=64 32K 4.36 -> 7.15 ms random (pairs), 4.15 -> 5.61
-// structured; quads 6.84 / 5.08 (docs/cuda_hisa.md).
+// structured; quads 6.84 / 5.08; with the warp-parallel tile count (737601d) pairs 5.35 /
+// 4.92 against 4.38 / 4.16, quads 5.82 / 4.67 (docs/cuda_hisa.md).
 constexpr int kUnionRowsDefault = 0;
 int g_tokens_union = -1;
 int tokens_union_rows() {
