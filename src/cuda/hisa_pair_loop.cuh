@@ -15,6 +15,7 @@
 
 #include "cuda/hisa_block_ops.cuh"
 #include "cuda/hisa_sm90_tile.cuh"
+#include "cuda/hisa_union_walk.cuh"
 #include "cuda/hisa_wgmma.cuh"
 
 #pragma nv_diag_suppress 177
@@ -129,17 +130,6 @@ __device__ __forceinline__ void pair_mma_loop(const unsigned char* qtiles, unsig
   __syncthreads();  // the ring may be reused (sort buffer)
 }
 
-// First index in sorted a[0, n) with a[i] >= v.
-__device__ __forceinline__ int lower_bound_i32(const int32_t* a, int n, int32_t v) {
-  int lo = 0, hi = n;
-  while (lo < hi) {
-    const int mid = (lo + hi) >> 1;
-    if (a[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 // Sorted union of the ascending, duplicate-free lists a[0, na) and b[0, nb) into u, with
 // slot0[x] = index of u[x] in a (or -1) and slot1[x] = index in b (or -1); fpre needs nb + 1
 // entries. Returns |u| (every thread). Contains barriers: call from every thread.
@@ -151,20 +141,20 @@ __device__ inline int pair_union(const int32_t* a, int na, const int32_t* b, int
   const int lo = min(nb, static_cast<int>(threadIdx.x) * per), hi = min(nb, lo + per);
   uint32_t mine = 0;
   for (int j = lo; j < hi; ++j) {
-    const int at = lower_bound_i32(a, na, b[j]);
+    const int at = tokens::lower_bound_of(a, na, b[j]);
     mine += (at < na && a[at] == b[j]) ? 0u : 1u;
   }
   uint32_t total = 0;
   uint32_t run = hisa_ops::block_exclusive_scan(mine, sc, total);
   for (int j = lo; j < hi; ++j) {
     fpre[j] = static_cast<int32_t>(run);
-    const int at = lower_bound_i32(a, na, b[j]);
+    const int at = tokens::lower_bound_of(a, na, b[j]);
     run += (at < na && a[at] == b[j]) ? 0u : 1u;
   }
   if (threadIdx.x == 0) fpre[nb] = static_cast<int32_t>(total);
   __syncthreads();
   for (int i = threadIdx.x; i < na; i += kThreads) {
-    const int lb = lower_bound_i32(b, nb, a[i]);
+    const int lb = tokens::lower_bound_of(b, nb, a[i]);
     const int x = i + fpre[lb];
     u[x] = a[i];
     slot0[x] = i;
@@ -172,7 +162,7 @@ __device__ inline int pair_union(const int32_t* a, int na, const int32_t* b, int
   }
   for (int j = threadIdx.x; j < nb; j += kThreads) {
     if (fpre[j + 1] == fpre[j]) continue;  // b[j] is in a: written above
-    const int x = fpre[j] + lower_bound_i32(a, na, b[j]);
+    const int x = fpre[j] + tokens::lower_bound_of(a, na, b[j]);
     u[x] = b[j];
     slot0[x] = -1;
     slot1[x] = j;

@@ -51,6 +51,12 @@ constexpr int kStageBytes = kStageKeys * 128;
 // Arrivals that complete a stage: the producer's expect_tx (keys and k_scale come by TMA).
 constexpr uint32_t kFullArrivals = 1;
 
+// The first of a row's stages l that math warpgroup wg of nwg takes when stages go to the
+// warpgroups by global index gs + l (mod nwg), gs = the stages of the CTA's earlier rows.
+__device__ __forceinline__ int first_own_stage(int wg, uint32_t gs, int nwg) {
+  return static_cast<int>((wg + nwg - gs % nwg) % nwg);
+}
+
 // Rows whose stage 2a does nothing (no candidates, or index order takes every candidate).
 __host__ __device__ inline bool skips_scoring(const RowGeometry& g, int order, int topk) {
   return g.cvalid <= 0 || (order != 0 && g.cvalid <= topk);

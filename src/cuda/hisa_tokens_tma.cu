@@ -141,8 +141,7 @@ __global__ void __launch_bounds__(R::kThreads, R::kCtasPerSm)
     const int nstages = (g.cvalid + kStageKeys - 1) / kStageKeys;
     const int scale_row = tokens::scale_shift(g.ks) + row;  // this thread's key in a scale slot
     // This warpgroup's stages: those with a global index gs + l of parity wg (mod WG).
-    const int first = static_cast<int>((wg + kMathWarpgroups - gs % kMathWarpgroups) %
-                                       kMathWarpgroups);
+    const int first = tokens::first_own_stage(wg, gs, kMathWarpgroups);
     for (int l = first; l < nstages; l += kMathWarpgroups) {
       const uint32_t gl = gs + l;
       const int slot = gl % kStages;

@@ -253,8 +253,7 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm)
       __syncwarp();
       if (lane == 0) mbar_arrive(rings.kv_empty(slot));
     };
-    const int first = static_cast<int>((wg + kMathWarpgroups - gs % kMathWarpgroups) %
-                                       kMathWarpgroups);
+    const int first = tokens::first_own_stage(wg, gs, kMathWarpgroups);
     for (int l = first; l < nstages; l += kMathWarpgroups) {
       const uint32_t gl = gs + l;
       const int slot = gl % kStages;
