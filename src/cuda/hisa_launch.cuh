@@ -158,7 +158,10 @@ void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st);
 // per item). rows_per_item: 2 (pairs), 4 (quads), 1 (the pair kernel with every row alone: an
 // A/B arm for its machinery).
 bool sm90_union_tokens_supported(const HisaParams& p);
-void launch_sm90_union_tokens(const HisaParams& p, cudaStream_t st, int rows_per_item);
+// rows_per_item 2 (pairs; row_per_warpgroup: each math warpgroup takes one row of the pair and
+// every stage), 4 (quads) or 1 (each row alone).
+void launch_sm90_union_tokens(const HisaParams& p, cudaStream_t st, int rows_per_item,
+                              bool row_per_warpgroup = false);
 // hisa_tokens_wide.cu: the same contract and bitwise the same scores on one CTA per SM (four
 // math warpgroups with the weights in registers, an epilogue warpgroup for the stores).
 bool sm90_wide_tokens_supported(const HisaParams& p);
@@ -201,8 +204,9 @@ void hisa_set_tma_tokens(int mode);
 // supported, 0 = not, -1 (default) = HISA_TOKENS_EPI (off unless 1). Not thread-safe.
 void hisa_set_tokens_epi(int mode);
 // Test hook: the TMA stage 2a on the union kernel (hisa_tokens_union.cu) with 1 = row pairs,
-// 2 = every row alone, 3 = row quads; 0 = not; -1 (default) = HISA_TOKENS_UNION=1 (pairs),
-// HISA_TOKENS_UNION4=1 (quads) or HISA_TOKENS_UNION_SINGLE=1 (alone), else not.
+// 2 = every row alone, 3 = row quads, 4 = row pairs with a math warpgroup per row; 0 = not;
+// -1 (default) = HISA_TOKENS_UNION=1 (pairs), HISA_TOKENS_UNION_ROWWG=1 (pairs, a warpgroup
+// per row), HISA_TOKENS_UNION4=1 (quads) or HISA_TOKENS_UNION_SINGLE=1 (alone), else not.
 // Not thread-safe; tests only.
 void hisa_set_tokens_union(int mode);
 // Test hook: -1 (default) = stage 1 on the TMA block scorer + radix top-k (hisa_blocks_tma.cu)

@@ -77,11 +77,17 @@ bool tokens_epi_wanted() {
 // H100 (2646707, same run): B=64 m=64 32K 4.36 -> 7.15 ms random (pairs), 4.15 -> 5.61
 // structured; quads 6.84 / 5.08; with the warp-parallel tile count (737601d) pairs 5.35 /
 // 4.92 against 4.38 / 4.16, quads 5.82 / 4.67 (docs/cuda_hisa.md).
+// Pairs with one math warpgroup per row (HISA_TOKENS_UNION_ROWWG=1, hook 4): weights in
+// registers, stages paired by row set (tokens_union_row_wg).
 constexpr int kUnionRowsDefault = 0;
 int g_tokens_union = -1;
+bool tokens_union_row_wg() {
+  return g_tokens_union >= 0 ? g_tokens_union == 4 : env_switch("HISA_TOKENS_UNION_ROWWG") == 1;
+}
 int tokens_union_rows() {
-  constexpr int kRowsOfHook[] = {0, 2, 1, 4};  // hook modes 0..3
-  if (g_tokens_union >= 0) return g_tokens_union <= 3 ? kRowsOfHook[g_tokens_union] : 0;
+  constexpr int kRowsOfHook[] = {0, 2, 1, 4, 2};  // hook modes 0..4
+  if (g_tokens_union >= 0) return g_tokens_union <= 4 ? kRowsOfHook[g_tokens_union] : 0;
+  if (tokens_union_row_wg()) return 2;
   if (env_switch("HISA_TOKENS_UNION4") == 1) return 4;
   if (env_switch("HISA_TOKENS_UNION_SINGLE") == 1) return 1;
   const int pairs = env_switch("HISA_TOKENS_UNION");
@@ -341,7 +347,7 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
       if (plan.tma_tokens && tokens_epi_wanted() && sm90_wide_tokens_supported(par))
         launch_sm90_wide_tokens(par, st);
       else if (plan.tma_tokens && union_rows > 0 && sm90_union_tokens_supported(par))
-        launch_sm90_union_tokens(par, st, union_rows);
+        launch_sm90_union_tokens(par, st, union_rows, tokens_union_row_wg());
       else if (plan.tma_tokens)
         launch_sm90_tma_tokens(par, st);
       else

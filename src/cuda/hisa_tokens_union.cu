@@ -125,7 +125,7 @@ __device__ __forceinline__ void for_each_item(const HisaParams& p, bool group_ro
   }
 }
 
-template <int Q>
+template <int Q, bool kRowWg>
 __global__ void __launch_bounds__(kThreads, kCtasPerSm)
     hisa_tokens_union_kernel(const __grid_constant__ CUtensorMap tmap_q,
                              const __grid_constant__ CUtensorMap tmap_k,
@@ -144,7 +144,9 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm)
   const MbarRings<kQStages, kStages> rings{base + R::kSmemBar};
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (threadIdx.x == 0) rings.init(1, kMathWarps, kFullArrivals, 4);  // kv_empty: a warpgroup
+  static_assert(!kRowWg || Q == kMathWarpgroups, "a warpgroup per row of the item");
+  // kv_empty: the warpgroup that took the slot, or both (kRowWg: each takes every slot).
+  if (threadIdx.x == 0) rings.init(1, kMathWarps, kFullArrivals, kRowWg ? kMathWarps : 4);
   __syncthreads();
   const bool has_scale = p.k_scale != nullptr;
 
@@ -186,35 +188,27 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm)
           bulk_load(wd + q * kWBytes, p.w + (static_cast<int64_t>(p.t0) + r0 + q) * kHeads,
                     kWBytes, rings.q_full(qs));
         }
-        // Tiles two by two into stages; the first tile of a stage waits in (prow, pref).
-        bool pending = false;
-        int prow = 0, pref[Q];
-        auto emit = [&](bool load_b, int row_b, const int(&ref_b)[Q]) {
+        // The union's tiles two by two into ring slots (stage_union_*: hisa_union_walk.cuh).
+        using Tile = tokens::UnionTile<Q>;
+        auto emit = [&](const Tile& a, const Tile& b, bool load_b) {
           const int slot = gs % kStages;
           mbar_wait(rings.kv_empty(slot), ((gs / kStages) & 1) ^ 1);
           int* slot_refs = refs + slot * kRefs;  // published by kv_full's arrival
 #pragma unroll
           for (int q = 0; q < Q; ++q) {
-            slot_refs[q] = pref[q];
-            slot_refs[Q + q] = load_b ? ref_b[q] : 0;
+            slot_refs[q] = a.ref[q];
+            slot_refs[Q + q] = load_b ? b.ref[q] : 0;
           }
-          tokens::produce_tiles(prow, load_b, row_b, &tmap_k, &tmap_s,
+          tokens::produce_tiles(a.row, load_b, b.row, &tmap_k, &tmap_s,
                                 kv_smem + slot * kStageBytes,
                                 scale_smem + slot * kScaleStageFloats * 4, rings.kv_full(slot),
                                 has_scale);
           ++gs;
         };
-        walk_union<Q>(lists, kMaxList, n, cv, p.B, ks, [&](int row, const int(&ref)[Q]) {
-          if (!pending) {
-            prow = row;
-#pragma unroll
-            for (int q = 0; q < Q; ++q) pref[q] = ref[q];
-          } else {
-            emit(true, row, ref);
-          }
-          pending = !pending;
-        });
-        if (pending) emit(false, 0, pref);
+        if constexpr (kRowWg)
+          tokens::stage_union_by_rows<Q>(lists, kMaxList, n, cv, p.B, ks, emit);
+        else
+          tokens::stage_union_in_order<Q>(lists, kMaxList, n, cv, p.B, ks, emit);
       }
       ++q_iter;
       __syncwarp();  // lane 0 is done with the lists before the next item overwrites them
@@ -237,6 +231,81 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm)
   const float* scales = reinterpret_cast<const float*>(smem + R::kSmemScale);
   float acc0[32], acc1[32];
   uint32_t q_iter = 0, gs = 0;
+  if constexpr (kRowWg) {  // warpgroup wg: row r0 + wg of each item, every stage
+    for_each_item<Q>(p, group_rows, [&](int r0, int nrows) {
+      const int qs = q_iter % kQStages;
+      mbar_wait(rings.q_full(qs), (q_iter / kQStages) & 1);
+      ++q_iter;
+      const int nstages = item_stages[qs];
+      const bool mine = wg < nrows;  // a lone row: warpgroup 1 only releases the slots
+      // This row's weights in registers (as the TMA kernel's kWRegs shape: the same bits).
+      const float* wq = reinterpret_cast<const float*>(smem + R::kSmemW + qs * R::kItemWBytes) +
+                        (mine ? wg : 0) * kHeads + 2 * quad;
+      float wv[16];
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const float2 w2 = *reinterpret_cast<const float2*>(wq + 8 * i);
+        wv[2 * i] = w2.x;
+        wv[2 * i + 1] = w2.y;
+      }
+      const uint32_t q_tile = q_smem + qs * R::kItemQBytes + (mine ? wg : 0) * kQBytes;
+      float* s_row = p.scores + static_cast<int64_t>(r0 + (mine ? wg : 0)) * p.scores_ld;
+      const int scale_row =
+          tokens::scale_shift(row_of(p, static_cast<int64_t>(p.t0) + r0).ks) + row;
+      for (int l = 0; l < nstages; ++l) {
+        const uint32_t gl = gs + l;
+        const int slot = gl % kStages;
+        mbar_wait(rings.kv_full(slot), (gl / kStages) & 1);
+        const int* slot_refs = refs + slot * kRefs;  // read before the slot's release
+        const int ref_a = mine ? slot_refs[wg] : 0, ref_b = mine ? slot_refs[Q + wg] : 0;
+        const float* stage_scales = scales + slot * kScaleStageFloats + scale_row;
+        const float scale_a = has_scale ? stage_scales[0] : 1.0f;
+        const float scale_b = has_scale ? stage_scales[kScaleTileFloats] : 1.0f;
+        // Uniform over the warpgroup (one record per slot), broadcast so that the compiler
+        // sees the branches around the wgmmas as uniform.
+        const int own = __shfl_sync(0xFFFFFFFFu, (ref_a != 0) | (ref_b != 0) << 1, 0);
+        const uint32_t keys = kv_smem + slot * kStageBytes;
+        auto finish = [&](const float(&acc)[32], int ref, float scale) {
+          const float2 sum = sm90::key_head_sums(acc, wv);
+          const float s = (quad & 1) ? sum.y : sum.x;
+          if (quad < 2 && row < tokens::tile_ref_count(ref))
+            s_row[tokens::tile_ref_pos(ref) + row] = has_scale ? scale * s : s;
+        };
+        if (own == 3) {  // both tiles: the second's MMA under the first's epilogue
+          sm90::fence_operand(acc0);
+          sm90::fence_operand(acc1);
+          sm90::wgmma_fence();
+          sm90::wgmma_k128_e4m3(acc0, keys, q_tile);
+          sm90::wgmma_k128_e4m3(acc1, keys + kTileBytes, q_tile);
+          sm90::wgmma_wait<1>();
+          sm90::fence_operand(acc0);
+          finish(acc0, ref_a, scale_a);
+          sm90::wgmma_wait<0>();
+          sm90::fence_operand(acc1);
+          __syncwarp();
+          if (lane == 0) mbar_arrive(rings.kv_empty(slot));
+          finish(acc1, ref_b, scale_b);
+        } else if (own != 0) {  // one tile
+          const int t = own >> 1;
+          sm90::fence_operand(acc0);
+          sm90::wgmma_fence();
+          sm90::wgmma_k128_e4m3(acc0, keys + t * kTileBytes, q_tile);
+          sm90::wgmma_wait<0>();
+          sm90::fence_operand(acc0);
+          __syncwarp();
+          if (lane == 0) mbar_arrive(rings.kv_empty(slot));
+          finish(acc0, t ? ref_b : ref_a, t ? scale_b : scale_a);
+        } else {
+          __syncwarp();
+          if (lane == 0) mbar_arrive(rings.kv_empty(slot));
+        }
+      }
+      gs += nstages;
+      __syncwarp();
+      if (lane == 0) mbar_arrive(rings.q_empty(qs));
+    });
+    return;
+  }
   for_each_item<Q>(p, group_rows, [&](int r0, int) {
     const int qs = q_iter % kQStages;
     mbar_wait(rings.q_full(qs), (q_iter / kQStages) & 1);
@@ -319,11 +388,11 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm)
 // Most kept blocks of any row: m, or every block of a row of at most topk tokens.
 int most_kept_blocks(const HisaParams& p) { return std::max(p.m, (p.topk + p.B - 1) / p.B); }
 
-template <int Q>
+template <int Q, bool kRowWg = false>
 void launch_union(const HisaParams& p, cudaStream_t st, bool group_rows,
                   const tokens::LaunchInputs& in) {
   const std::string& ctx = in.ctx;
-  const void* fn = reinterpret_cast<const void*>(hisa_tokens_union_kernel<Q>);
+  const void* fn = reinterpret_cast<const void*>(hisa_tokens_union_kernel<Q, kRowWg>);
   constexpr int kSmem = UnionShape<Q>::kSmemAlloc;
   HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem),
                       ctx);
@@ -342,16 +411,20 @@ void launch_union(const HisaParams& p, cudaStream_t st, bool group_rows,
 
 bool sm90_union_tokens_supported(const HisaParams& p) {
   if (!sm90_tma_tokens_supported(p) || most_kept_blocks(p) > kMaxList) return false;
-  return sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_tokens_union_kernel<2>)) &&
-         sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_tokens_union_kernel<4>));
+  return sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_tokens_union_kernel<2, false>)) &&
+         sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_tokens_union_kernel<2, true>)) &&
+         sm90a_kernel_ready(reinterpret_cast<const void*>(hisa_tokens_union_kernel<4, false>));
 }
 
-void launch_sm90_union_tokens(const HisaParams& p, cudaStream_t st, int rows_per_item) {
+void launch_sm90_union_tokens(const HisaParams& p, cudaStream_t st, int rows_per_item,
+                              bool row_per_warpgroup) {
   if (p.T == 0) return;
   const tokens::LaunchInputs in =
       tokens::launch_inputs(p, "union tokens", sm90_union_tokens_supported(p));
   if (rows_per_item == 4)
     launch_union<4>(p, st, true, in);
+  else if (row_per_warpgroup)
+    launch_union<2, true>(p, st, true, in);
   else
     launch_union<2>(p, st, rows_per_item == 2, in);
 }

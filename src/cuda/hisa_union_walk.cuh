@@ -65,6 +65,67 @@ __host__ __device__ inline void walk_union(const int* lists, int stride, const i
   }
 }
 
+// One tile of the union walk: its first key row and its tile_ref in each row of the group.
+template <int Q>
+struct UnionTile {
+  int row = 0;
+  int ref[Q] = {};
+  __host__ __device__ void set(int r, const int (&rf)[Q]) {
+    row = r;
+    for (int q = 0; q < Q; ++q) ref[q] = rf[q];
+  }
+};
+
+// The walk's tiles two by two into stages, in walk order: stage(a, b, has_b) for each stage
+// (b == a when !has_b: the last of an odd count). ceil(ntiles / 2) stages.
+template <int Q, class F>
+__host__ __device__ inline void stage_union_in_order(const int* lists, int stride,
+                                                     const int (&n)[Q], const int (&cv)[Q],
+                                                     int B, int ks, F&& stage) {
+  UnionTile<Q> held;
+  bool on = false;
+  walk_union<Q>(lists, stride, n, cv, B, ks, [&](int row, const int(&ref)[Q]) {
+    UnionTile<Q> t;
+    t.set(row, ref);
+    if (on) stage(held, t, true);
+    else held = t;
+    on = !on;
+  });
+  if (on) stage(held, held, false);
+}
+
+// The walk's tiles of a row pair into stages whose two tiles are kept by the same rows (row 0
+// alone, row 1 alone, both) wherever the counts allow: a tile waits for the next one of its
+// row set; the (at most three) left at the end pair up across sets, the last alone. Same
+// stage() and the same ceil(ntiles / 2) stages as stage_union_in_order; at most one stage
+// mixes row sets and at most one holds a single tile. (The kernel variant with one
+// warpgroup per row: each warpgroup's stages then hold two of its products or none.)
+template <int Q, class F>
+__host__ __device__ inline void stage_union_by_rows(const int* lists, int stride,
+                                                    const int (&n)[Q], const int (&cv)[Q],
+                                                    int B, int ks, F&& stage) {
+  static_assert(Q == 2, "row sets of a pair");
+  UnionTile<Q> held[3];
+  bool on[3] = {false, false, false};
+  walk_union<Q>(lists, stride, n, cv, B, ks, [&](int row, const int(&ref)[Q]) {
+    const int set = ref[0] != 0 ? (ref[1] != 0 ? 2 : 0) : 1;
+    UnionTile<Q> t;
+    t.set(row, ref);
+    if (on[set]) stage(held[set], t, true);
+    else held[set] = t;
+    on[set] = !on[set];
+  });
+  UnionTile<Q> first;
+  bool have = false;
+  for (int set = 0; set < 3; ++set) {
+    if (!on[set]) continue;
+    if (have) stage(first, held[set], true);
+    else first = held[set];
+    have = !have;
+  }
+  if (have) stage(first, first, false);
+}
+
 // First index of a sorted list of n ints whose value is >= v (n if none).
 __host__ __device__ inline int lower_bound_of(const int* list, int n, int v) {
   int lo = 0, hi = n;

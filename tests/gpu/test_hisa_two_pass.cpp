@@ -12,8 +12,8 @@
 // (hisa_tokens_tma.cu, the default where supported: FP8, B % 64 == 0) and the one-warpgroup
 // kernel (hisa_sm90.cu), and the TMA kernel has an epilogue-warpgroup variant (hisa_tokens_wide.cu,
 // hisa_set_tokens_epi) and a union variant over row pairs (hisa_tokens_union.cu,
-// hisa_set_tokens_union: 1 = pairs, 2 = every row alone, 3 = quads; the same m64n64k32 products,
-// same epilogue). Their scores are bitwise the same, so their rows must be identical too (exact
+// hisa_set_tokens_union: 1 = pairs, 2 = every row alone, 3 = quads, 4 = pairs with a warpgroup
+// per row; the same m64n64k32 products, same epilogue). Their scores are bitwise the same, so their rows must be identical too (exact
 // equality, no tolerance; the CPU check of the TMA rows uses SPEC.md's tensor-core tolerance).
 #include <gtest/gtest.h>
 
@@ -65,7 +65,13 @@ void expect_two_pass_matches(const hisa::Problem& h, Config cfg, const std::stri
     const GpuRun two_alone = run_direct(dp, cfg, /*portable=*/false);
     hisa::cuda::hisa_set_tokens_union(3);
     const GpuRun two_quads = run_direct(dp, cfg, /*portable=*/false);
+    hisa::cuda::hisa_set_tokens_union(4);
+    const GpuRun two_rowwg = run_direct(dp, cfg, /*portable=*/false);
     hisa::cuda::hisa_set_tokens_union(-1);
+    EXPECT_EQ(two_rowwg.unwritten, 0) << tag;
+    const RowDiff drw = differing_rows(two_rowwg, two, h.T, cfg.topk);
+    EXPECT_EQ(drw.count, 0) << tag << " (union kernel, row pairs, a warpgroup per row, vs TMA "
+                            << "stage 2a): first differing row " << drw.first;
     EXPECT_EQ(two_quads.unwritten, 0) << tag;
     const RowDiff dq = differing_rows(two_quads, two, h.T, cfg.topk);
     EXPECT_EQ(dq.count, 0) << tag << " (union kernel, row quads, vs TMA stage 2a): "

@@ -2,7 +2,9 @@
 // groups of 2 and 4 kept-block lists, every candidate position of each row is covered exactly
 // once by a tile that names it, at the key row the row's own kept list gives it; tiles ascend
 // (each key row is loaded once per group); no tile is empty; the warp-parallel tile count
-// (count_union_tiles) equals the walk's. Runs without a GPU.
+// (count_union_tiles) equals the walk's; the two ways of pairing tiles into stages
+// (stage_union_in_order, stage_union_by_rows) stage every tile once in ceil(ntiles / 2) stages,
+// by_rows with at most one stage that mixes row sets. Runs without a GPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +18,9 @@
 namespace {
 
 using hisa::cuda::tokens::count_union_tiles;
+using hisa::cuda::tokens::stage_union_by_rows;
+using hisa::cuda::tokens::stage_union_in_order;
+using hisa::cuda::tokens::UnionTile;
 using hisa::cuda::tokens::tile_ref_count;
 using hisa::cuda::tokens::tile_ref_pos;
 using hisa::cuda::tokens::walk_union;
@@ -101,6 +106,52 @@ void expect_walk_covers(const std::array<const Row*, Q>& rows, int B, int ks,
   }
 }
 
+// The stages of a row pair, both ways, against the walk's tiles.
+void expect_stages_cover(const Row* a, const Row* b, int B, int ks, const std::string& what) {
+  constexpr int kStride = 4096;
+  std::vector<int> lists(2 * kStride, -1);
+  const int n[2] = {static_cast<int>(a->kept.size()), b ? static_cast<int>(b->kept.size()) : 0};
+  const int cv[2] = {a->cvalid, b ? b->cvalid : 0};
+  for (int i = 0; i < n[0]; ++i) lists[i] = a->kept[i];
+  for (int i = 0; i < n[1]; ++i) lists[kStride + i] = b->kept[i];
+  using Key = std::array<int, 3>;  // row, ref 0, ref 1
+  std::vector<Key> walked;
+  walk_union<2>(lists.data(), kStride, n, cv, B, ks, [&](int row, const int(&ref)[2]) {
+    walked.push_back({row, ref[0], ref[1]});
+  });
+  const int want_stages = (static_cast<int>(walked.size()) + 1) / 2;
+  auto set_of = [](const UnionTile<2>& t) { return (t.ref[0] != 0) | (t.ref[1] != 0) << 1; };
+  for (const bool by_rows : {false, true}) {
+    const std::string tag = what + (by_rows ? " by rows" : " in order");
+    std::vector<Key> staged;
+    int stages = 0, mixed = 0, singles = 0, single_at = -1;
+    auto stage = [&](const UnionTile<2>& x, const UnionTile<2>& y, bool has_b) {
+      staged.push_back({x.row, x.ref[0], x.ref[1]});
+      if (has_b) staged.push_back({y.row, y.ref[0], y.ref[1]});
+      if (has_b && set_of(x) != set_of(y)) ++mixed;
+      if (!has_b) {
+        ++singles;
+        single_at = stages;
+      }
+      ++stages;
+    };
+    if (by_rows) stage_union_by_rows<2>(lists.data(), kStride, n, cv, B, ks, stage);
+    else stage_union_in_order<2>(lists.data(), kStride, n, cv, B, ks, stage);
+    ASSERT_EQ(stages, want_stages) << tag;
+    ASSERT_LE(singles, 1) << tag;
+    if (singles == 1) ASSERT_EQ(single_at, stages - 1) << tag << ": a single tile before the end";
+    if (by_rows) {
+      ASSERT_LE(mixed, 1) << tag << ": stages mixing row sets";
+      std::vector<Key> x = walked, y = staged;
+      std::sort(x.begin(), x.end());
+      std::sort(y.begin(), y.end());
+      ASSERT_EQ(x, y) << tag << ": not every tile staged once";
+    } else {
+      ASSERT_EQ(staged, walked) << tag << ": not the walk's tiles in order";
+    }
+  }
+}
+
 TEST(HisaUnionWalk, CoversEachRowsCandidatesOnce) {
   std::mt19937 rng(2026);
   for (const int B : {64, 128, 192}) {
@@ -116,6 +167,9 @@ TEST(HisaUnionWalk, CoversEachRowsCandidatesOnce) {
       const std::string what = "B=" + std::to_string(B) + " m=" + std::to_string(m) +
                                " n=" + std::to_string(n);
       expect_walk_covers<2>({&a, nullptr}, B, ks, what + " alone");
+      expect_stages_cover(&a, nullptr, B, ks, what + " alone");
+      expect_stages_cover(&a, &b, B, ks, what + " pair");
+      expect_stages_cover(&a, &same, B, ks, what + " same blocks");
       expect_walk_covers<2>({&a, &b}, B, ks, what + " pair");
       expect_walk_covers<2>({&b, &a}, B, ks, what + " pair swapped");
       expect_walk_covers<4>({&a, &b, &c, &d}, B, ks, what + " quad");
