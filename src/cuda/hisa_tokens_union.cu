@@ -84,7 +84,9 @@ struct UnionShape {
   static constexpr int kSmemScale = kSmemKV + kStages * kStageBytes;
   static constexpr int kSmemW = kSmemScale + kStages * kScaleStageFloats * 4;
   static constexpr int kSmemList = kSmemW + kQStages * kItemWBytes;
-  static constexpr int kSmemRefs = kSmemList + Q * kMaxList * 4;
+  // Two list buffers (the next item's lists copied during the current walk) where they fit.
+  static constexpr int kListBufs = Q == 2 ? 2 : 1;
+  static constexpr int kSmemRefs = kSmemList + kListBufs * Q * kMaxList * 4;
   static constexpr int kSmemItem = kSmemRefs + kStages * kRefs * 4;
   static constexpr int kSmemBar = kSmemItem + 8 * kQStages;
   static constexpr int kNumBars = 2 * kQStages + 2 * kStages;
@@ -96,33 +98,46 @@ struct UnionShape {
 };
 static_assert(kStages % kMathWarpgroups == 0, "a slot is always consumed by one warpgroup");
 
-// Calls f(r0, nrows) for the CTA's items in order: rows r0 .. r0 + nrows - 1 (nrows = Q: a
-// group; 1: a row alone). The producer and the math warpgroups walk the same sequence; f takes
-// the rows' geometry itself (row_of), so that no geometry stays live across items.
+// The CTA's items in order: rows r0 .. r0 + nrows - 1 (nrows = Q: a group; 1: a row alone).
+// The producer and the math warpgroups walk the same sequence; callers take the rows'
+// geometry themselves (row_of), so that no geometry stays live across items.
+template <int Q>
+struct ItemCursor {
+  int gi = static_cast<int>(blockIdx.x) - static_cast<int>(gridDim.x);  // the current group
+  unsigned left = 0;  // its items not yet returned: rows (one bit each), or bit 0 for the group
+  bool group = false;
+  __device__ bool next(const HisaParams& p, bool group_rows, int& r0, int& nrows) {
+    while (left == 0) {
+      gi += gridDim.x;
+      if (static_cast<int64_t>(Q) * gi >= p.T) return false;
+      unsigned scored = 0;
+      bool one_range = true;
+      int ks0 = 0;
+#pragma unroll
+      for (int q = 0; q < Q; ++q) {
+        if (Q * gi + q >= p.T) continue;
+        const RowGeometry g = row_of(p, static_cast<int64_t>(p.t0) + Q * gi + q);
+        if (!skips_scoring(g, p.order, p.topk)) scored |= 1u << q;
+        if (q == 0) ks0 = g.ks;
+        one_range = one_range && g.ks == ks0;
+      }
+      group = group_rows && scored == (1u << Q) - 1 && one_range;
+      left = group ? 1u : scored;
+    }
+    const int q = __ffs(static_cast<int>(left)) - 1;
+    left &= left - 1;
+    r0 = Q * gi + q;
+    nrows = group ? Q : 1;
+    return true;
+  }
+};
+
+// Calls f(r0, nrows) for the CTA's items in order (ItemCursor).
 template <int Q, class F>
 __device__ __forceinline__ void for_each_item(const HisaParams& p, bool group_rows, F&& f) {
-  for (int gi = blockIdx.x; Q * gi < p.T; gi += gridDim.x) {
-    const int r0 = Q * gi;
-    unsigned scored = 0;
-    bool one_range = true;
-    int ks0 = 0;
-#pragma unroll
-    for (int q = 0; q < Q; ++q) {
-      if (r0 + q >= p.T) continue;
-      const RowGeometry g = row_of(p, static_cast<int64_t>(p.t0) + r0 + q);
-      if (!skips_scoring(g, p.order, p.topk)) scored |= 1u << q;
-      if (q == 0) ks0 = g.ks;
-      one_range = one_range && g.ks == ks0;
-    }
-    // One call site (f is inlined once): the group, or each scored row alone.
-    const bool group = group_rows && scored == (1u << Q) - 1 && one_range;
-    unsigned left = group ? 1u : scored;
-    while (left != 0) {
-      const int q = __ffs(static_cast<int>(left)) - 1;
-      left &= left - 1;
-      f(r0 + q, group ? Q : 1);
-    }
-  }
+  ItemCursor<Q> items;
+  int r0 = 0, nrows = 0;
+  while (items.next(p, group_rows, r0, nrows)) f(r0, nrows);
 }
 
 template <int Q, bool kRowWg>
@@ -156,63 +171,101 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm)
       prefetch_map(&tmap_k);
       if (has_scale) prefetch_map(&tmap_s);
     }
-    int* lists = reinterpret_cast<int*>(smem + R::kSmemList);  // row q's at q * kMaxList
+    // List buffer b holds row q's kept blocks at (b * Q + q) * kMaxList.
+    int* lists = reinterpret_cast<int*>(smem + R::kSmemList);
     uint32_t q_iter = 0, gs = 0;
-    for_each_item<Q>(p, group_rows, [&](int r0, int nrows) {
-      int n[Q], cv[Q], ks = 0;
+    struct ItemRows {
+      int r0 = 0, nrows = 0, ks = 0;
+      int n[Q], cv[Q];  // row q's kept blocks and candidates (0: no row q)
+    };
+    // The item's geometry, and its kept lists into buffer `buf` by cp.async (whole warp; the
+    // copies land by fetch_wait).
+    auto fetch = [&](ItemRows& it, int buf) {
 #pragma unroll
       for (int q = 0; q < Q; ++q) {
-        n[q] = cv[q] = 0;
-        if (q >= nrows) continue;
-        const RowGeometry g = row_of(p, static_cast<int64_t>(p.t0) + r0 + q);
-        n[q] = g.nk;
-        cv[q] = g.cvalid;
-        ks = g.ks;
-        const int32_t* kept = p.kept + static_cast<int64_t>(r0 + q) * p.m;
-        for (int i = lane; i < g.nk; i += 32)
-          lists[q * kMaxList + i] = g.all_blocks ? i : __ldg(kept + i);
+        it.n[q] = it.cv[q] = 0;
+        if (q >= it.nrows) continue;
+        const RowGeometry g = row_of(p, static_cast<int64_t>(p.t0) + it.r0 + q);
+        it.n[q] = g.nk;
+        it.cv[q] = g.cvalid;
+        it.ks = g.ks;
+        const int32_t* kept = p.kept + static_cast<int64_t>(it.r0 + q) * p.m;
+        int* dst = lists + (buf * Q + q) * kMaxList;
+        for (int i = lane; i < g.nk; i += 32) {
+          if (g.all_blocks) dst[i] = i;
+          else sm90::cp_async4(sm90::smem_addr(dst + i), kept + i, 4);
+        }
       }
+      sm90::cp_async_commit();
+    };
+    // Once its lists have landed: the item's tile count (warp-parallel binary searches; the
+    // math warpgroups need it with the queries), then lane 0 issues its queries and weights.
+    auto ready = [&](const ItemRows& it, int buf) {
+      sm90::cp_async_wait<0>();
       __syncwarp();
-      // The item's tile count, warp-parallel (binary searches in shared memory): the math
-      // warpgroups need it with the queries, before lane 0 walks the tiles.
       const int ntiles = __reduce_add_sync(
-          0xFFFFFFFFu, tokens::count_union_tiles<Q>(lists, kMaxList, n, cv, p.B, lane, 32));
+          0xFFFFFFFFu, tokens::count_union_tiles<Q>(lists + buf * Q * kMaxList, kMaxList, it.n,
+                                                    it.cv, p.B, lane, 32));
       if (lane == 0) {
         const int qs = q_iter % kQStages;
         mbar_wait(rings.q_empty(qs), ((q_iter / kQStages) & 1) ^ 1);
         item_stages[qs] = (ntiles + 1) / 2;  // published by q_full's arrival (release)
         const uint32_t qd = q_smem + qs * R::kItemQBytes, wd = w_smem + qs * R::kItemWBytes;
-        mbar_arrive_expect_tx(rings.q_full(qs), nrows * (kQBytes + kWBytes));
-        for (int q = 0; q < nrows; ++q) {
-          tma_load_2d(qd + q * kQBytes, &tmap_q, 0, (r0 + q) * kHeads, rings.q_full(qs));
-          bulk_load(wd + q * kWBytes, p.w + (static_cast<int64_t>(p.t0) + r0 + q) * kHeads,
+        mbar_arrive_expect_tx(rings.q_full(qs), it.nrows * (kQBytes + kWBytes));
+        for (int q = 0; q < it.nrows; ++q) {
+          tma_load_2d(qd + q * kQBytes, &tmap_q, 0, (it.r0 + q) * kHeads, rings.q_full(qs));
+          bulk_load(wd + q * kWBytes, p.w + (static_cast<int64_t>(p.t0) + it.r0 + q) * kHeads,
                     kWBytes, rings.q_full(qs));
         }
-        // The union's tiles two by two into ring slots (stage_union_*: hisa_union_walk.cuh).
-        using Tile = tokens::UnionTile<Q>;
-        auto emit = [&](const Tile& a, const Tile& b, bool load_b) {
-          const int slot = gs % kStages;
-          mbar_wait(rings.kv_empty(slot), ((gs / kStages) & 1) ^ 1);
-          int* slot_refs = refs + slot * kRefs;  // published by kv_full's arrival
-#pragma unroll
-          for (int q = 0; q < Q; ++q) {
-            slot_refs[q] = a.ref[q];
-            slot_refs[Q + q] = load_b ? b.ref[q] : 0;
-          }
-          tokens::produce_tiles(a.row, load_b, b.row, &tmap_k, &tmap_s,
-                                kv_smem + slot * kStageBytes,
-                                scale_smem + slot * kScaleStageFloats * 4, rings.kv_full(slot),
-                                has_scale);
-          ++gs;
-        };
-        if constexpr (kRowWg)
-          tokens::stage_union_by_rows<Q>(lists, kMaxList, n, cv, p.B, ks, emit);
-        else
-          tokens::stage_union_in_order<Q>(lists, kMaxList, n, cv, p.B, ks, emit);
       }
       ++q_iter;
-      __syncwarp();  // lane 0 is done with the lists before the next item overwrites them
-    });
+    };
+    // The union's tiles two by two into ring slots (lane 0; stage_union_*:
+    // hisa_union_walk.cuh).
+    using Tile = tokens::UnionTile<Q>;
+    auto emit = [&](const Tile& a, const Tile& b, bool load_b) {
+      const int slot = gs % kStages;
+      mbar_wait(rings.kv_empty(slot), ((gs / kStages) & 1) ^ 1);
+      int* slot_refs = refs + slot * kRefs;  // published by kv_full's arrival
+#pragma unroll
+      for (int q = 0; q < Q; ++q) {
+        slot_refs[q] = a.ref[q];
+        slot_refs[Q + q] = load_b ? b.ref[q] : 0;
+      }
+      tokens::produce_tiles(a.row, load_b, b.row, &tmap_k, &tmap_s,
+                            kv_smem + slot * kStageBytes,
+                            scale_smem + slot * kScaleStageFloats * 4, rings.kv_full(slot),
+                            has_scale);
+      ++gs;
+    };
+    // Pipelined over items: the next item's lists are copied (two buffers) while lane 0 walks
+    // the current one's tiles, so that their global latency does not stall the ring at the
+    // item's boundary; with one buffer (quads) they are copied after the walk.
+    ItemCursor<Q> items;
+    ItemRows cur;
+    if (!items.next(p, group_rows, cur.r0, cur.nrows)) return;
+    int buf = 0;
+    fetch(cur, buf);
+    ready(cur, buf);
+    for (;;) {
+      ItemRows nxt;
+      const bool more = items.next(p, group_rows, nxt.r0, nxt.nrows);
+      const int nbuf = R::kListBufs == 2 ? buf ^ 1 : buf;
+      if (more && R::kListBufs == 2) fetch(nxt, nbuf);
+      if (lane == 0) {
+        const int* cl = lists + buf * Q * kMaxList;
+        if constexpr (kRowWg)
+          tokens::stage_union_by_rows<Q>(cl, kMaxList, cur.n, cur.cv, p.B, cur.ks, emit);
+        else
+          tokens::stage_union_in_order<Q>(cl, kMaxList, cur.n, cur.cv, p.B, cur.ks, emit);
+      }
+      __syncwarp();  // lane 0 is done with buffer buf before it is refilled
+      if (!more) break;
+      if (R::kListBufs == 1) fetch(nxt, nbuf);
+      ready(nxt, nbuf);
+      cur = nxt;
+      buf = nbuf;
+    }
     return;
   }
 
