@@ -57,7 +57,11 @@ using tokens::skips_scoring;
 // the weights in registers.
 template <int WG, int CTAS, int S, int QS, bool WREGS, int P = 1, bool STREAM = false>
 struct Shape {
-  static_assert(S % WG == 0, "a slot is always consumed by one warpgroup");
+  // Stages go to the warpgroups by global index and to the slots by index mod S: a slot may
+  // be consumed by either warpgroup (kv_empty counts one warpgroup's warps), and a warpgroup
+  // waiting for stage x finished x - WG, so the producer has filled x - WG >= x - S: the slot's
+  // phase parity cannot alias for any S >= WG.
+  static_assert(S >= WG, "a warpgroup never waits more than one phase ahead of its slot");
   static constexpr int kMathWarpgroups = WG, kCtasPerSm = CTAS, kStages = S, kQStages = QS;
   static constexpr bool kWRegs = WREGS;
   static constexpr int kProducers = P;
@@ -193,6 +197,11 @@ using ShapeWide = Shape<4, 1, 12, 2, false>;
 using ShapeWideW = Shape<4, 1, 12, 2, true>;
 using ShapeTwoProducersW = Shape<2, 2, 4, 2, true, 2>;
 using ShapeStreamStoresW = Shape<2, 2, 4, 2, true, 1, true>;
+// Deeper rings (HISA_TOKENS_STAGES=5 / 6; the union pair kernel's profile showed the math warps
+// waiting for full slots on 19% of the stall samples with L2 at 40% of its peak): 5 slots with
+// two query stages, 6 with one (two CTAs per SM must still fit).
+using ShapeDeep5W = Shape<2, 2, 5, 2, true>;
+using ShapeDeep6W = Shape<2, 2, 6, 1, true>;
 
 struct Variant {
   const void* fn;
@@ -208,8 +217,12 @@ Variant variant_of() {
 // default shape with the weights in registers) / HISA_TOKENS_STREAM_STORES (default 0; 1: the
 // default shape with evict-first score stores: stage 2a costs 1.6x more per candidate pair at
 // 128K than at 32K on the H100, bda9736, and its key tiles may be evicted by the score
-// stream). A/B switches, not yet run on a GPU.
-Variant tokens_variant(bool wide, bool wregs, bool two_producers, bool stream_stores) {
+// stream) / HISA_TOKENS_STAGES (default 4; 5 or 6: the deeper rings above, weights in
+// registers). A/B switches.
+Variant tokens_variant(bool wide, bool wregs, bool two_producers, bool stream_stores,
+                       int stages = 4) {
+  if (stages == 5) return variant_of<ShapeDeep5W>();
+  if (stages == 6) return variant_of<ShapeDeep6W>();
   if (two_producers) return variant_of<ShapeTwoProducersW>();
   if (stream_stores) return variant_of<ShapeStreamStoresW>();
   if (wide) return wregs ? variant_of<ShapeWideW>() : variant_of<ShapeWide>();
@@ -258,7 +271,8 @@ void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
   static const Variant v =
       tokens_variant(env_switch("HISA_TOKENS_SHAPE") == 1, env_switch("HISA_TOKENS_WREGS") != 0,
                      env_switch("HISA_TOKENS_TWO_PRODUCERS") == 1,
-                     env_switch("HISA_TOKENS_STREAM_STORES") == 1);
+                     env_switch("HISA_TOKENS_STREAM_STORES") == 1,
+                     env_switch("HISA_TOKENS_STAGES"));
   HISA_CUDA_CHECK_CTX(
       cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem), ctx);
   const int sms = current_device_properties().multiProcessorCount;
