@@ -178,8 +178,8 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm)
       int r0 = 0, nrows = 0, ks = 0;
       int n[Q], cv[Q];  // row q's kept blocks and candidates (0: no row q)
     };
-    // The item's geometry, and its kept lists into buffer `buf` by cp.async (whole warp; the
-    // copies land by fetch_wait).
+    // The item's geometry, and its kept lists into buffer `buf` by cp.async (whole warp; each
+    // lane waits for its copies in ready()).
     auto fetch = [&](ItemRows& it, int buf) {
 #pragma unroll
       for (int q = 0; q < Q; ++q) {
