@@ -46,7 +46,8 @@
 # racecheck.
 #   bench/hisa/prefill_run.sh <commit> check,shared
 # All logs and JSON come back packed in $OUT/logs.tgz.
-# Needs the carried googletest sources in .deps/googletest (the device has no libgtest).
+# Needs the carried googletest sources in .deps/googletest (the device has no libgtest); carry
+# .prebuilt too (bench/device/prebuild.sh) to skip the build on the device.
 set -uo pipefail
 COMMIT="${1:-unknown}"
 PARTS="${2:-check,shared}"
@@ -64,7 +65,10 @@ trap pack_out EXIT
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv
 if [ ! -x "$BUILD/hisa" ] || has check; then
-  bash bench/device/build.sh "$BUILD" "$OUT/build.log" hisa_gpu_tests hisa_timing hisa_cli || exit 1
+  # Binaries built here beforehand (bench/device/prebuild.sh, carried .prebuilt/) when they are
+  # of this tree; else the build (~2 minutes).
+  bash bench/device/unpack_prebuilt.sh "$BUILD" ||
+    bash bench/device/build.sh "$BUILD" "$OUT/build.log" hisa_gpu_tests hisa_timing hisa_cli || exit 1
 fi
 
 base_pid=

@@ -76,7 +76,7 @@ bool tokens_epi_wanted() {
 // TMA kernel (HISA_TOKENS_UNION=0, hook 0). Unset: kUnionRowsDefault. Opt-in: slower on the
 // H100 (2646707, same run): B=64 m=64 32K 4.36 -> 7.15 ms random (pairs), 4.15 -> 5.61
 // structured; quads 6.84 / 5.08; with the warp-parallel tile count (737601d) pairs 5.35 /
-// 4.92 against 4.38 / 4.16, quads 5.82 / 4.67 (docs/cuda_hisa.md).
+// 4.92 against 4.38 / 4.16, quads 5.82 / 4.67; 094e098: the same (docs/cuda_hisa.md).
 // Pairs with one math warpgroup per row (HISA_TOKENS_UNION_ROWWG=1, hook 4): weights in
 // registers, stages paired by row set (tokens_union_row_wg).
 constexpr int kUnionRowsDefault = 0;
