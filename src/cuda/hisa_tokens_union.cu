@@ -17,15 +17,19 @@
 //     group, or one row (a group across sequences or with a row that needs no scoring, and
 //     every row when grouping is off: HISA_TOKENS_UNION_SINGLE=1, the pair kernel's machinery
 //     without sharing).
-//   * Producer warp: copies the item's kept lists into shared memory and counts the union's
-//     tiles (the whole warp: the math warpgroups learn the item's stage count with its
-//     queries), then lane 0 walks the union (hisa_union_walk.cuh) and issues them. Per item
-//     the Q queries (TMA, 8 KB apart) and weights into a Q stage; per stage two tiles, their
-//     k_scale boxes and 2 x Q tile_refs (where each tile's keys sit in each row's candidates,
-//     0: none) into a 4-slot ring.
+//   * Producer warp: has the item's kept lists in shared memory (copied by cp.async while lane
+//     0 walked the previous item: two list buffers for pairs; quads copy after the walk) and
+//     counts the union's tiles (the whole warp: the math warpgroups learn the item's stage
+//     count with its queries), then lane 0 walks the union (hisa_union_walk.cuh) and issues
+//     it. Per item the Q queries (TMA, 8 KB apart) and weights into a Q stage; per stage two
+//     tiles, their k_scale boxes and 2 x Q tile_refs (where each tile's keys sit in each row's
+//     candidates, 0: none) into a 4-slot ring.
 //   * Math warpgroup g takes the stages of global index parity g and runs each stage's
 //     products (tile, row with a nonzero tile_ref) two at a time, the second's MMA under the
-//     first's epilogue, as hisa_tokens_tma.cu runs a stage's two tiles.
+//     first's epilogue, as hisa_tokens_tma.cu runs a stage's two tiles. With kRowWg (pairs,
+//     HISA_TOKENS_UNION_ROWWG=1) warpgroup g instead takes every stage and runs only row g's
+//     products, with row g's weights in registers; the producer then pairs tiles kept by the
+//     same rows into a stage (stage_union_by_rows).
 // Tried and dropped: one m64n128k32 for a tile both rows of a pair keep (its A operand read once
 // from shared memory) beside m64n64 for the others: ptxas serialized the wgmmas (C7520 for the
 // divergent branch, C7511 with 64- and 32-register accumulators on the same registers) and
@@ -96,7 +100,7 @@ struct UnionShape {
   static_assert(kSmemRefs % 16 == 0 && kSmemBar % 8 == 0, "alignment");
   static_assert(kCtasPerSm * (kSmemAlloc + 1024) <= 228 * 1024, "kCtasPerSm CTAs per SM");
 };
-static_assert(kStages % kMathWarpgroups == 0, "a slot is always consumed by one warpgroup");
+static_assert(kStages % kMathWarpgroups == 0, "parity mode: a slot is consumed by one warpgroup");
 
 // The CTA's items in order: rows r0 .. r0 + nrows - 1 (nrows = Q: a group; 1: a row alone).
 // The producer and the math warpgroups walk the same sequence; callers take the rows'
