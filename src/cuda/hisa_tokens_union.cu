@@ -295,18 +295,14 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm)
       ++q_iter;
       const int nstages = item_stages[qs];
       const bool mine = wg < nrows;  // a lone row: warpgroup 1 only releases the slots
+      const int row_q = mine ? wg : 0;  // the item's row this warpgroup reads
       // This row's weights in registers (as the TMA kernel's kWRegs shape: the same bits).
-      const float* wq = reinterpret_cast<const float*>(smem + R::kSmemW + qs * R::kItemWBytes) +
-                        (mine ? wg : 0) * kHeads + 2 * quad;
       float wv[16];
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const float2 w2 = *reinterpret_cast<const float2*>(wq + 8 * i);
-        wv[2 * i] = w2.x;
-        wv[2 * i + 1] = w2.y;
-      }
-      const uint32_t q_tile = q_smem + qs * R::kItemQBytes + (mine ? wg : 0) * kQBytes;
-      float* s_row = p.scores + static_cast<int64_t>(r0 + (mine ? wg : 0)) * p.scores_ld;
+      sm90::load_head_weights(
+          reinterpret_cast<const float*>(smem + R::kSmemW + qs * R::kItemWBytes) + row_q * kHeads,
+          wv);
+      const uint32_t q_tile = q_smem + qs * R::kItemQBytes + row_q * kQBytes;
+      float* s_row = p.scores + static_cast<int64_t>(r0 + row_q) * p.scores_ld;
       const int scale_row =
           tokens::scale_shift(row_of(p, static_cast<int64_t>(p.t0) + r0).ks) + row;
       for (int l = 0; l < nstages; ++l) {

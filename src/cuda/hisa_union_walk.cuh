@@ -76,39 +76,20 @@ struct UnionTile {
   }
 };
 
-// The walk's tiles two by two into stages, in walk order: stage(a, b, has_b) for each stage
-// (b == a when !has_b: the last of an odd count). ceil(ntiles / 2) stages.
-template <int Q, class F>
-__host__ __device__ inline void stage_union_in_order(const int* lists, int stride,
-                                                     const int (&n)[Q], const int (&cv)[Q],
-                                                     int B, int ks, F&& stage) {
-  UnionTile<Q> held;
-  bool on = false;
-  walk_union<Q>(lists, stride, n, cv, B, ks, [&](int row, const int(&ref)[Q]) {
-    UnionTile<Q> t;
-    t.set(row, ref);
-    if (on) stage(held, t, true);
-    else held = t;
-    on = !on;
-  });
-  if (on) stage(held, held, false);
-}
-
-// The walk's tiles of a row pair into stages whose two tiles are kept by the same rows (row 0
-// alone, row 1 alone, both) wherever the counts allow: a tile waits for the next one of its
-// row set; the (at most three) left at the end pair up across sets, the last alone. Same
-// stage() and the same ceil(ntiles / 2) stages as stage_union_in_order; at most one stage
-// mixes row sets and at most one holds a single tile. (The kernel variant with one
-// warpgroup per row: each warpgroup's stages then hold two of its products or none.)
-template <int Q, class F>
-__host__ __device__ inline void stage_union_by_rows(const int* lists, int stride,
+// The walk's tiles two by two into stages: stage(a, b, has_b) for each stage (b == a when
+// !has_b). With kSets == 1 in walk order; with kSets == 3 (row pairs) a tile waits for the next
+// one of its row set (row 0 alone, row 1 alone, both) and the (at most three) left at the end
+// pair up across sets, the last alone. Either way ceil(ntiles / 2) stages, at most one of them
+// single (the last); with sets at most one mixes them.
+template <int Q, int kSets, class F>
+__host__ __device__ inline void stage_union_by_sets(const int* lists, int stride,
                                                     const int (&n)[Q], const int (&cv)[Q],
                                                     int B, int ks, F&& stage) {
-  static_assert(Q == 2, "row sets of a pair");
-  UnionTile<Q> held[3];
-  bool on[3] = {false, false, false};
+  static_assert(kSets == 1 || (kSets == 3 && Q == 2), "walk order, or row sets of a pair");
+  UnionTile<Q> held[kSets];
+  bool on[kSets] = {};
   walk_union<Q>(lists, stride, n, cv, B, ks, [&](int row, const int(&ref)[Q]) {
-    const int set = ref[0] != 0 ? (ref[1] != 0 ? 2 : 0) : 1;
+    const int set = kSets == 1 ? 0 : ref[0] != 0 ? (ref[1] != 0 ? 2 : 0) : 1;
     UnionTile<Q> t;
     t.set(row, ref);
     if (on[set]) stage(held[set], t, true);
@@ -117,13 +98,31 @@ __host__ __device__ inline void stage_union_by_rows(const int* lists, int stride
   });
   UnionTile<Q> first;
   bool have = false;
-  for (int set = 0; set < 3; ++set) {
+#pragma unroll
+  for (int set = 0; set < kSets; ++set) {
     if (!on[set]) continue;
     if (have) stage(first, held[set], true);
     else first = held[set];
     have = !have;
   }
   if (have) stage(first, first, false);
+}
+
+// In walk order (the union kernel's default pairing).
+template <int Q, class F>
+__host__ __device__ inline void stage_union_in_order(const int* lists, int stride,
+                                                     const int (&n)[Q], const int (&cv)[Q],
+                                                     int B, int ks, F&& stage) {
+  stage_union_by_sets<Q, 1>(lists, stride, n, cv, B, ks, stage);
+}
+
+// By row set (the kernel variant with one warpgroup per row: each warpgroup's stages then hold
+// two of its products or none, except at most one stage per item).
+template <int Q, class F>
+__host__ __device__ inline void stage_union_by_rows(const int* lists, int stride,
+                                                    const int (&n)[Q], const int (&cv)[Q],
+                                                    int B, int ks, F&& stage) {
+  stage_union_by_sets<Q, 3>(lists, stride, n, cv, B, ks, stage);
 }
 
 // First index of a sorted list of n ints whose value is >= v (n if none).

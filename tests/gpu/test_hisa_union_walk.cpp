@@ -82,7 +82,9 @@ void expect_walk_covers(const std::array<const Row*, Q>& rows, int B, int ks,
     bool any = false;
     for (int q = 0; q < Q; ++q) any = any || tile_refs[i][q] != 0;
     ASSERT_TRUE(any) << what << ": empty tile " << i;
-    if (i > 0) ASSERT_GT(tile_rows[i], tile_rows[i - 1]) << what << ": tiles not ascending";
+    if (i > 0) {
+      ASSERT_GT(tile_rows[i], tile_rows[i - 1]) << what << ": tiles not ascending";
+    }
   }
   for (int q = 0; q < Q; ++q) {
     std::vector<int> seen(cv[q], 0);
@@ -139,7 +141,9 @@ void expect_stages_cover(const Row* a, const Row* b, int B, int ks, const std::s
     else stage_union_in_order<2>(lists.data(), kStride, n, cv, B, ks, stage);
     ASSERT_EQ(stages, want_stages) << tag;
     ASSERT_LE(singles, 1) << tag;
-    if (singles == 1) ASSERT_EQ(single_at, stages - 1) << tag << ": a single tile before the end";
+    if (singles == 1) {
+      ASSERT_EQ(single_at, stages - 1) << tag << ": a single tile before the end";
+    }
     if (by_rows) {
       ASSERT_LE(mixed, 1) << tag << ": stages mixing row sets";
       std::vector<Key> x = walked, y = staged;
