@@ -243,6 +243,18 @@ int env_switch(const char* name) {
   throw ArgumentError(name, "expected 0 or 1, got '" + s + "'");
 }
 
+int env_choice(const char* name, std::initializer_list<int> allowed, int fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  const std::string s(v);
+  std::string list;
+  for (int a : allowed) {
+    if (s == std::to_string(a)) return a;
+    list += (list.empty() ? "" : ", ") + std::to_string(a);
+  }
+  throw ArgumentError(name, "expected one of " + list + ", got '" + s + "'");
+}
+
 bool sm90a_kernel_ready(const void* kernel) {
   const cudaDeviceProp& prop = current_device_properties();
   if (prop.major != 9 || prop.minor != 0) return false;

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "core/score_key.hpp"
@@ -114,6 +115,9 @@ inline bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr)
 // An A/B switch read from the environment (backend.cu): unset or empty = -1 (automatic), "0" or
 // "1"; anything else is an ArgumentError naming the variable.
 int env_switch(const char* name);
+// A numeric choice read from the environment (backend.cu): unset or empty = `fallback`, else one
+// of `allowed` written as a decimal; anything else is an ArgumentError naming the variable.
+int env_choice(const char* name, std::initializer_list<int> allowed, int fallback);
 
 // "T=.. S=.. H=.. D=.. dtype=.." for error messages.
 std::string shape_string(const Problem& p);

@@ -23,7 +23,6 @@
 // one-warpgroup kernel otherwise.
 #include <cuda.h>
 
-#include <cstdlib>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -230,15 +229,6 @@ Variant tokens_variant(bool wide, bool wregs, bool two_producers, bool stream_st
   return wregs ? variant_of<ShapeDefaultW>() : variant_of<ShapeDefault>();
 }
 
-// HISA_TOKENS_STAGES: unset or 4 (default), 5 or 6; anything else is an ArgumentError.
-int tokens_stages_switch() {
-  const char* v = std::getenv("HISA_TOKENS_STAGES");
-  if (v == nullptr || *v == '\0') return 4;
-  const std::string s(v);
-  if (s == "4" || s == "5" || s == "6") return s[0] - '0';
-  throw ArgumentError("HISA_TOKENS_STAGES", "expected 4, 5 or 6, got '" + s + "'");
-}
-
 }  // namespace
 
 bool sm90_tma_tokens_supported(const HisaParams& p) {
@@ -282,7 +272,7 @@ void launch_sm90_tma_tokens(const HisaParams& p, cudaStream_t st) {
       tokens_variant(env_switch("HISA_TOKENS_SHAPE") == 1, env_switch("HISA_TOKENS_WREGS") != 0,
                      env_switch("HISA_TOKENS_TWO_PRODUCERS") == 1,
                      env_switch("HISA_TOKENS_STREAM_STORES") == 1,
-                     tokens_stages_switch());
+                     env_choice("HISA_TOKENS_STAGES", {4, 5, 6}, 4));
   HISA_CUDA_CHECK_CTX(
       cudaFuncSetAttribute(v.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem), ctx);
   const int sms = current_device_properties().multiProcessorCount;
