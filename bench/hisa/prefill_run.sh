@@ -36,7 +36,9 @@
 #            radix_topk_kernel launch, then the full profile of the longest one with its per-line
 #            source page (bench/hisa/ncu_source_top.py prints the lines with most samples)
 #   stalls   Nsight Compute full profile of one launch of STALL_KERNEL (default the TMA stage-2a
-#            kernel) in hisa_timing at STALL_L (32K), m=64: the details and the per-SASS-line
+#            kernel) in hisa_timing at STALL_L (32K), m=64, after STALL_SKIP (2) launches of it
+#            (a kernel launched once per call, e.g. the short-row top-k at 32K, needs 0 or 1:
+#            with 2, fa645eb's run profiled nothing): the details and the per-SASS-line
 #            source page (stall samples per instruction) as CSV
 #
 # STALLS_BEFORE / TOPKNCU_BEFORE: skip that part once the script has run this many seconds.
@@ -200,7 +202,7 @@ if has stalls && [ "$SECONDS" -ge "${STALLS_BEFORE:-100000}" ]; then
   echo "stalls skipped: $SECONDS s elapsed"
 elif has stalls; then
   t0=$(date +%s)
-  timeout 240 ncu --kernel-name "regex:${STALL_KERNEL:-hisa_tokens_tma_kernel}" --launch-skip 2 \
+  timeout 240 ncu --kernel-name "regex:${STALL_KERNEL:-hisa_tokens_tma_kernel}" --launch-skip "${STALL_SKIP:-2}" \
     --launch-count 1 --set full --import-source yes -f -o "$OUT/stalls" \
     "$BUILD/hisa_timing" --L "${STALL_L:-32768}" --m "${STALL_M:-64}" --reps 1 > "$OUT/stalls_ncu.log" 2>&1
   echo "ncu stalls: rc=$? in $(( $(date +%s) - t0 )) s"
