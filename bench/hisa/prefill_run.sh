@@ -37,8 +37,8 @@
 #            source page (bench/hisa/ncu_source_top.py prints the lines with most samples)
 #   stalls   Nsight Compute full profile of one launch of STALL_KERNEL (default the TMA stage-2a
 #            kernel) in hisa_timing at STALL_L (32K), m=64, after STALL_SKIP (2) launches of it
-#            (a kernel launched once per call, e.g. the short-row top-k at 32K, needs 0 or 1:
-#            with 2, fa645eb's run profiled nothing): the details and the per-SASS-line
+#            (with 2, fa645eb's run of the short-row top-k at 32K profiled nothing: it is
+#            launched fewer times; try 0): the details and the per-SASS-line
 #            source page (stall samples per instruction) as CSV
 #
 # STALLS_BEFORE / TOPKNCU_BEFORE: skip that part once the script has run this many seconds.
