@@ -5,7 +5,7 @@
 // table with TFLOP/s (2*H*D per scored (query, key) pair, counted from the row geometry) and
 // the key bytes streamed into the SMs, and writes JSON (device, date, commit) to --json.
 //
-//   hisa_timing [--L 8192,32768,131072] [--reps 5] [--B 64] [--m 64] [--topk 2048]
+//   hisa_timing [--L 8192,32768,131072] [--reps 5] [--B 64] [--m 64[,256...]] [--topk 2048]
 //               [--method hisa|block] [--portable] [--json PATH] [--commit SHA]
 #include <cuda_runtime.h>
 
@@ -64,7 +64,7 @@ double median(std::vector<double> v) {
 }
 
 struct Result {
-  int64_t L;
+  int64_t L, m;
   double call_ms, total_ms, pool_ms, blocks_ms, tokens_ms, score_ms, flops1, flops2, bytes1, bytes2;
   std::vector<double> totals;
 };
@@ -74,7 +74,8 @@ struct Result {
 int main(int argc, char** argv) {
   std::vector<int64_t> Ls{8192, 32768, 131072};
   int reps = 5;
-  int64_t B = 64, m = 64, topk = 2048;
+  int64_t B = 64, topk = 2048;
+  std::vector<int64_t> ms{64};
   bool portable = false;
   std::string json, commit = "unknown", method = "hisa";
   for (int i = 1; i < argc; ++i) {
@@ -89,7 +90,7 @@ int main(int argc, char** argv) {
     if (a == "--L") Ls = parse_list(val());
     else if (a == "--reps") reps = std::stoi(val());
     else if (a == "--B") B = std::stoll(val());
-    else if (a == "--m") m = std::stoll(val());
+    else if (a == "--m") ms = parse_list(val());
     else if (a == "--topk") topk = std::stoll(val());
     else if (a == "--method") method = val();
     else if (a == "--portable") portable = true;
@@ -108,8 +109,8 @@ int main(int argc, char** argv) {
   cfg.method = method == "block" ? hisa::Method::block : hisa::Method::hisa;
   cfg.topk = topk;
   cfg.block_size = B;
-  cfg.blocks = m;
-  const int64_t m_eff = cfg.method == hisa::Method::block ? topk / B : m;
+  // Block-sparse keeps topk / B blocks whatever --m says.
+  auto m_of = [&](int64_t m) { return cfg.method == hisa::Method::block ? topk / B : m; };
 
   std::vector<Result> results;
   for (const int64_t L : Ls) {
@@ -142,102 +143,110 @@ int main(int argc, char** argv) {
     p.T = L, p.S = L, p.H = H, p.D = D;
     p.q = dq, p.k = dk, p.k_scale = static_cast<float*>(dsc), p.w = static_cast<float*>(dw);
     p.memory = hisa::Device::cuda;
-    const std::size_t ws_bytes = hisa::workspace_bytes(p, cfg, hisa::Device::cuda);
-    void* ws = nullptr;
-    CK(cudaMalloc(&ws, std::max<std::size_t>(ws_bytes, 1)));
-    hisa::Options o;
-    o.device = hisa::Device::cuda;
-    o.check_values = false;
-    o.workspace = ws;
-    o.workspace_bytes = ws_bytes;
+    for (const int64_t m : ms) {  // the same inputs for every m
+      cfg.blocks = m;
+      const int64_t m_eff = m_of(m);
+      const std::size_t ws_bytes = hisa::workspace_bytes(p, cfg, hisa::Device::cuda);
+      void* ws = nullptr;
+      CK(cudaMalloc(&ws, std::max<std::size_t>(ws_bytes, 1)));
+      hisa::Options o;
+      o.device = hisa::Device::cuda;
+      o.check_values = false;
+      o.workspace = ws;
+      o.workspace_bytes = ws_bytes;
 
-    // Work counted from the row geometry (causal: n_t = t + 1).
-    Result r{};
-    r.L = L;
-    for (int64_t t = 0; t < L; ++t) {
-      const hisa::cuda::RowGeometry g = hisa::cuda::row_geometry(
-          0, static_cast<int>(t + 1), static_cast<int>(B), static_cast<int>(m_eff),
-          static_cast<int>(topk));
-      if (!g.all_blocks) {
-        r.flops1 += 2.0 * H * D * (g.nb - 2);
-        r.bytes1 += 2.0 * D * (g.nb - 2);  // bf16 pooled keys
+      // Work counted from the row geometry (causal: n_t = t + 1).
+      Result r{};
+      r.L = L;
+      r.m = m_eff;
+      for (int64_t t = 0; t < L; ++t) {
+        const hisa::cuda::RowGeometry g = hisa::cuda::row_geometry(
+            0, static_cast<int>(t + 1), static_cast<int>(B), static_cast<int>(m_eff),
+            static_cast<int>(topk));
+        if (!g.all_blocks) {
+          r.flops1 += 2.0 * H * D * (g.nb - 2);
+          r.bytes1 += 2.0 * D * (g.nb - 2);  // bf16 pooled keys
+        }
+        r.flops2 += 2.0 * H * D * g.cvalid;
+        r.bytes2 += 1.0 * D * g.cvalid;  // FP8 key rows
       }
-      r.flops2 += 2.0 * H * D * g.cvalid;
-      r.bytes2 += 1.0 * D * g.cvalid;  // FP8 key rows
-    }
-    cudaEvent_t ev[4], outer[2];
-    for (auto& e : ev) CK(cudaEventCreate(&e));
-    for (auto& e : outer) CK(cudaEventCreate(&e));
-    std::vector<double> calls;
-    hisa::cuda::hisa_set_stage_events(ev);
-    std::vector<double> pool, blocks, tokens;
-    for (int rep = -1; rep < reps; ++rep) {  // rep -1: warm-up
-      CK(cudaEventRecord(outer[0], nullptr));
-      hisa::select(p, cfg, static_cast<int32_t*>(dout), o);
-      CK(cudaEventRecord(outer[1], nullptr));
-      CK(cudaGetLastError());
-      CK(cudaEventSynchronize(outer[1]));
-      float whole = 0;
-      CK(cudaEventElapsedTime(&whole, outer[0], outer[1]));
-      float a = 0, b = 0, c = 0;
-      CK(cudaEventElapsedTime(&a, ev[0], ev[1]));
-      CK(cudaEventElapsedTime(&b, ev[1], ev[2]));
-      CK(cudaEventElapsedTime(&c, ev[2], ev[3]));
-      if (rep < 0) continue;
-      calls.push_back(whole);
-      pool.push_back(a);
-      blocks.push_back(b);
-      tokens.push_back(c);
-      r.totals.push_back(a + b + c);
-    }
-    // Stage 2 again without its selection (sm_90a only): scoring vs selection split. The
-    // output is garbage in this mode; the normal calls above were checked below before it.
-    std::vector<int32_t> last(topk);
-    CK(cudaMemcpy(last.data(), static_cast<int32_t*>(dout) + (L - 1) * topk, 4 * topk,
-                  cudaMemcpyDeviceToHost));
-    std::vector<double> score_only;
-    hisa::cuda::hisa_bench_score_only(true);
-    for (int rep = -1; rep < reps && !portable; ++rep) {
-      hisa::select(p, cfg, static_cast<int32_t*>(dout), o);
-      CK(cudaEventSynchronize(ev[3]));
-      float c = 0;
-      CK(cudaEventElapsedTime(&c, ev[2], ev[3]));
-      if (rep >= 0) score_only.push_back(c);
-    }
-    hisa::cuda::hisa_bench_score_only(false);
-    hisa::cuda::hisa_set_stage_events(nullptr);
-    CK(cudaDeviceSynchronize());
-    // Spot check of the output: row L-1 must be a full, distinct, in-range list.
-    std::vector<int32_t> sorted = last;
-    std::sort(sorted.begin(), sorted.end());
-    const bool ok = sorted.front() >= 0 && sorted.back() < L &&
-                    std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
-    if (!ok) std::fprintf(stderr, "L=%lld: last row malformed\n", static_cast<long long>(L));
-    r.pool_ms = median(pool);
-    r.blocks_ms = median(blocks);
-    r.tokens_ms = median(tokens);
-    r.score_ms = median(score_only);
-    r.total_ms = median(r.totals);
-    r.call_ms = median(calls);
-    results.push_back(r);
-    for (auto& e : ev) CK(cudaEventDestroy(e));
-    for (auto& e : outer) CK(cudaEventDestroy(e));
-    for (void* ptr : {dq, dk, dsc, dw, dout, ws}) CK(cudaFree(ptr));
+      cudaEvent_t ev[4], outer[2];
+      for (auto& e : ev) CK(cudaEventCreate(&e));
+      for (auto& e : outer) CK(cudaEventCreate(&e));
+      std::vector<double> calls;
+      hisa::cuda::hisa_set_stage_events(ev);
+      std::vector<double> pool, blocks, tokens;
+      for (int rep = -1; rep < reps; ++rep) {  // rep -1: warm-up
+        CK(cudaEventRecord(outer[0], nullptr));
+        hisa::select(p, cfg, static_cast<int32_t*>(dout), o);
+        CK(cudaEventRecord(outer[1], nullptr));
+        CK(cudaGetLastError());
+        CK(cudaEventSynchronize(outer[1]));
+        float whole = 0;
+        CK(cudaEventElapsedTime(&whole, outer[0], outer[1]));
+        float a = 0, b = 0, c = 0;
+        CK(cudaEventElapsedTime(&a, ev[0], ev[1]));
+        CK(cudaEventElapsedTime(&b, ev[1], ev[2]));
+        CK(cudaEventElapsedTime(&c, ev[2], ev[3]));
+        if (rep < 0) continue;
+        calls.push_back(whole);
+        pool.push_back(a);
+        blocks.push_back(b);
+        tokens.push_back(c);
+        r.totals.push_back(a + b + c);
+      }
+      // Stage 2 again without its selection (sm_90a only): scoring vs selection split. The
+      // output is garbage in this mode; the normal calls above were checked below before it.
+      std::vector<int32_t> last(topk);
+      CK(cudaMemcpy(last.data(), static_cast<int32_t*>(dout) + (L - 1) * topk, 4 * topk,
+                    cudaMemcpyDeviceToHost));
+      std::vector<double> score_only;
+      hisa::cuda::hisa_bench_score_only(true);
+      for (int rep = -1; rep < reps && !portable; ++rep) {
+        hisa::select(p, cfg, static_cast<int32_t*>(dout), o);
+        CK(cudaEventSynchronize(ev[3]));
+        float c = 0;
+        CK(cudaEventElapsedTime(&c, ev[2], ev[3]));
+        if (rep >= 0) score_only.push_back(c);
+      }
+      hisa::cuda::hisa_bench_score_only(false);
+      hisa::cuda::hisa_set_stage_events(nullptr);
+      CK(cudaDeviceSynchronize());
+      // Spot check of the output: row L-1 must be a full, distinct, in-range list.
+      std::vector<int32_t> sorted = last;
+      std::sort(sorted.begin(), sorted.end());
+      const bool ok = sorted.front() >= 0 && sorted.back() < L &&
+                      std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
+      if (!ok)
+        std::fprintf(stderr, "L=%lld m=%lld: last row malformed\n", static_cast<long long>(L),
+                     static_cast<long long>(m_eff));
+      r.pool_ms = median(pool);
+      r.blocks_ms = median(blocks);
+      r.tokens_ms = median(tokens);
+      r.score_ms = median(score_only);
+      r.total_ms = median(r.totals);
+      r.call_ms = median(calls);
+      results.push_back(r);
+      for (auto& e : ev) CK(cudaEventDestroy(e));
+      for (auto& e : outer) CK(cudaEventDestroy(e));
+      CK(cudaFree(ws));
+    }  // m
+    for (void* ptr : {dq, dk, dsc, dw, dout}) CK(cudaFree(ptr));
   }
 
   char date[32];
   const std::time_t now = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  std::printf("\nCUDA %s prefill, %s, B=%lld m=%lld topk=%lld, FP8, H=64 D=128, %s kernels, "
+  std::printf("\nCUDA %s prefill, %s, B=%lld topk=%lld, FP8, H=64 D=128, %s kernels, "
               "median of %d\n",
-              method.c_str(), prop.name, (long long)B, (long long)m_eff, (long long)topk,
+              method.c_str(), prop.name, (long long)B, (long long)topk,
               portable ? "portable" : "auto", reps);
-  std::printf("%8s %8s %9s %8s %9s %9s %9s %11s %11s %10s %10s\n", "L", "call_ms", "stages_ms",
+  std::printf("%5s %8s %8s %9s %8s %9s %9s %9s %11s %11s %10s %10s\n", "m", "L", "call_ms", "stages_ms",
               "pool_ms", "stage1_ms", "stage2_ms", "s2_score", "s1_TFLOP/s", "s2_TFLOP/s", "s1_GB/s",
               "s2_GB/s");
   for (const Result& r : results)
-    std::printf("%8lld %8.3f %9.3f %8.3f %9.3f %9.3f %9.3f %11.1f %11.1f %10.0f %10.0f\n",
-                (long long)r.L, r.call_ms, r.total_ms, r.pool_ms, r.blocks_ms, r.tokens_ms, r.score_ms,
+    std::printf("%5lld %8lld %8.3f %9.3f %8.3f %9.3f %9.3f %9.3f %11.1f %11.1f %10.0f %10.0f\n",
+                (long long)r.m, (long long)r.L, r.call_ms, r.total_ms, r.pool_ms, r.blocks_ms, r.tokens_ms, r.score_ms,
                 r.blocks_ms > 0 ? r.flops1 / r.blocks_ms * 1e-9 : 0.0,
                 r.flops2 / r.tokens_ms * 1e-9, r.blocks_ms > 0 ? r.bytes1 / r.blocks_ms * 1e-6 : 0.0,
                 r.bytes2 / r.tokens_ms * 1e-6);
@@ -247,11 +256,11 @@ int main(int argc, char** argv) {
       << "\",\n  \"date\": \"" << date << "\",\n  \"commit\": \"" << commit
       << "\",\n  \"method\": \"" << method << "\",\n  \"kernels\": \""
       << (portable ? "portable" : "auto") << "\",\n  \"dtype\": \"fp8_e4m3\", \"H\": 64, \"D\": 128, \"B\": "
-      << B << ", \"m\": " << m_eff << ", \"topk\": " << topk << ", \"reps\": " << reps
+      << B << ", \"topk\": " << topk << ", \"reps\": " << reps
       << ",\n  \"results\": [\n";
     for (std::size_t i = 0; i < results.size(); ++i) {
       const Result& r = results[i];
-      f << "    {\"L\": " << r.L << ", \"call_ms\": " << r.call_ms << ", \"stages_ms\": " << r.total_ms << ", \"pool_ms\": " << r.pool_ms
+      f << "    {\"m\": " << r.m << ", \"L\": " << r.L << ", \"call_ms\": " << r.call_ms << ", \"stages_ms\": " << r.total_ms << ", \"pool_ms\": " << r.pool_ms
         << ", \"stage1_ms\": " << r.blocks_ms << ", \"stage2_ms\": " << r.tokens_ms
         << ", \"stage2_score_only_ms\": " << r.score_ms
         << ", \"stage1_flops\": " << r.flops1 << ", \"stage2_flops\": " << r.flops2
