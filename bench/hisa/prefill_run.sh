@@ -41,6 +41,7 @@
 #            launched fewer times; try 0): the details and the per-SASS-line
 #            source page (stall samples per instruction) as CSV
 #
+# RACECHECK_FILTER: the check part also runs compute-sanitizer racecheck on these tests.
 # STALLS_BEFORE / TOPKNCU_BEFORE: skip that part once the script has run this many seconds.
 # CHECK_FILTER (default 'CudaHisa*:CudaRowOrder*') picks the GPU tests of `check` (CHECK_TIMEOUT,
 # default 360 s; BENCH_TIMEOUT, default 280 s, bounds each benchmark run); SKIP_SANITIZE=1
@@ -93,10 +94,16 @@ if has check; then
   grep -E "^\[  (PASSED|FAILED) +\]|tests? ran" "$OUT/tests.log"
   t0=$(date +%s)
   [ "${SKIP_SANITIZE:-0}" = 1 ] || timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
-    --gtest_filter='CudaHisaPair.SmallRunForSanitizer:CudaHisaShared.SmallRunForSanitizer:CudaHisaStream.SmallRunForSanitizer:CudaHisaTwoPass.SmallRunForSanitizer:CudaHisaTmaBlocks.SmallRunForSanitizer:CudaRowOrder.Decode*' \
+    --gtest_filter='CudaHisaPair.SmallRunForSanitizer:CudaHisaShared.SmallRunForSanitizer:CudaHisaStream.SmallRunForSanitizer:CudaHisaTwoPass.SmallRunForSanitizer:CudaHisaTmaBlocks.SmallRunForSanitizer:CudaHisaFilter.SmallRunForSanitizer:CudaRowOrder.Decode*' \
     > "$OUT/sanitize.log" 2>&1
   echo "sanitizer: rc=$? in $(( $(date +%s) - t0 )) s"
   grep -E "ERROR SUMMARY|PASSED|FAILED" "$OUT/sanitize.log" | head -5
+  if [ -n "${RACECHECK_FILTER:-}" ]; then  # e.g. CudaHisaFilter.SmallRunForSanitizer
+    timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
+      --gtest_filter="$RACECHECK_FILTER" > "$OUT/racecheck.log" 2>&1
+    echo "racecheck $RACECHECK_FILTER: rc=$?"
+    grep -E "RACECHECK SUMMARY|PASSED|FAILED" "$OUT/racecheck.log" | head -3
+  fi
   for tool in memcheck racecheck; do
     [ "${SKIP_BUCKET_SANITIZE:-0}" = 1 ] && break
     timeout 120 compute-sanitizer --tool $tool --error-exitcode 9 "$BUILD/tests/hisa_gpu_tests" \
@@ -190,9 +197,9 @@ if has arms; then
       [ -z "${ARM_FLAT_ARGS:-}" ] || [[ ",${ARM_NO_FLAT:-}," == *",$name,"* ]] ||
         bench "armflat_$name" $ARM_FLAT_ARGS
       if [ -n "${ARM_TIMING_ARGS:-}" ] && [[ ",${ARM_TIMING:-}," == *",$name,"* ]]; then
-        timeout 90 "$BIN_DIR/hisa_timing" $ARM_TIMING_ARGS --commit "$COMMIT" \
+        timeout 150 "$BIN_DIR/hisa_timing" $ARM_TIMING_ARGS --commit "$COMMIT" \
           --json "$OUT/timing_$name.json" > "$OUT/timing_$name.log" 2>&1
-        echo "== timing $name: rc=$?"; tail -6 "$OUT/timing_$name.log"
+        echo "== timing $name: rc=$?"; tail -10 "$OUT/timing_$name.log"
       fi
     )
   done

@@ -485,6 +485,7 @@ __global__ void __launch_bounds__(pairk::kPairThreads, 1)
 // Kept list of row r = blockIdx.x from its block scores (copied into shared memory as ranking
 // keys): finish_blocks, as in sm90_blocks_kernel.
 constexpr int kSelectThreads = 128;
+constexpr int kMaxMaskWords = 64;  // a_mask rows of up to 2048 kept blocks
 __global__ void __launch_bounds__(kSelectThreads) select_kept_kernel(const HisaParams p) {
   extern __shared__ __align__(16) uint32_t jkeys[];  // [nbmax]
   __shared__ hisa_ops::SelectScratch sc;
@@ -495,7 +496,13 @@ __global__ void __launch_bounds__(kSelectThreads) select_kept_kernel(const HisaP
   const int nmid = g.nb - 2;
   for (int i = threadIdx.x; i < nmid; i += kSelectThreads) jkeys[i] = hisa_ops::score_key(row[i]);
   __syncthreads();
-  finish_blocks(g, p.m, jkeys, p.kept + static_cast<int64_t>(r) * p.m, sc);
+  const hisa_ops::Threshold keep =
+      finish_blocks(g, p.m, jkeys, p.kept + static_cast<int64_t>(r) * p.m, sc);
+  if (p.a_mask != nullptr) {  // the filtered stage 2a's first blocks (uniform branch)
+    __shared__ uint32_t mask_smem[kMaxMaskWords];
+    mark_best_blocks(g, p.m, jkeys, keep, p.a_mask + static_cast<int64_t>(r) * p.a_words,
+                     p.a_words, mask_smem, sc);
+  }
 }
 
 }  // namespace

@@ -59,7 +59,22 @@ struct HisaParams {
   int scores_ld = 0;
   int32_t* cand_begin = nullptr;
   int32_t* cand_end = nullptr;
+  // Filtered two-pass stage 2a (hisa_tokens_filter.cu, HISA_TOKENS_FILTER=1): stage 1b marks
+  // the set A of each row's kept blocks (first, own and the kFilterBlocks - 2 best middle
+  // blocks by J) in a_mask (bit i of row r's a_words words: kept entry i; all bits set where
+  // stage 1b did not refine it, e.g. every row that keeps all its blocks). Stage 2a scores A
+  // first, takes tau = a lower bound of A's k-th score from a histogram (cand_tau[r], a score
+  // key), then stores each candidate as a (score, position) pair in no order, A's all and the
+  // others only when >= tau: scores[r * scores_ld + i] and cand_pos[r * scores_ld + i] for
+  // i < cand_end[r]. The top k of those pairs is the row's top k (docs/cuda_hisa.md).
+  uint32_t* a_mask = nullptr;
+  int a_words = 0;
+  uint16_t* cand_pos = nullptr;
+  uint32_t* cand_tau = nullptr;
 };
+
+// Kept blocks the filtered stage 2a scores first (A: first, own and the best middle ones).
+constexpr int kFilterBlocks = 64;
 
 // The shape of query t's work (SPEC.md): blocks align to ks; when every block is kept (nb <= m)
 // or every token fits (n <= topk), the answer is flat's and stage 1 is skipped.
@@ -162,6 +177,11 @@ bool sm90_union_tokens_supported(const HisaParams& p);
 // every stage), 4 (quads) or 1 (each row alone).
 void launch_sm90_union_tokens(const HisaParams& p, cudaStream_t st, int rows_per_item,
                               bool row_per_warpgroup = false);
+// hisa_tokens_filter.cu: the filtered stage 2a (score order, HisaParams::a_mask, cand_pos,
+// cand_tau set): A's blocks first, then only scores >= tau, stored as (score, position) pairs;
+// the same scores, bitwise, as launch_sm90_tma_tokens.
+bool sm90_filter_tokens_supported(const HisaParams& p);
+void launch_sm90_filter_tokens(const HisaParams& p, cudaStream_t st);
 // hisa_tokens_wide.cu: the same contract and bitwise the same scores on one CTA per SM (four
 // math warpgroups with the weights in registers, an epilogue warpgroup for the stores).
 bool sm90_wide_tokens_supported(const HisaParams& p);
@@ -209,6 +229,10 @@ void hisa_set_tokens_epi(int mode);
 // per row), HISA_TOKENS_UNION4=1 (quads) or HISA_TOKENS_UNION_SINGLE=1 (alone), else not.
 // Not thread-safe; tests only.
 void hisa_set_tokens_union(int mode);
+// Test hook: 1 = the filtered stage 2a (hisa_tokens_filter.cu) with pair rows for stage 2b
+// where supported (score order, m > kFilterBlocks, m * B <= 16384, topk <= 2048), 0 = not,
+// -1 (default) = HISA_TOKENS_FILTER (off unless 1). Not thread-safe; tests only.
+void hisa_set_tokens_filter(int mode);
 // Test hook: -1 (default) = stage 1 on the TMA block scorer + radix top-k (hisa_blocks_tma.cu)
 // wherever it is supported (HISA_TMA_BLOCKS=0/1 overrides), 0 = the one-warpgroup kernel.
 // Not thread-safe; tests only.

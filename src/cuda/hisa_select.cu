@@ -93,6 +93,13 @@ int tokens_union_rows() {
   const int pairs = env_switch("HISA_TOKENS_UNION");
   return pairs < 0 ? kUnionRowsDefault : pairs == 1 ? 2 : 0;
 }
+// Filtered stage 2a (hisa_tokens_filter.cu) with pair rows for stage 2b: opt-in until timed
+// (HISA_TOKENS_FILTER=1 or the hook).
+int g_tokens_filter = -1;
+bool tokens_filter_wanted() {
+  const int mode = g_tokens_filter >= 0 ? g_tokens_filter : env_switch("HISA_TOKENS_FILTER");
+  return mode == 1;
+}
 // Stage 1 on the TMA block scorer + select_kept (hisa_blocks_tma.cu) wherever supported; the
 // hook, else HISA_TMA_BLOCKS=0, selects the one-warpgroup kernel with its in-CTA selection.
 int g_tma_blocks = -1;
@@ -141,10 +148,12 @@ struct Plan {
   bool two_pass = false;  // sm_90a stage 2 scores into global memory, the radix top-k selects
   bool tma_tokens = false;  // two-pass stage 2a on hisa_tokens_tma.cu
   bool tma_blocks = false;  // stage 1 on hisa_blocks_tma.cu (block scores + select_kept)
+  bool filter = false;      // filtered stage 2a, pair rows (hisa_tokens_filter.cu)
   int blocks_ld = 0;        // its block-score rows (floats)
   int64_t chunk = 0;    // queries per launch
   size_t off_used = 0, off_pooled = 0, off_kept = 0, off_seq = 0, total = 0;
   size_t off_scores = 0, off_ranges = 0;
+  size_t off_mask = 0, off_pos = 0, off_tau = 0;  // the filter's A masks, positions, taus
 };
 
 Plan make_plan(const Problem& p, const Config& cfg) {
@@ -243,14 +252,25 @@ Plan make_plan(const Problem& p, const Config& cfg) {
                     tma_blocks_wanted() && sm90_tma_blocks_supported(b);
   if (plan.tma_blocks) plan.blocks_ld = static_cast<int>((nbmax + 63) / 64 * 64);
 
+  // Filtered stage 2a: where A (kFilterBlocks blocks) is a strict subset of the kept blocks,
+  // positions fit 16 bits and the pair rows the short-row top-k (k <= 2048, <= 16384 columns).
+  if (plan.two_pass && plan.tma_tokens && plan.need_blocks && tokens_filter_wanted() &&
+      b.order == 0 && m > kFilterBlocks && b.scores_ld <= 16384 && topk <= 2048 &&
+      sm90_filter_tokens_supported(b)) {
+    plan.filter = true;
+    b.a_words = static_cast<int>((m + 31) / 32);
+  }
+
   plan.chunk = std::max<int64_t>(1, p.T);
   // Q > 1: stage 2 reads the kept lists of a row's whole tile, so one chunk holds every row.
   if (plan.need_blocks && !shared)
     plan.chunk = std::clamp<int64_t>((int64_t(64) << 20) / (4 * m), 1, std::max<int64_t>(1, p.T));
   // One f32 score area serves stage 1's block scores and the two-pass stage 2a in turn.
   const int64_t area_ld = std::max<int64_t>(plan.two_pass ? b.scores_ld : 0, plan.blocks_ld);
+  // (4 bytes per entry; the filter adds a 2-byte position per entry.)
   if (area_ld > 0)
-    plan.chunk = std::clamp<int64_t>((int64_t(512) << 20) / (4 * area_ld), 1, plan.chunk);
+    plan.chunk = std::clamp<int64_t>((int64_t(512) << 20) / ((plan.filter ? 6 : 4) * area_ld), 1,
+                                     plan.chunk);
   size_t o = 0;
   plan.off_used = o;
   o = align256(o + sizeof(uint32_t) * static_cast<size_t>(b.B));
@@ -272,6 +292,14 @@ Plan make_plan(const Problem& p, const Config& cfg) {
     plan.off_ranges = o;
     o = align256(o + sizeof(int32_t) * 2 * static_cast<size_t>(plan.chunk));
   }
+  if (plan.filter) {
+    plan.off_mask = o;
+    o = align256(o + sizeof(uint32_t) * static_cast<size_t>(plan.chunk) * b.a_words);
+    plan.off_pos = o;
+    o = align256(o + sizeof(uint16_t) * static_cast<size_t>(plan.chunk) * b.scores_ld);
+    plan.off_tau = o;
+    o = align256(o + sizeof(uint32_t) * static_cast<size_t>(plan.chunk));
+  }
   plan.total = o;
   return plan;
 }
@@ -287,6 +315,7 @@ void hisa_set_tma_tokens(int mode) { g_tma_tokens = mode; }
 void hisa_set_tokens_epi(int mode) { g_tokens_epi = mode; }
 void hisa_set_tokens_union(int mode) { g_tokens_union = mode; }
 void hisa_set_tma_blocks(int mode) { g_tma_blocks = mode; }
+void hisa_set_tokens_filter(int mode) { g_tokens_filter = mode; }
 void hisa_set_blocks_pair(int mode) { g_blocks_pair = mode; }
 void hisa_set_stage_events(cudaEvent_t* ev) { g_stage_events = ev; }
 
@@ -321,6 +350,16 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
   for (int64_t t0 = 0; t0 < p.T; t0 += plan.chunk) {
     par.t0 = static_cast<int>(t0);
     par.T = static_cast<int>(std::min<int64_t>(plan.chunk, p.T - t0));
+    if (plan.filter) {
+      // Every row's A is all of its kept blocks unless select_kept marks it (rows it does not
+      // select: long rows, or stage 1 on another kernel).
+      par.a_mask = reinterpret_cast<uint32_t*>(base + plan.off_mask);
+      HISA_CUDA_CHECK(cudaMemsetAsync(par.a_mask, 0xFF,
+                                      sizeof(uint32_t) * static_cast<size_t>(par.T) * par.a_words,
+                                      st));
+      par.cand_pos = reinterpret_cast<uint16_t*>(base + plan.off_pos);
+      par.cand_tau = reinterpret_cast<uint32_t*>(base + plan.off_tau);
+    }
     if (plan.tma_blocks) {
       HisaParams b1 = par;
       b1.scores = reinterpret_cast<float*>(base + plan.off_scores);
@@ -344,7 +383,9 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
       par.cand_begin = reinterpret_cast<int32_t*>(base + plan.off_ranges);
       par.cand_end = par.cand_begin + plan.chunk;
       const int union_rows = tokens_union_rows();
-      if (plan.tma_tokens && tokens_epi_wanted() && sm90_wide_tokens_supported(par))
+      if (plan.filter)
+        launch_sm90_filter_tokens(par, st);
+      else if (plan.tma_tokens && tokens_epi_wanted() && sm90_wide_tokens_supported(par))
         launch_sm90_wide_tokens(par, st);
       else if (plan.tma_tokens && union_rows > 0 && sm90_union_tokens_supported(par))
         launch_sm90_union_tokens(par, st, union_rows, tokens_union_row_wg());
@@ -371,6 +412,10 @@ void hisa_select(const Problem& p, const Config& cfg, int32_t* out, void* ws, cu
       a.columns.B = par.B;
       a.columns.m = par.m;
       a.columns.topk = par.topk;
+      if (plan.filter) {  // pair rows (TopkRowsArgs::positions)
+        a.positions = par.cand_pos;
+        a.min_key = par.cand_tau;
+      }
       if (!hisa_bench_score_only_enabled()) radix_topk_rows(a, st);
     } else if (plan.pair)
       launch_sm90_pair_tokens(par, st);

@@ -457,7 +457,8 @@ void launch_variant(const TopkRowsArgs& a, bool by_index, int cap, int short_max
                     std::size_t smem, cudaStream_t stream, const std::string& ctx) {
   const bool buckets = topk_switch::bucket_rank();
   const bool select = topk_switch::bucket_select();
-  if (topk_switch::short_cta(a) && short_topk_fits(a)) {
+  // Pair rows always take the short-row kernel (radix_topk_rows checked that it fits).
+  if (a.positions != nullptr || (topk_switch::short_cta(a) && short_topk_fits(a))) {
     short_topk_rows(a, kVec, topk_switch::bucket64(), stream, ctx.c_str());
     auto* retry = by_index ? &radix_retry_kernel<kVec, TE, true> : &radix_retry_kernel<kVec, TE, false>;
     HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(retry),
@@ -498,6 +499,13 @@ void radix_topk_rows(const TopkRowsArgs& a, cudaStream_t stream) {
     throw ArgumentError("cols", "row length must fit int32, got " + std::to_string(a.cols));
   if ((a.begin == nullptr) != (a.end == nullptr))
     throw ArgumentError("begin", "begin and end must be given together");
+  if (a.positions != nullptr &&
+      (a.scores == nullptr || a.end == nullptr || a.columns.kept == nullptr || !a.sorted ||
+       a.by_index || !short_topk_fits(a)))
+    throw ArgumentError("positions", "pair rows need f32 scores, end, kept-block columns, score "
+                                     "order, k <= " + std::to_string(kShortRowMaxK) +
+                                     " and at most " + std::to_string(kShortRowMaxCols) +
+                                     " columns");
   const int64_t cap = std::max(kMinCandidates, kBufferKeys - a.k);
   const int64_t keys = std::max(next_pow2(a.k), a.k + cap);
   const std::size_t smem = kBins * sizeof(uint32_t) + keys * sizeof(uint64_t);

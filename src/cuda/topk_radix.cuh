@@ -67,6 +67,16 @@ struct TopkRowsArgs {
   bool sorted = true;             // false: the same set, in no particular order (then -1)
   bool by_index = false;          // with sorted: ascending column instead of score order
   KeptBlockColumns columns;       // optional: write tokens of kept blocks instead of columns
+  // Pair rows (HISA's filtered stage 2a, hisa_tokens_filter.cu; score order, k <= 2048, cols <=
+  // 16384, `columns` set): row r holds end[r] pairs (scores[r * ld + i], positions[r * ld + i])
+  // in no order, begin[r] = 0, positions distinct and below cols; a pair whose score key
+  // (common.cuh score_key) is below min_key[r] (if given) may be dropped, which the caller
+  // guarantees cannot change the row's top k. The short-row kernel selects them by (score,
+  // position); a row it refuses is rewritten in place by position (scores[r * ld + pos], NaN
+  // where no pair is kept) with end[r] = the row's candidate count, and the retry pass selects
+  // it as an ordinary row: `scores` and `end` must then be writable.
+  const uint16_t* positions = nullptr;
+  const uint32_t* min_key = nullptr;
 };
 
 // Test hook for the score-order ranking of k <= 2048: -1 (default) = HISA_TOPK_BUCKETS=0/1,

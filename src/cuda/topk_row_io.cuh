@@ -97,14 +97,20 @@ struct TokenMap {
   }
 };
 
-// Row r's map (TopkRowsArgs::columns must be set, with 1 <= B <= TokenMap::kMaxB).
-__device__ __forceinline__ TokenMap token_map(const TopkRowsArgs& a, int64_t r) {
+// Row r's geometry (TopkRowsArgs::columns must be set): its clamped range and kept blocks.
+__device__ __forceinline__ RowGeometry columns_geometry(const TopkRowsArgs& a, int64_t r) {
   const KeptBlockColumns& c = a.columns;
   const int64_t t = c.t0 + r;
   int ks = c.ks[t], ke = c.ke[t];
   ks = ks < 0 ? 0 : (ks > c.S ? c.S : ks);
   ke = ke < ks ? ks : (ke > c.S ? c.S : ke);
-  const RowGeometry g = row_geometry(ks, ke, c.B, c.m, c.topk);
+  return row_geometry(ks, ke, c.B, c.m, c.topk);
+}
+
+// Row r's map (TopkRowsArgs::columns must be set, with 1 <= B <= TokenMap::kMaxB).
+__device__ __forceinline__ TokenMap token_map(const TopkRowsArgs& a, int64_t r) {
+  const KeptBlockColumns& c = a.columns;
+  const RowGeometry g = columns_geometry(a, r);
   TokenMap m;
   m.kept = g.all_blocks ? nullptr : c.kept + r * c.m;
   m.ks = g.ks;

@@ -82,6 +82,130 @@ __global__ void __launch_bounds__(kThreads, 4) short_topk_kernel(TopkRowsArgs a)
   }
 }
 
+// ---- Pair rows (TopkRowsArgs::positions) ----
+// Shared memory: kBins histogram words, k 8-byte keys, the placed score keys (cols words), the
+// presence bitmap and its word offsets (words each), a slot -> word directory (one word per 64
+// slots).
+__host__ __device__ inline int pair_words(const TopkRowsArgs& a) { return static_cast<int>((a.cols + 31) / 32); }
+std::size_t pair_smem_bytes(const TopkRowsArgs& a) {
+  const std::size_t words = static_cast<std::size_t>(pair_words(a));
+  return kBins * sizeof(uint32_t) + a.k * sizeof(uint64_t) +
+         static_cast<std::size_t>(a.cols) * sizeof(uint32_t) +
+         (2 * words + (a.cols + 63) / 64) * sizeof(uint32_t);
+}
+
+// Position of placed slot s (< the placed count): its word by the directory, then the
+// (s - offset)-th set bit of that word.
+struct SlotPositions {
+  const uint32_t* bits;
+  const uint32_t* woff;
+  const uint32_t* dir;
+  __device__ int32_t operator()(int32_t s) const {
+    int w = static_cast<int>(dir[s >> 6]);
+    const uint32_t us = static_cast<uint32_t>(s);
+    while (woff[w] + static_cast<uint32_t>(__popc(bits[w])) <= us) ++w;
+    return (w << 5) + static_cast<int32_t>(__fns(bits[w], 0, static_cast<int>(us - woff[w]) + 1));
+  }
+};
+
+// One row of pairs: the kept pairs are placed by ascending position (the slot order is then
+// the column order, so ties still go to the larger position), selected by the one-sort
+// selection with slot -> position -> token on output; a refused row is rewritten by position
+// for the retry pass.
+template <int kLimit>
+__global__ void __launch_bounds__(kThreads, 2) pair_topk_kernel(TopkRowsArgs a) {
+  extern __shared__ __align__(16) unsigned char dyn[];
+  const int words = pair_words(a);
+  uint32_t* hist = reinterpret_cast<uint32_t*>(dyn);
+  uint64_t* buf = reinterpret_cast<uint64_t*>(dyn + kBins * sizeof(uint32_t));
+  uint32_t* sk = reinterpret_cast<uint32_t*>(buf + a.k);
+  uint32_t* bits = sk + a.cols;
+  uint32_t* woff = bits + words;
+  uint32_t* dir = woff + words;
+  __shared__ topk_bucket::SelectShared<kThreads, kLimit> sh;
+  const int tid = threadIdx.x;
+  const int64_t row = blockIdx.x;
+  const int k = static_cast<int>(a.k);
+  const int n = min(max(a.end[row], 0), static_cast<int>(a.cols));
+  const float* sc = a.scores + row * a.ld;
+  const uint16_t* ps = a.positions + row * a.ld;
+  const uint32_t min_key = a.min_key != nullptr ? a.min_key[row] : 0u;
+  int32_t* out = a.out + row * a.out_ld;
+  const topk_io::TokenMap tokens = topk_io::token_map(a, row);
+
+  // 1. Which positions are kept.
+  for (int w = tid; w < words; w += kThreads) bits[w] = 0;
+  __syncthreads();
+  for (int i = tid; i < n; i += kThreads) {
+    if (score_key(sc[i]) < min_key) continue;
+    const uint32_t p = ps[i];
+    atomicOr(&bits[p >> 5], 1u << (p & 31));
+  }
+  __syncthreads();
+  // 2. Word offsets (each thread a contiguous run of words) and the slot directory.
+  const int per = (words + kThreads - 1) / kThreads;
+  const int lo = min(words, tid * per), hi = min(words, lo + per);
+  uint32_t mine = 0;
+  for (int w = lo; w < hi; ++w) mine += static_cast<uint32_t>(__popc(bits[w]));
+  uint32_t placed = 0;
+  uint32_t at = topk_ordered::block_exclusive_scan<kThreads>(mine, sh.scan, placed);
+  for (int w = lo; w < hi; ++w) {
+    woff[w] = at;
+    const uint32_t c = static_cast<uint32_t>(__popc(bits[w]));
+    const uint32_t first = (at + 63u) & ~63u;  // a word holds < 64 slots: at most one entry
+    if (first < at + c) dir[first >> 6] = static_cast<uint32_t>(w);
+    at += c;
+  }
+  __syncthreads();
+  // 3. Placement by position.
+  for (int i = tid; i < n; i += kThreads) {
+    const uint32_t key = score_key(sc[i]);
+    if (key < min_key) continue;
+    const uint32_t p = ps[i], w = p >> 5;
+    sk[woff[w] + __popc(bits[w] & ((1u << (p & 31)) - 1u))] = key;
+  }
+  __syncthreads();
+  const SlotPositions position_of{bits, woff, dir};
+  const auto to_out = [&](int32_t slot) { return tokens(position_of(slot)); };
+  if (placed == 0) {
+    for (int j = tid; j < k; j += kThreads) out[j] = -1;
+    return;
+  }
+  const int kk = min(k, static_cast<int>(placed));
+  if (topk_bucket::select_by_buckets<kThreads, kBins>(sk, 0, placed, kk, buf, sk, hist, sh, out,
+                                                      to_out)) {
+    for (int j = kk + tid; j < k; j += kThreads) out[j] = -1;
+    return;
+  }
+  // Refused (uniform; sk, bits and woff are intact): the row by position, NaN where no pair
+  // was kept (those scores are below the row's k-th: they are never selected), for the retry.
+  const int cvalid = topk_io::columns_geometry(a, row).cvalid;
+  float* by_position = const_cast<float*>(sc);
+  for (int p = tid; p < cvalid; p += kThreads) {
+    const uint32_t w = static_cast<uint32_t>(p) >> 5, bit = 1u << (p & 31);
+    by_position[p] = (bits[w] & bit) != 0
+                         ? topk_bucket::key_score(
+                               static_cast<uint64_t>(sk[woff[w] + __popc(bits[w] & (bit - 1u))]) << 32)
+                         : __uint_as_float(0x7FC00000u);
+  }
+  __syncthreads();  // every thread has read sk and written its positions
+  if (tid == 0) {
+    const_cast<int32_t*>(a.end)[row] = cvalid;
+    out[0] = kShortRowRefused;
+  }
+}
+
+template <int kLimit>
+void launch_pairs(const TopkRowsArgs& a, cudaStream_t stream, const char* ctx) {
+  const std::size_t smem = pair_smem_bytes(a);
+  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(reinterpret_cast<const void*>(&pair_topk_kernel<kLimit>),
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(smem)),
+                      ctx);
+  pair_topk_kernel<kLimit><<<dim3(static_cast<unsigned>(a.rows)), kThreads, smem, stream>>>(a);
+  HISA_CUDA_CHECK_LAUNCH("pair_topk_kernel", ctx);
+}
+
 template <bool kVec, typename TE, int kLimit>
 void launch(const TopkRowsArgs& a, cudaStream_t stream, const char* ctx) {
   const bool by_index = a.sorted && a.by_index;
@@ -114,6 +238,11 @@ bool short_topk_fits(const TopkRowsArgs& a) {
 
 void short_topk_rows(const TopkRowsArgs& a, bool vec, bool wide_buckets, cudaStream_t stream,
                      const char* ctx) {
+  if (a.positions != nullptr) {
+    if (wide_buckets) launch_pairs<2 * topk_bucket::kBucketMax>(a, stream, ctx);
+    else launch_pairs<topk_bucket::kBucketMax>(a, stream, ctx);
+    return;
+  }
   if (wide_buckets) launch_typed<2 * topk_bucket::kBucketMax>(a, vec, stream, ctx);
   else launch_typed<topk_bucket::kBucketMax>(a, vec, stream, ctx);
 }

@@ -456,6 +456,36 @@ inline RowDiff differing_rows(const GpuRun& a, const GpuRun& b, int64_t T, int64
   return d;
 }
 
+// hisa_select on a caller stream and workspace, captured into a CUDA graph and replayed `reps`
+// times on poisoned outputs: the idx of each replay (the call must not sync the host).
+inline std::vector<std::vector<int32_t>> graph_replays(const DeviceProblem& dp, const Config& cfg,
+                                                       int reps) {
+  const Problem& p = dp.view;
+  const std::size_t ws_bytes = hisa::cuda::hisa_workspace_bytes(p, cfg);
+  DeviceBuffer ws(ws_bytes);
+  DeviceBuffer out(sizeof(int32_t) * p.T * cfg.topk);
+  cudaStream_t st;
+  HISA_TEST_CUDA(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  cudaGraph_t graph;
+  HISA_TEST_CUDA(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+  hisa::cuda::hisa_select(p, cfg, out.as<int32_t>(), ws.ptr, st);
+  HISA_TEST_CUDA(cudaStreamEndCapture(st, &graph));
+  cudaGraphExec_t exec;
+  HISA_TEST_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+  std::vector<std::vector<int32_t>> got(reps, std::vector<int32_t>(p.T * cfg.topk));
+  for (int rep = 0; rep < reps; ++rep) {
+    HISA_TEST_CUDA(cudaMemsetAsync(out.ptr, 0x5A, sizeof(int32_t) * p.T * cfg.topk, st));
+    HISA_TEST_CUDA(cudaGraphLaunch(exec, st));
+    HISA_TEST_CUDA(cudaStreamSynchronize(st));
+    HISA_TEST_CUDA(cudaMemcpy(got[rep].data(), out.ptr, sizeof(int32_t) * got[rep].size(),
+                              cudaMemcpyDeviceToHost));
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(st);
+  return got;
+}
+
 // check_row of `idx` (a full GPU output of h) against the CPU on `nsample` spread rows; the
 // CPU runs `ref_cfg` if given (e.g. flat, for a configuration whose answer is flat's).
 inline TolStats check_sampled_rows(const Problem& h, const Config& cfg,

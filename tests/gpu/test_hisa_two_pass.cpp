@@ -191,34 +191,13 @@ TEST(CudaHisaTwoPass, GraphCaptureEqualsDirect) {
   hisa::cuda::hisa_set_two_pass(-1);
   const hisa::Workload w = dsa_gaussian(2500, 70000, 451, DType::fp8_e4m3);  // last rows of S
   DeviceProblem dp(w.problem());
-  const Problem& p = dp.view;
   for (const int64_t m : {64, 1024}) {
     const Config cfg = hisa_cfg(2048, 64, m);
     const GpuRun direct = run_direct(dp, cfg, /*portable=*/false);
     EXPECT_EQ(direct.unwritten, 0);
-    const std::size_t ws_bytes = hisa::cuda::hisa_workspace_bytes(p, cfg);
-    DeviceBuffer ws(ws_bytes);
-    DeviceBuffer out(sizeof(int32_t) * p.T * cfg.topk);
-    cudaStream_t st;
-    HISA_TEST_CUDA(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-    cudaGraph_t graph;
-    HISA_TEST_CUDA(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-    hisa::cuda::hisa_select(p, cfg, out.as<int32_t>(), ws.ptr, st);
-    HISA_TEST_CUDA(cudaStreamEndCapture(st, &graph));
-    cudaGraphExec_t exec;
-    HISA_TEST_CUDA(cudaGraphInstantiate(&exec, graph, 0));
-    for (int rep = 0; rep < 2; ++rep) {
-      HISA_TEST_CUDA(cudaMemsetAsync(out.ptr, 0x5A, sizeof(int32_t) * p.T * cfg.topk, st));
-      HISA_TEST_CUDA(cudaGraphLaunch(exec, st));
-      HISA_TEST_CUDA(cudaStreamSynchronize(st));
-      std::vector<int32_t> got(p.T * cfg.topk);
-      HISA_TEST_CUDA(cudaMemcpy(got.data(), out.ptr, sizeof(int32_t) * got.size(),
-                                cudaMemcpyDeviceToHost));
-      EXPECT_EQ(got, direct.idx) << "m=" << m << " graph replay " << rep;
-    }
-    cudaGraphExecDestroy(exec);
-    cudaGraphDestroy(graph);
-    cudaStreamDestroy(st);
+    const std::vector<std::vector<int32_t>> replays = graph_replays(dp, cfg, 2);
+    for (std::size_t rep = 0; rep < replays.size(); ++rep)
+      EXPECT_EQ(replays[rep], direct.idx) << "m=" << m << " graph replay " << rep;
   }
 }
 
