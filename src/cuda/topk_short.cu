@@ -6,6 +6,7 @@
 #include "cuda/common.cuh"
 #include "cuda/topk_bucket_select.cuh"
 #include "cuda/topk_ordered.cuh"
+#include "cuda/topk_pair_slots.cuh"
 #include "cuda/topk_row_io.cuh"
 
 namespace hisa::cuda {
@@ -86,27 +87,15 @@ __global__ void __launch_bounds__(kThreads, 4) short_topk_kernel(TopkRowsArgs a)
 // Shared memory: kBins histogram words, k 8-byte keys, the placed score keys (cols words), the
 // presence bitmap and its word offsets (words each), a slot -> word directory (one word per 64
 // slots).
-__host__ __device__ inline int pair_words(const TopkRowsArgs& a) { return static_cast<int>((a.cols + 31) / 32); }
+__host__ __device__ inline int pair_words(const TopkRowsArgs& a) {
+  return static_cast<int>((a.cols + 31) / 32);
+}
 std::size_t pair_smem_bytes(const TopkRowsArgs& a) {
   const std::size_t words = static_cast<std::size_t>(pair_words(a));
   return kBins * sizeof(uint32_t) + a.k * sizeof(uint64_t) +
          static_cast<std::size_t>(a.cols) * sizeof(uint32_t) +
          (2 * words + (a.cols + 63) / 64) * sizeof(uint32_t);
 }
-
-// Position of placed slot s (< the placed count): its word by the directory, then the
-// (s - offset)-th set bit of that word.
-struct SlotPositions {
-  const uint32_t* bits;
-  const uint32_t* woff;
-  const uint32_t* dir;
-  __device__ int32_t operator()(int32_t s) const {
-    int w = static_cast<int>(dir[s >> 6]);
-    const uint32_t us = static_cast<uint32_t>(s);
-    while (woff[w] + static_cast<uint32_t>(__popc(bits[w])) <= us) ++w;
-    return (w << 5) + static_cast<int32_t>(__fns(bits[w], 0, static_cast<int>(us - woff[w]) + 1));
-  }
-};
 
 // One row of pairs: the kept pairs are placed by ascending position (the slot order is then
 // the column order, so ties still go to the larger position), selected by the one-sort
@@ -152,8 +141,7 @@ __global__ void __launch_bounds__(kThreads, 2) pair_topk_kernel(TopkRowsArgs a) 
   for (int w = lo; w < hi; ++w) {
     woff[w] = at;
     const uint32_t c = static_cast<uint32_t>(__popc(bits[w]));
-    const uint32_t first = (at + 63u) & ~63u;  // a word holds < 64 slots: at most one entry
-    if (first < at + c) dir[first >> 6] = static_cast<uint32_t>(w);
+    topk_pairs::note_word(at, c, static_cast<uint32_t>(w), dir);
     at += c;
   }
   __syncthreads();
@@ -161,11 +149,10 @@ __global__ void __launch_bounds__(kThreads, 2) pair_topk_kernel(TopkRowsArgs a) 
   for (int i = tid; i < n; i += kThreads) {
     const uint32_t key = score_key(sc[i]);
     if (key < min_key) continue;
-    const uint32_t p = ps[i], w = p >> 5;
-    sk[woff[w] + __popc(bits[w] & ((1u << (p & 31)) - 1u))] = key;
+    sk[topk_pairs::slot_of(bits, woff, ps[i])] = key;
   }
   __syncthreads();
-  const SlotPositions position_of{bits, woff, dir};
+  const topk_pairs::SlotPositions position_of{bits, woff, dir};
   const auto to_out = [&](int32_t slot) { return tokens(position_of(slot)); };
   if (placed == 0) {
     for (int j = tid; j < k; j += kThreads) out[j] = -1;
@@ -182,11 +169,10 @@ __global__ void __launch_bounds__(kThreads, 2) pair_topk_kernel(TopkRowsArgs a) 
   const int cvalid = topk_io::columns_geometry(a, row).cvalid;
   float* by_position = const_cast<float*>(sc);
   for (int p = tid; p < cvalid; p += kThreads) {
-    const uint32_t w = static_cast<uint32_t>(p) >> 5, bit = 1u << (p & 31);
-    by_position[p] = (bits[w] & bit) != 0
-                         ? topk_bucket::key_score(
-                               static_cast<uint64_t>(sk[woff[w] + __popc(bits[w] & (bit - 1u))]) << 32)
-                         : __uint_as_float(0x7FC00000u);
+    const uint32_t up = static_cast<uint32_t>(p);
+    const uint64_t key = static_cast<uint64_t>(sk[topk_pairs::slot_of(bits, woff, up)]) << 32;
+    by_position[p] =
+        (bits[up >> 5] >> (up & 31)) & 1u ? topk_bucket::key_score(key) : __uint_as_float(0x7FC00000u);
   }
   __syncthreads();  // every thread has read sk and written its positions
   if (tid == 0) {
