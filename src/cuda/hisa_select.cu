@@ -254,9 +254,9 @@ Plan make_plan(const Problem& p, const Config& cfg) {
 
   // Filtered stage 2a: where A (kFilterBlocks blocks) is a strict subset of the kept blocks,
   // positions fit 16 bits and the pair rows the short-row top-k (k <= 2048, <= 16384 columns).
-  if (plan.two_pass && plan.tma_tokens && plan.need_blocks && tokens_filter_wanted() &&
-      b.order == 0 && m > kFilterBlocks && b.scores_ld <= 16384 && topk <= 2048 &&
-      sm90_filter_tokens_supported(b)) {
+  if (cfg.method == Method::hisa && plan.two_pass && plan.tma_tokens && plan.need_blocks &&
+      tokens_filter_wanted() && b.order == 0 && m > kFilterBlocks && b.scores_ld <= 16384 &&
+      topk <= 2048 && sm90_filter_tokens_supported(b)) {
     plan.filter = true;
     b.a_words = static_cast<int>((m + 31) / 32);
   }
