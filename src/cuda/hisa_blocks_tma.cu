@@ -500,8 +500,8 @@ __global__ void __launch_bounds__(kSelectThreads) select_kept_kernel(const HisaP
       finish_blocks(g, p.m, jkeys, p.kept + static_cast<int64_t>(r) * p.m, sc);
   if (p.a_mask != nullptr) {  // the filtered stage 2a's first blocks (uniform branch)
     __shared__ uint32_t mask_smem[kMaxMaskWords];
-    mark_best_blocks(g, p.m, jkeys, keep, p.a_mask + static_cast<int64_t>(r) * p.a_words,
-                     p.a_words, mask_smem, sc);
+    mark_best_blocks(g, p.m, jkeys, keep, p.a_blocks,
+                     p.a_mask + static_cast<int64_t>(r) * p.a_words, p.a_words, mask_smem, sc);
   }
 }
 

@@ -60,8 +60,8 @@ struct HisaParams {
   int32_t* cand_begin = nullptr;
   int32_t* cand_end = nullptr;
   // Filtered two-pass stage 2a (hisa_tokens_filter.cu, HISA_TOKENS_FILTER=1): stage 1b marks
-  // the set A of each row's kept blocks (first, own and the kFilterBlocks - 2 best middle
-  // blocks by J) in a_mask (bit i of row r's a_words words: kept entry i; all bits set where
+  // the set A of each row's kept blocks (first, own and the a_blocks - 2 best middle blocks by
+  // J; a_blocks = filter_a_blocks: about 2 * topk tokens) in a_mask (bit i of row r's a_words words: kept entry i; all bits set where
   // stage 1b did not refine it, e.g. every row that keeps all its blocks). Stage 2a scores A
   // first, takes tau = a lower bound of A's k-th score from a histogram (cand_tau[r], a score
   // key), then stores each candidate as a (score, position) pair in no order, A's all and the
@@ -69,12 +69,19 @@ struct HisaParams {
   // i < cand_end[r]. The top k of those pairs is the row's top k (docs/cuda_hisa.md).
   uint32_t* a_mask = nullptr;
   int a_words = 0;
+  int a_blocks = 0;
   uint16_t* cand_pos = nullptr;
   uint32_t* cand_tau = nullptr;
 };
 
-// Kept blocks the filtered stage 2a scores first (A: first, own and the best middle ones).
-constexpr int kFilterBlocks = 64;
+// Kept blocks the filtered stage 2a scores first (A: first, own and the best middle ones): as
+// many as hold 2 * topk tokens (64 at topk = 2048, B = 64; 32 at B = 128), at least 3. A bound of
+// A's k-th score from ~2k scores leaves ~1.2 k of the m * B candidates on the structured workload
+// (bench/results/cpu_2026-12-08_eadc6d8_threshold_emul.txt); from ~k scores it is ~their minimum.
+inline int filter_a_blocks(int64_t topk, int64_t B) {
+  const int64_t blocks = (2 * topk + B - 1) / B;
+  return static_cast<int>(blocks < 3 ? 3 : blocks);
+}
 
 // The shape of query t's work (SPEC.md): blocks align to ks; when every block is kept (nb <= m)
 // or every token fits (n <= topk), the answer is flat's and stage 1 is skipped.
@@ -230,7 +237,7 @@ void hisa_set_tokens_epi(int mode);
 // Not thread-safe; tests only.
 void hisa_set_tokens_union(int mode);
 // Test hook: 1 = the filtered stage 2a (hisa_tokens_filter.cu) with pair rows for stage 2b
-// where supported (score order, m > kFilterBlocks, m * B <= 16384, topk <= 2048), 0 = not,
+// where supported (score order, m > filter_a_blocks, m * B <= 16384, topk <= 2048), 0 = not,
 // -1 (default) = HISA_TOKENS_FILTER (off unless 1). Not thread-safe; tests only.
 void hisa_set_tokens_filter(int mode);
 // Test hook: -1 (default) = stage 1 on the TMA block scorer + radix top-k (hisa_blocks_tma.cu)

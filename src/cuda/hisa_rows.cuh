@@ -42,18 +42,18 @@ __device__ inline hisa_ops::Threshold finish_blocks(const RowGeometry& g, int m,
 
 // The filtered stage 2a's set A (HisaParams::a_mask): after finish_blocks wrote kept_row,
 // bit i of mask_row marks kept entry i when it is the first block, the own block or one of the
-// kFilterBlocks - 2 best middle blocks (the same ranking as finish_blocks: J, ties to the larger
+// a_blocks - 2 best middle blocks (the same ranking as finish_blocks: J, ties to the larger
 // block). mask_row: `words` words, written whole. Every thread of the block calls it; contains
-// barriers. m <= kFilterBlocks marks every kept entry.
+// barriers. m <= a_blocks marks every kept entry.
 // `keep`: finish_blocks' threshold.
 __device__ inline void mark_best_blocks(const RowGeometry& g, int m, const uint32_t* jkeys,
-                                        const hisa_ops::Threshold& keep, uint32_t* mask_row,
-                                        int words, uint32_t* mask_smem,
+                                        const hisa_ops::Threshold& keep, int a_blocks,
+                                        uint32_t* mask_row, int words, uint32_t* mask_smem,
                                         hisa_ops::SelectScratch& sc) {
   const int nmid = g.nb - 2;
   __syncthreads();  // finish_blocks' last reads of sc are done
   const hisa_ops::Threshold best = hisa_ops::block_select_top(
-      nmid, kFilterBlocks - 2, [&](int i) { return jkeys[i]; },
+      nmid, a_blocks - 2, [&](int i) { return jkeys[i]; },
       [](int i) { return static_cast<uint32_t>(i); }, sc);
   for (int w = threadIdx.x; w < words; w += blockDim.x) mask_smem[w] = 0;
   __syncthreads();

@@ -252,13 +252,14 @@ Plan make_plan(const Problem& p, const Config& cfg) {
                     tma_blocks_wanted() && sm90_tma_blocks_supported(b);
   if (plan.tma_blocks) plan.blocks_ld = static_cast<int>((nbmax + 63) / 64 * 64);
 
-  // Filtered stage 2a: where A (kFilterBlocks blocks) is a strict subset of the kept blocks,
+  // Filtered stage 2a: where A (filter_a_blocks) is a strict subset of the kept blocks,
   // positions fit 16 bits and the pair rows the short-row top-k (k <= 2048, <= 16384 columns).
   if (cfg.method == Method::hisa && plan.two_pass && plan.tma_tokens && plan.need_blocks &&
-      tokens_filter_wanted() && b.order == 0 && m > kFilterBlocks && b.scores_ld <= 16384 &&
-      topk <= 2048 && sm90_filter_tokens_supported(b)) {
+      tokens_filter_wanted() && b.order == 0 && m > filter_a_blocks(topk, B) &&
+      b.scores_ld <= 16384 && topk <= 2048 && sm90_filter_tokens_supported(b)) {
     plan.filter = true;
     b.a_words = static_cast<int>((m + 31) / 32);
+    b.a_blocks = filter_a_blocks(topk, B);
   }
 
   plan.chunk = std::max<int64_t>(1, p.T);

@@ -4,7 +4,7 @@
 // k_scale: bitwise the same scores), with two changes:
 //
 //   * Order. The producer walks the row's kept blocks of the set A first (HisaParams::a_mask:
-//     the first block, the own block and the kFilterBlocks - 2 best middle blocks by J, marked
+//     the first block, the own block and the a_blocks - 2 best middle blocks by J, marked
 //     by stage 1b), then the others, each group in ascending kept order; a stage holds two
 //     64-key tiles of one group (a group's last stage may hold one). Per ring slot it publishes
 //     the two tiles' first candidate positions (i * B + offset) beside the keys.

@@ -1,6 +1,7 @@
 // CUDA HISA filtered stage 2a (hisa_tokens_filter.cu, hisa_set_tokens_filter(1)) with pair rows
 // for stage 2b (topk_short.cu's pair kernel). Stage 2a scores the set A (first, own and the
-// kFilterBlocks - 2 best middle blocks by J, marked by stage 1b's mark_best_blocks) first,
+// a_blocks - 2 best middle blocks by J, ~2 * topk tokens, marked by stage 1b's
+// mark_best_blocks) first,
 // bounds A's k-th score from below by a histogram (tau) and stores the other candidates only
 // when >= tau, as (score, position) pairs in no order; stage 2b places the pairs by position and
 // selects them by (score, position), and rewrites a row it refuses by position for the radix
@@ -63,7 +64,7 @@ TEST(CudaHisaFilter, DsaConfigM128AndM256) {
   const hisa::Workload w = dsa_gaussian(20000, 20000, 501, DType::fp8_e4m3);
   expect_filter_matches(w.problem(), hisa_cfg(2048, 64, 128), "gaussian fp8 T=S=20000 m=128", 32);
   expect_filter_matches(w.problem(), hisa_cfg(2048, 64, 256), "gaussian fp8 T=S=20000 m=256", 32);
-  // m <= kFilterBlocks: A would be every kept block, the filter is not taken.
+  // m <= filter_a_blocks (64 here): A would be every kept block, the filter is not taken.
   expect_filter_matches(w.problem(), hisa_cfg(2048, 64, 64), "gaussian fp8 T=S=20000 m=64");
 }
 
@@ -76,8 +77,10 @@ TEST(CudaHisaFilter, StructuredDropsMost) {
   const hisa::Workload s = hisa::quantize_fp8(hisa::make_structured(spec));
   expect_filter_matches(s.problem(), hisa_cfg(2048, 64, 128), "structured fp8 T=S=16384 m=128", 32);
   expect_filter_matches(s.problem(), hisa_cfg(2048, 64, 256), "structured fp8 T=S=16384 m=256", 32);
+  expect_filter_matches(s.problem(), hisa_cfg(2048, 128, 64), "structured fp8 B=128 m=64", 32);
   expect_filter_matches(s.problem(), hisa_cfg(2048, 128, 96), "structured fp8 B=128 m=96", 32);
   expect_filter_matches(s.problem(), hisa_cfg(1000, 64, 100), "structured fp8 k=1000 m=100");
+  expect_filter_matches(s.problem(), hisa_cfg(1000, 64, 40), "structured fp8 k=1000 m=40");
 }
 
 // Crowded buckets make the pair kernel refuse rows (limit 32, and tied scores): those rows are
