@@ -496,13 +496,11 @@ __global__ void __launch_bounds__(kSelectThreads) select_kept_kernel(const HisaP
   const int nmid = g.nb - 2;
   for (int i = threadIdx.x; i < nmid; i += kSelectThreads) jkeys[i] = hisa_ops::score_key(row[i]);
   __syncthreads();
-  const hisa_ops::Threshold keep =
-      finish_blocks(g, p.m, jkeys, p.kept + static_cast<int64_t>(r) * p.m, sc);
-  if (p.a_mask != nullptr) {  // the filtered stage 2a's first blocks (uniform branch)
-    __shared__ uint32_t mask_smem[kMaxMaskWords];
-    mark_best_blocks(g, p.m, jkeys, keep, p.a_blocks,
-                     p.a_mask + static_cast<int64_t>(r) * p.a_words, p.a_words, mask_smem, sc);
-  }
+  __shared__ uint32_t mask_smem[kMaxMaskWords];  // the filtered stage 2a's A (if asked)
+  BestBlocksMask mask;
+  if (p.a_mask != nullptr)
+    mask = {p.a_blocks, p.a_mask + static_cast<int64_t>(r) * p.a_words, p.a_words, mask_smem};
+  finish_blocks(g, p.m, jkeys, p.kept + static_cast<int64_t>(r) * p.m, sc, mask);
 }
 
 }  // namespace

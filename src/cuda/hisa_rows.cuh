@@ -14,15 +14,36 @@
 
 namespace hisa::cuda {
 
-// jkeys[i] = ranking key of middle block j = i + 1, i in [0, nb-2). Writes kept_row[0..m);
-// returns the threshold that chose the middle blocks.
-__device__ inline hisa_ops::Threshold finish_blocks(const RowGeometry& g, int m,
-                                                    const uint32_t* jkeys, int32_t* kept_row,
-                                                    hisa_ops::SelectScratch& sc) {
+// The filtered stage 2a's set A (HisaParams::a_mask), written by finish_blocks when asked: bit
+// i of `row` (`words` words, written whole) marks kept entry i when it is the first block, the
+// own block or one of the a_blocks - 2 best middle blocks (finish_blocks' ranking: J, ties to
+// the larger block). `smem`: `words` words of shared memory. No row: no mask.
+struct BestBlocksMask {
+  int a_blocks = 0;
+  uint32_t* row = nullptr;
+  int words = 0;
+  uint32_t* smem = nullptr;
+};
+
+// jkeys[i] = ranking key of middle block j = i + 1, i in [0, nb-2). Writes kept_row[0..m) and,
+// if mask.row (uniform), the mask of A.
+__device__ inline void finish_blocks(const RowGeometry& g, int m, const uint32_t* jkeys,
+                                     int32_t* kept_row, hisa_ops::SelectScratch& sc,
+                                     const BestBlocksMask mask = {}) {
   const int nmid = g.nb - 2;
   const hisa_ops::Threshold thr = hisa_ops::block_select_top(
       nmid, m - 2, [&](int i) { return jkeys[i]; },
       [](int i) { return static_cast<uint32_t>(i); }, sc);
+  const bool marks = mask.row != nullptr;
+  hisa_ops::Threshold best = thr;
+  if (marks) {
+    __syncthreads();  // the first select's last reads of sc are done
+    best = hisa_ops::block_select_top(
+        nmid, mask.a_blocks - 2, [&](int i) { return jkeys[i]; },
+        [](int i) { return static_cast<uint32_t>(i); }, sc);
+    for (int w = threadIdx.x; w < mask.words; w += blockDim.x) mask.smem[w] = 0;
+    __syncthreads();
+  }
   // Stable compaction: each thread takes a contiguous run of positions, so the scan of the
   // per-thread counts gives ascending output order.
   const int per = (nmid + blockDim.x - 1) / blockDim.x;
@@ -31,50 +52,23 @@ __device__ inline hisa_ops::Threshold finish_blocks(const RowGeometry& g, int m,
   for (int i = lo; i < hi; ++i) mine += thr.selects(jkeys[i], i) ? 1u : 0u;
   uint32_t total = 0;
   uint32_t at = 1 + hisa_ops::block_exclusive_scan(mine, sc, total);
-  for (int i = lo; i < hi; ++i)
-    if (thr.selects(jkeys[i], i)) kept_row[at++] = i + 1;
+  for (int i = lo; i < hi; ++i) {
+    if (!thr.selects(jkeys[i], i)) continue;
+    if (marks && best.selects(jkeys[i], i)) atomicOr(&mask.smem[at >> 5], 1u << (at & 31));
+    kept_row[at++] = i + 1;
+  }
   if (threadIdx.x == 0) {
     kept_row[0] = 0;
     kept_row[m - 1] = g.nb - 1;
   }
-  return thr;
-}
-
-// The filtered stage 2a's set A (HisaParams::a_mask): after finish_blocks wrote kept_row,
-// bit i of mask_row marks kept entry i when it is the first block, the own block or one of the
-// a_blocks - 2 best middle blocks (the same ranking as finish_blocks: J, ties to the larger
-// block). mask_row: `words` words, written whole. Every thread of the block calls it; contains
-// barriers. m <= a_blocks marks every kept entry.
-// `keep`: finish_blocks' threshold.
-__device__ inline void mark_best_blocks(const RowGeometry& g, int m, const uint32_t* jkeys,
-                                        const hisa_ops::Threshold& keep, int a_blocks,
-                                        uint32_t* mask_row, int words, uint32_t* mask_smem,
-                                        hisa_ops::SelectScratch& sc) {
-  const int nmid = g.nb - 2;
-  __syncthreads();  // finish_blocks' last reads of sc are done
-  const hisa_ops::Threshold best = hisa_ops::block_select_top(
-      nmid, a_blocks - 2, [&](int i) { return jkeys[i]; },
-      [](int i) { return static_cast<uint32_t>(i); }, sc);
-  for (int w = threadIdx.x; w < words; w += blockDim.x) mask_smem[w] = 0;
-  __syncthreads();
-  // Kept entry of a middle block: 1 + the kept middle blocks before it (finish_blocks' scan).
-  const int per = (nmid + blockDim.x - 1) / blockDim.x;
-  const int lo = min(nmid, static_cast<int>(threadIdx.x) * per), hi = min(nmid, lo + per);
-  uint32_t mine = 0;
-  for (int i = lo; i < hi; ++i) mine += keep.selects(jkeys[i], i) ? 1u : 0u;
-  uint32_t total = 0;
-  uint32_t at = 1 + hisa_ops::block_exclusive_scan(mine, sc, total);
-  for (int i = lo; i < hi; ++i) {
-    if (!keep.selects(jkeys[i], i)) continue;
-    if (best.selects(jkeys[i], i)) atomicOr(&mask_smem[at >> 5], 1u << (at & 31));
-    ++at;
+  if (marks) {
+    if (threadIdx.x == 0) {
+      atomicOr(&mask.smem[0], 1u);
+      atomicOr(&mask.smem[(m - 1) >> 5], 1u << ((m - 1) & 31));
+    }
+    __syncthreads();
+    for (int w = threadIdx.x; w < mask.words; w += blockDim.x) mask.row[w] = mask.smem[w];
   }
-  if (threadIdx.x == 0) {
-    atomicOr(&mask_smem[0], 1u);
-    atomicOr(&mask_smem[(m - 1) >> 5], 1u << ((m - 1) & 31));
-  }
-  __syncthreads();
-  for (int w = threadIdx.x; w < words; w += blockDim.x) mask_row[w] = mask_smem[w];
 }
 
 // How finish_select orders the row. score: SPEC.md's order (a sort by score). index_by_position:

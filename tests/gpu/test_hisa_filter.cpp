@@ -1,8 +1,7 @@
 // CUDA HISA filtered stage 2a (hisa_tokens_filter.cu, hisa_set_tokens_filter(1)) with pair rows
 // for stage 2b (topk_short.cu's pair kernel). Stage 2a scores the set A (first, own and the
-// a_blocks - 2 best middle blocks by J, ~2 * topk tokens, marked by stage 1b's
-// mark_best_blocks) first,
-// bounds A's k-th score from below by a histogram (tau) and stores the other candidates only
+// a_blocks - 2 best middle blocks by J, ~2 * topk tokens, marked by stage 1b's finish_blocks)
+// first, bounds A's k-th score from below by a histogram (tau) and stores the other candidates only
 // when >= tau, as (score, position) pairs in no order; stage 2b places the pairs by position and
 // selects them by (score, position), and rewrites a row it refuses by position for the radix
 // retry pass. Every score is the TMA kernel's (same products, same epilogue, bitwise) and the
