@@ -28,6 +28,10 @@ void wgmma_score_rows(const ScoreRowsArgs& a, cudaStream_t st);
 // The same scorer on one CTA per SM (flat_score_wide.cu); scratch: wgmma_scratch_bytes(rows).
 bool wide_scorer_supports(const Problem& p);
 void wide_score_rows(const ScoreRowsArgs& a, cudaStream_t st);
+// The same scorer with one wgmma m64n128 per k-step for the pair (flat_score_n128.cu; an A/B
+// candidate, HISA_FLAT_SCORER=n128); scratch: wgmma_scratch_bytes(rows).
+bool n128_scorer_supports(const Problem& p);
+void n128_score_rows(const ScoreRowsArgs& a, cudaStream_t st);
 
 // MISA's routed scoring on the same sm_90a kernel (misa_select.cu): every query has kA =
 // heads_per_query (8, 16 or 32) gathered FP8 head rows, so one 64-column N tile holds 64 / kA

@@ -26,9 +26,10 @@ FlatScorer scorer_from_env() {
   if (v == nullptr || *v == '\0') return FlatScorer::automatic;
   if (std::strcmp(v, "wgmma") == 0) return FlatScorer::wgmma;
   if (std::strcmp(v, "wide") == 0) return FlatScorer::wgmma_wide;
+  if (std::strcmp(v, "n128") == 0) return FlatScorer::wgmma_n128;
   if (std::strcmp(v, "mma") == 0) return FlatScorer::mma;
   if (std::strcmp(v, "simt") == 0) return FlatScorer::simt;
-  throw ArgumentError("HISA_FLAT_SCORER", std::string("expected wgmma, wide, mma or simt, got '") + v +
+  throw ArgumentError("HISA_FLAT_SCORER", std::string("expected wgmma, wide, n128, mma or simt, got '") + v +
                                               "'");
 }
 
@@ -36,6 +37,7 @@ bool supports(FlatScorer s, const Problem& p) {
   switch (s) {
     case FlatScorer::wgmma: return wgmma_scorer_supports(p);
     case FlatScorer::wgmma_wide: return wide_scorer_supports(p);
+    case FlatScorer::wgmma_n128: return n128_scorer_supports(p);
     case FlatScorer::mma: return mma_scorer_supports(p);
     case FlatScorer::simt: return simt_scorer_supports(p);
     case FlatScorer::automatic: return true;
@@ -50,6 +52,7 @@ const char* to_string(FlatScorer s) {
     case FlatScorer::automatic: return "automatic";
     case FlatScorer::wgmma: return "wgmma";
     case FlatScorer::wgmma_wide: return "wide";
+    case FlatScorer::wgmma_n128: return "n128";
     case FlatScorer::mma: return "mma";
     case FlatScorer::simt: return "simt";
   }
@@ -97,6 +100,7 @@ void flat_score_rows(const Problem& p, const int32_t* ks, const int32_t* ke, int
   switch (resolve_flat_scorer(p, scorer)) {
     case FlatScorer::wgmma: wgmma_score_rows(a, stream); return;
     case FlatScorer::wgmma_wide: wide_score_rows(a, stream); return;
+    case FlatScorer::wgmma_n128: n128_score_rows(a, stream); return;
     case FlatScorer::mma: mma_score_rows(a, stream); return;
     case FlatScorer::simt: simt_score_rows(a, stream); return;
     case FlatScorer::automatic: break;

@@ -17,12 +17,18 @@ namespace hisa::cuda {
 //          warpgroup, fused ReLU * w head reduction. The fast path on H100/H200.
 //   wgmma_wide: the same arithmetic (bitwise equal logits) on one CTA per SM with four math
 //          warpgroups, weights in registers and a separate epilogue warpgroup
-//          (flat_score_wide.cu). Opt-in until timed: HISA_FLAT_SCORER=wide.
+//          (flat_score_wide.cu). The default since 77cb7bd.
+//   wgmma_n128: the same arithmetic (bitwise equal logits, if the tensor core's sum of an
+//          element does not depend on N) with one m64n128 wgmma per k-step for the query pair
+//          and the epilogue in the math warpgroups, DeepGEMM's organisation
+//          (flat_score_n128.cu). Opt-in until timed: HISA_FLAT_SCORER=n128.
 //   mma:   portable tensor cores (sm_80+, mma.sync): FP8 decoded exactly to f16, or bf16.
 //   simt:  CUDA cores, f32 sequential fma: bitwise identical to the CPU backend (any dtype).
-//   automatic: wgmma when it applies, else mma, else simt. The environment variable
-//          HISA_FLAT_SCORER=wgmma|wide|mma|simt overrides the automatic choice (debugging).
-enum class FlatScorer : int { automatic = 0, wgmma = 1, mma = 2, simt = 3, wgmma_wide = 4 };
+//   automatic: wide when it applies, else wgmma, else mma, else simt. The environment variable
+//          HISA_FLAT_SCORER=wgmma|wide|n128|mma|simt overrides the automatic choice.
+enum class FlatScorer : int {
+  automatic = 0, wgmma = 1, mma = 2, simt = 3, wgmma_wide = 4, wgmma_n128 = 5
+};
 const char* to_string(FlatScorer s);
 
 // The scorer `requested` resolves to for `p` on the current device. Throws BackendError when a

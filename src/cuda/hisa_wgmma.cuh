@@ -178,4 +178,28 @@ __device__ __forceinline__ void wgmma_m64n128k16_bf16(float (&d0)[32], float (&d
 #endif
 }
 
+// D[64x128] (+)= A[64x32] * B[32x128], FP8 e4m3 operands, f32 accumulators: d0 holds columns
+// 0..63 and d1 columns 64..127, each in the m64n64 accumulator layout. accumulate=0 clears.
+__device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d0)[32], float (&d1)[32], uint64_t a,
+                                                      uint64_t b, int accumulate) {
+#ifdef HISA_SM90
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 " HISA_WGMMA_D64
+      ", %64, %65, p, 1, 1;\n}\n"
+      : HISA_WGMMA_OUT32(d0), HISA_WGMMA_OUT32(d1)
+      : "l"(a), "l"(b), "r"(accumulate));
+#endif
+}
+
+// D[64x128] = A[64x128] * B[128x128] (B: 128 rows, e.g. two queries' 64 heads one after the
+// other), FP8, operands one 128-byte swizzle atom wide: four k32 steps, one group.
+__device__ __forceinline__ void wgmma_k128_e4m3_n128(float (&d0)[32], float (&d1)[32], uint32_t a,
+                                                     uint32_t b) {
+  const uint64_t da = sw128_desc(a), db = sw128_desc(b);
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) wgmma_m64n128k32_e4m3(d0, d1, da + 2 * kk, db + 2 * kk, kk > 0);
+  wgmma_commit();
+}
+
 }  // namespace hisa::cuda::sm90

@@ -94,7 +94,7 @@ TEST(CudaFlat, EveryScorerOnRandomFp8) {
   SKIP_WITHOUT_GPU();
   const Workload wl = random_fp8(700, 900, 64, 128, 1);  // T < S: ranges start mid-way
   for (FlatScorer s : {FlatScorer::simt, FlatScorer::mma, FlatScorer::wgmma, FlatScorer::wgmma_wide,
-                       FlatScorer::automatic})
+                       FlatScorer::wgmma_n128, FlatScorer::automatic})
     expect_matches_cpu(wl, 64, s);
 }
 
@@ -160,8 +160,8 @@ TEST(CudaFlat, PackedBatches) {
     seqs.push_back(quantize_fp8(make_gaussian(g)));
   }
   const Workload wl = pack_sequences(seqs);
-  for (FlatScorer s : {FlatScorer::simt, FlatScorer::wgmma, FlatScorer::wgmma_wide, FlatScorer::mma,
-                       FlatScorer::automatic})
+  for (FlatScorer s : {FlatScorer::simt, FlatScorer::wgmma, FlatScorer::wgmma_wide,
+                       FlatScorer::wgmma_n128, FlatScorer::mma, FlatScorer::automatic})
     expect_matches_cpu(wl, 256, s, sample_rows(wl.T, 200));
 }
 

@@ -1,7 +1,9 @@
-// The wide sm_90a flat scorer (flat_score_wide.cu) against the two-CTA one (flat_score_wgmma.cu):
-// same products, same head-sum order, same quad sum, same scale multiply, so the logits must be
-// BITWISE equal (no tolerance), and every column outside a row's [ks, ke) must keep its poison.
-// The selection through flat_select with the wide scorer is compared with the CPU in
+// The one-CTA sm_90a flat scorers against the two-CTA one (flat_score_wgmma.cu): the wide scorer
+// (flat_score_wide.cu) and the N = 128 one (flat_score_n128.cu) run the same products, the same
+// head-sum order, the same quad sum and the same scale multiply, so their logits must be BITWISE
+// equal (no tolerance; for n128 this also asserts that the tensor core sums an element the same
+// way in an m64n128 and an m64n64 wgmma), and every column outside a row's [ks, ke) must keep
+// its poison. The selection through flat_select with these scorers is compared with the CPU in
 // test_flat.cpp (tolerance kTensorCoreRel, flat_test_support.hpp).
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -22,12 +24,15 @@ using cuda::FlatScorer;
 bool wide_available(const Problem& p) {
   try {
     cuda::resolve_flat_scorer(p, FlatScorer::wgmma_wide);
+    cuda::resolve_flat_scorer(p, FlatScorer::wgmma_n128);
     cuda::resolve_flat_scorer(p, FlatScorer::wgmma);
     return true;
   } catch (const BackendError&) {
     return false;
   }
 }
+
+constexpr FlatScorer kOneCtaScorers[] = {FlatScorer::wgmma_wide, FlatScorer::wgmma_n128};
 
 // Logits of rows [t0, t0 + rows) by `scorer` into a poisoned [rows, ld] buffer.
 std::vector<float> score_rows(const Problem& p, const int32_t* ks, const int32_t* ke, int64_t t0,
@@ -52,7 +57,7 @@ void expect_bitwise_equal(const std::vector<float>& a, const std::vector<float>&
     std::memcpy(&y, &b[i], 4);
     if (x != y && !(std::isnan(a[i]) && std::isnan(b[i]) && x != 0xFFFFFFFFu && y != 0xFFFFFFFFu)) {
       if (++bad <= 5)
-        ADD_FAILURE() << what << ": element " << i << " wide " << a[i] << " (0x" << std::hex << x
+        ADD_FAILURE() << what << ": element " << i << " one-CTA " << a[i] << " (0x" << std::hex << x
                       << ") vs wgmma " << b[i] << " (0x" << y << std::dec << ")";
     }
   }
@@ -95,10 +100,12 @@ TEST(CudaFlatWide, BitwiseEqualToWgmmaOnRaggedRanges) {
   const std::vector<int32_t> ks = ragged(T, S, 3, ke);
   DeviceArray<int32_t> dks(ks), dke(ke);
   // The whole problem, then a chunk at an odd offset with an odd row count.
+  for (const FlatScorer scorer : kOneCtaScorers)
   for (const auto& [t0, rows] : {std::pair<int64_t, int64_t>{0, T}, {37, 151}, {T - 1, 1}}) {
-    const auto wide = score_rows(p, dks.get(), dke.get(), t0, rows, FlatScorer::wgmma_wide);
+    const auto wide = score_rows(p, dks.get(), dke.get(), t0, rows, scorer);
     const auto ref = score_rows(p, dks.get(), dke.get(), t0, rows, FlatScorer::wgmma);
-    expect_bitwise_equal(wide, ref, "t0=" + std::to_string(t0) + " rows=" + std::to_string(rows));
+    expect_bitwise_equal(wide, ref, std::string(cuda::to_string(scorer)) + " t0=" +
+                                        std::to_string(t0) + " rows=" + std::to_string(rows));
     // Written exactly inside the ranges: in-range finite, out-of-range still poison.
     const int64_t ld = cuda::flat_logits_ld(p);
     int64_t wrong = 0;
@@ -127,11 +134,13 @@ TEST(CudaFlatWide, BitwiseEqualWithoutScalesAndWithNaN) {
   if (!wide_available(p)) GTEST_SKIP() << "no sm_90a device";
   std::vector<int32_t> ks(64, 0), ke(64, 700);
   DeviceArray<int32_t> dks(ks), dke(ke);
-  const auto wide = score_rows(p, dks.get(), dke.get(), 0, 64, FlatScorer::wgmma_wide);
   const auto ref = score_rows(p, dks.get(), dke.get(), 0, 64, FlatScorer::wgmma);
-  expect_bitwise_equal(wide, ref, "no k_scale, NaN inputs");
-  EXPECT_TRUE(std::isnan(wide[0 * cuda::flat_logits_ld(p) + 10]));   // query 0 sees the NaN head
-  EXPECT_TRUE(std::isnan(wide[3 * cuda::flat_logits_ld(p) + 200]));  // every query: key 200
+  for (const FlatScorer scorer : kOneCtaScorers) {
+    const auto wide = score_rows(p, dks.get(), dke.get(), 0, 64, scorer);
+    expect_bitwise_equal(wide, ref, std::string(cuda::to_string(scorer)) + " no k_scale, NaN inputs");
+    EXPECT_TRUE(std::isnan(wide[0 * cuda::flat_logits_ld(p) + 10]));   // query 0: the NaN head
+    EXPECT_TRUE(std::isnan(wide[3 * cuda::flat_logits_ld(p) + 200]));  // every query: key 200
+  }
 }
 
 }  // namespace
