@@ -17,12 +17,11 @@
 #include <string>
 
 #include "cuda/common.cuh"
+#include "cuda/flat_pair_scorer.cuh"
 #include "cuda/flat_score.cuh"
 #include "cuda/flat_score_sm90.cuh"
 #include "cuda/hisa_wgmma.cuh"
 #include "cuda/sm90_tma.cuh"
-#include "cuda/tensor_map.hpp"
-#include "hisa/error.hpp"
 
 namespace hisa::cuda {
 namespace {
@@ -30,8 +29,8 @@ namespace {
 using namespace tma;
 using namespace sm90;
 
-constexpr int kHeads = 64;
-constexpr int kDim = 128;
+constexpr int kHeads = kPairHeads;
+constexpr int kDim = kPairDim;
 constexpr int kMathWarpgroups = 4;
 constexpr int kMathThreads = 128 * kMathWarpgroups;
 constexpr int kMathWarps = kMathThreads / 32;
@@ -44,8 +43,8 @@ static_assert(kMathThreads * kMathRegs + (kThreads - kMathThreads) * kOtherRegs 
 constexpr int kBlockKV = 64 * kMathWarpgroups;
 constexpr int kKVStages = 4;
 constexpr int kQStages = 2;
-constexpr int kQBytes = 2 * kHeads * kDim;  // two queries x 64 heads x 128 B
-constexpr int kWBytes = 2 * kHeads * 4;     // their head weights (f32)
+constexpr int kQBytes = kPairQBytes;
+constexpr int kWBytes = kPairWBytes;
 constexpr int kKVBytes = kBlockKV * kDim;
 static_assert(kSegKeys % kBlockKV == 0, "items hold whole key blocks");
 
@@ -56,20 +55,6 @@ constexpr int kSmemBar = kSmemW + kQStages * kWBytes;
 constexpr int kNumBars = 2 * kQStages + 2 * kKVStages;
 constexpr int kSmemAlloc = kSmemBar + kNumBars * 8 + 1024;  // slack to align the base to 1024
 static_assert(kSmemAlloc <= 227 * 1024, "one CTA per SM");
-
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-// The two-CTA scorer's head sum for the thread's two key rows: its 16 heads, then the quad.
-__device__ __forceinline__ float2 quad_head_sums(const float (&acc)[32], const float (&w)[16]) {
-  const float2 part =
-      flat_partial_heads(acc, [&](int j) { return make_float2(w[2 * j], w[2 * j + 1]); });
-  float s0 = part.x, s1 = part.y;
-  s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, 1);
-  s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, 2);
-  s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, 1);
-  s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, 2);
-  return make_float2(s0, s1);
-}
-#endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 __global__ void __launch_bounds__(kThreads, 1)
     flat_score_n128_kernel(const __grid_constant__ CUtensorMap tmap_q,
@@ -90,29 +75,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x >= kMathThreads) {
     // ---- producer warpgroup: one thread issues every TMA copy ----
     setmaxnreg_dec<kOtherRegs>();
-    if (threadIdx.x != kMathThreads) return;
-    prefetch_map(&tmap_q);
-    prefetch_map(&tmap_k);
-    uint32_t q_iter = 0, kv_iter = 0;
-    for (int64_t item = blockIdx.x; item < total; item += gridDim.x, ++q_iter) {
-      const int st = q_iter % kQStages;
-      mbar_wait(rings.q_empty(st), ((q_iter / kQStages) & 1) ^ 1);
-      const ItemInfo it = locate_item<kBlockKV>(a, item);
-      const int64_t t = a.t0 + 2 * static_cast<int64_t>(it.pair);
-      const int64_t left = (a.T - t) * kHeads;  // odd T: the second query has no weights
-      const uint32_t w_bytes = left >= 2 * kHeads ? kWBytes : static_cast<uint32_t>(left * 4);
-      mbar_arrive_expect_tx(rings.q_full(st), kQBytes + w_bytes);
-      tma_load_2d(q_smem + st * kQBytes, &tmap_q, 0, static_cast<int32_t>(t * kHeads),
-                  rings.q_full(st));
-      bulk_load(w_smem + st * kWBytes, a.w + t * kHeads, w_bytes, rings.q_full(st));
-      for (int32_t b = 0; b < it.kv_blocks; ++b, ++kv_iter) {
-        const int ks = kv_iter % kKVStages;
-        mbar_wait(rings.kv_empty(ks), ((kv_iter / kKVStages) & 1) ^ 1);
-        mbar_arrive_expect_tx(rings.kv_full(ks), kKVBytes);
-        tma_load_2d(kv_smem + ks * kKVBytes, &tmap_k, 0, it.kv_start + b * kBlockKV,
-                    rings.kv_full(ks));
-      }
-    }
+    if (threadIdx.x == kMathThreads)
+      produce_pair_items<kBlockKV>(a, total, &tmap_q, &tmap_k, q_smem, w_smem, kv_smem, rings);
     return;
   }
 
@@ -169,11 +133,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       fence_operand(acc_b);
       __syncwarp();
       if (lane == 0) mbar_arrive(rings.kv_empty(ks));
-      const float2 ia = quad_head_sums(acc_a, w_a);
+      const float2 ia =
+          quad_head_sums(acc_a, [&](int j) { return make_float2(w_a[2 * j], w_a[2 * j + 1]); });
       if (quad == 0 && s0 >= lo_a && s0 < hi_a) out_a[s0] = ia.x * scale0;
       if (quad == 1 && s1 >= lo_a && s1 < hi_a) out_a[s1] = ia.y * scale1;
       if (!has_b) continue;  // its weights were not loaded; its row is outside the chunk
-      const float2 ib = quad_head_sums(acc_b, w_b);
+      const float2 ib =
+          quad_head_sums(acc_b, [&](int j) { return make_float2(w_b[2 * j], w_b[2 * j + 1]); });
       if (quad == 0 && s0 >= lo_b && s0 < hi_b) out_b[s0] = ib.x * scale0;
       if (quad == 1 && s1 >= lo_b && s1 < hi_b) out_b[s1] = ib.y * scale1;
     }
@@ -191,33 +157,8 @@ bool n128_scorer_supports(const Problem& p) {
 }
 
 void n128_score_rows(const ScoreRowsArgs& a, cudaStream_t st) {
-  const Problem& p = *a.p;
-  if (!n128_scorer_supports(p))
-    throw BackendError("flat (n128 wgmma scorer): needs an sm_90 GPU, FP8 e4m3, H=64, D=128 and "
-                       "16-byte aligned q/k (" + shape_string(p) + ")");
-  if (a.rows <= 0 || p.S <= 0) return;
-  const int64_t npairs = ceil_div(a.rows, 2);
-  if (npairs * ceil_div(p.S, kSegKeys) >= INT32_MAX)
-    throw BackendError("flat (n128 wgmma scorer): chunk too large (" + std::to_string(a.rows) +
-                       " rows x S=" + std::to_string(p.S) + ")");
-  const std::string ctx = "flat n128 scorer " + shape_string(p) + " t0=" + std::to_string(a.t0) +
-                          " rows=" + std::to_string(a.rows);
-  WorkspaceCarver c(a.scratch);  // the layout of wgmma_scratch_bytes
-  int32_t* offsets = c.take<int32_t>(npairs + 1);
-  int2* ranges = c.take<int2>(npairs);
-  WgArgs k{p.k_scale, p.w,     p.T,  a.ks,   a.ke,  offsets, ranges, a.t0, a.rows, p.S,
-           static_cast<int32_t>(npairs), a.logits, a.ld, 2};
-  plan_kernel<<<1, kPlanThreads, 0, st>>>(k, offsets, ranges);
-  HISA_CUDA_CHECK_LAUNCH("flat n128 plan_kernel", ctx);
-
-  const CUtensorMap map_q = rows_map(p.q, p.T * kHeads, 128, ctx);
-  const CUtensorMap map_k = rows_map(p.k, p.S, kBlockKV, ctx);
-  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(&flat_score_n128_kernel,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemAlloc),
-                      ctx);
-  const int sms = current_device_properties().multiProcessorCount;
-  flat_score_n128_kernel<<<sms, kThreads, kSmemAlloc, st>>>(map_q, map_k, k);
-  HISA_CUDA_CHECK_LAUNCH("flat_score_n128_kernel", ctx);
+  launch_pair_scorer<kBlockKV>(a, st, reinterpret_cast<const void*>(&flat_score_n128_kernel),
+                               kThreads, kSmemAlloc, n128_scorer_supports(*a.p), "n128 wgmma");
 }
 
 }  // namespace hisa::cuda

@@ -128,5 +128,20 @@ __device__ __forceinline__ float2 flat_partial_heads(const float (&acc)[32],
   return make_float2(s0, s1);
 }
 
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// I / k_scale for the thread's two key rows (.x row r0, .y r0 + 8): flat_partial_heads, then the
+// quad's 4 partials by a butterfly (every lane of the quad ends with the sums).
+template <typename WeightPair>
+__device__ __forceinline__ float2 quad_head_sums(const float (&acc)[32], WeightPair&& wpair) {
+  const float2 part = flat_partial_heads(acc, wpair);
+  float s0 = part.x, s1 = part.y;
+  s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, 1);
+  s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, 2);
+  s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, 1);
+  s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, 2);
+  return make_float2(s0, s1);
+}
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
 }  // namespace
 }  // namespace hisa::cuda

@@ -78,14 +78,10 @@ constexpr int kSmemAlloc = kSmemBytes + 1024;  // slack to align the base to 102
 // `w` points at the query's 64 weights in shared memory, offset by 2 * quad.
 __device__ __forceinline__ void reduce_heads(const float (&acc)[32], const float* w, float& s0,
                                              float& s1) {
-  const float2 part = flat_partial_heads(
-      acc, [&](int j) { return *reinterpret_cast<const float2*>(w + 8 * j); });
-  s0 = part.x;
-  s1 = part.y;
-  s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, 1);
-  s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, 2);
-  s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, 1);
-  s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, 2);
+  const float2 s =
+      quad_head_sums(acc, [&](int j) { return *reinterpret_cast<const float2*>(w + 8 * j); });
+  s0 = s.x;
+  s1 = s.y;
 }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 

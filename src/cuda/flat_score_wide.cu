@@ -18,6 +18,7 @@
 #include <string>
 
 #include "cuda/common.cuh"
+#include "cuda/flat_pair_scorer.cuh"
 #include "cuda/flat_score.cuh"
 #include "cuda/flat_score_sm90.cuh"
 #include "cuda/hisa_wgmma.cuh"
@@ -31,8 +32,8 @@ namespace {
 using namespace tma;
 using namespace sm90;
 
-constexpr int kHeads = 64;
-constexpr int kDim = 128;
+constexpr int kHeads = kPairHeads;
+constexpr int kDim = kPairDim;
 constexpr int kMathWarpgroups = 4;
 constexpr int kMathThreads = 128 * kMathWarpgroups;
 constexpr int kMathWarps = kMathThreads / 32;
@@ -50,8 +51,8 @@ constexpr int kBlockKV = 64 * kMathWarpgroups;
 constexpr int kKVStages = 4;
 constexpr int kEpiStages = 4;
 constexpr int kQStages = 2;
-constexpr int kQBytes = 2 * kHeads * kDim;  // two queries x 64 heads x 128 B
-constexpr int kWBytes = 2 * kHeads * 4;     // their head weights (f32)
+constexpr int kQBytes = kPairQBytes;
+constexpr int kWBytes = kPairWBytes;
 constexpr int kKVBytes = kBlockKV * kDim;
 // Epilogue stage: per key, 2 queries x 4 partials (one per lane of a quad) + 1 pad float, so
 // the epilogue's per-key reads (stride 9 floats) hit 32 different banks.
@@ -92,29 +93,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x >= kMathThreads + kEpiThreads) {
     // ---- producer warpgroup: one thread issues every TMA copy ----
     setmaxnreg_dec<kOtherRegs>();
-    if (threadIdx.x != kMathThreads + kEpiThreads) return;
-    prefetch_map(&tmap_q);
-    prefetch_map(&tmap_k);
-    uint32_t q_iter = 0, kv_iter = 0;
-    for (int64_t item = blockIdx.x; item < total; item += gridDim.x, ++q_iter) {
-      const int st = q_iter % kQStages;
-      mbar_wait(rings.q_empty(st), ((q_iter / kQStages) & 1) ^ 1);
-      const ItemInfo it = locate_item<kBlockKV>(a, item);
-      const int64_t t = a.t0 + 2 * static_cast<int64_t>(it.pair);
-      const int64_t left = (a.T - t) * kHeads;  // odd T: the second query has no weights
-      const uint32_t w_bytes = left >= 2 * kHeads ? kWBytes : static_cast<uint32_t>(left * 4);
-      mbar_arrive_expect_tx(rings.q_full(st), kQBytes + w_bytes);
-      tma_load_2d(q_smem + st * kQBytes, &tmap_q, 0, static_cast<int32_t>(t * kHeads),
-                  rings.q_full(st));
-      bulk_load(w_smem + st * kWBytes, a.w + t * kHeads, w_bytes, rings.q_full(st));
-      for (int32_t b = 0; b < it.kv_blocks; ++b, ++kv_iter) {
-        const int ks = kv_iter % kKVStages;
-        mbar_wait(rings.kv_empty(ks), ((kv_iter / kKVStages) & 1) ^ 1);
-        mbar_arrive_expect_tx(rings.kv_full(ks), kKVBytes);
-        tma_load_2d(kv_smem + ks * kKVBytes, &tmap_k, 0, it.kv_start + b * kBlockKV,
-                    rings.kv_full(ks));
-      }
-    }
+    if (threadIdx.x == kMathThreads + kEpiThreads)
+      produce_pair_items<kBlockKV>(a, total, &tmap_q, &tmap_k, q_smem, w_smem, kv_smem, rings);
     return;
   }
 
@@ -232,33 +212,8 @@ bool wide_scorer_supports(const Problem& p) {
 }
 
 void wide_score_rows(const ScoreRowsArgs& a, cudaStream_t st) {
-  const Problem& p = *a.p;
-  if (!wide_scorer_supports(p))
-    throw BackendError("flat (wide wgmma scorer): needs an sm_90 GPU, FP8 e4m3, H=64, D=128 and "
-                       "16-byte aligned q/k (" + shape_string(p) + ")");
-  if (a.rows <= 0 || p.S <= 0) return;
-  const int64_t npairs = ceil_div(a.rows, 2);
-  if (npairs * ceil_div(p.S, kSegKeys) >= INT32_MAX)
-    throw BackendError("flat (wide wgmma scorer): chunk too large (" + std::to_string(a.rows) +
-                       " rows x S=" + std::to_string(p.S) + ")");
-  const std::string ctx = "flat wide scorer " + shape_string(p) + " t0=" + std::to_string(a.t0) +
-                          " rows=" + std::to_string(a.rows);
-  WorkspaceCarver c(a.scratch);  // the layout of wgmma_scratch_bytes
-  int32_t* offsets = c.take<int32_t>(npairs + 1);
-  int2* ranges = c.take<int2>(npairs);
-  WgArgs k{p.k_scale, p.w,     p.T,  a.ks,   a.ke,  offsets, ranges, a.t0, a.rows, p.S,
-           static_cast<int32_t>(npairs), a.logits, a.ld, 2};
-  plan_kernel<<<1, kPlanThreads, 0, st>>>(k, offsets, ranges);
-  HISA_CUDA_CHECK_LAUNCH("flat wide plan_kernel", ctx);
-
-  const CUtensorMap map_q = rows_map(p.q, p.T * kHeads, 128, ctx);
-  const CUtensorMap map_k = rows_map(p.k, p.S, kBlockKV, ctx);
-  HISA_CUDA_CHECK_CTX(cudaFuncSetAttribute(&flat_score_wide_kernel,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemAlloc),
-                      ctx);
-  const int sms = current_device_properties().multiProcessorCount;
-  flat_score_wide_kernel<<<sms, kThreads, kSmemAlloc, st>>>(map_q, map_k, k);
-  HISA_CUDA_CHECK_LAUNCH("flat_score_wide_kernel", ctx);
+  launch_pair_scorer<kBlockKV>(a, st, reinterpret_cast<const void*>(&flat_score_wide_kernel),
+                               kThreads, kSmemAlloc, wide_scorer_supports(*a.p), "wide wgmma");
 }
 
 }  // namespace hisa::cuda
