@@ -26,6 +26,11 @@ bound (|A| < k). Scores are float32 sums, not the GPU's FP8 MMA order (ties may 
 
     python3 bench/prefill/threshold_emul.py --method flat --L 32768 --rows 64
     python3 bench/prefill/threshold_emul.py --method hisa --L 32768 --m 64,128,256,512
+    python3 bench/prefill/threshold_emul.py --method hisa --inputs cases/fp8 --cases 10 --m 80,96
+
+--inputs: real captured cases (`python -m hisa.real capture`, docs/real_data.md: FP8 q/k, w,
+k_scale of one causal sequence per case directory) instead of a synthetic workload; rows are
+sampled in each of --cases cases spread over the tree, and the survivors pooled.
 
 Needs the hisa Python package (scripts/test.sh builds one into build/ci/pyenv).
 """
@@ -33,6 +38,7 @@ Needs the hisa Python package (scripts/test.sh builds one into build/ci/pyenv).
 import argparse
 import json
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +157,7 @@ def run_flat(R, a, k):
         for m in ms:
             cols = np.concatenate(R.block_cols(t, R.kept_by_j(t, m)))
             add(f"hisa m={m} exact", keys, bounds(row[cols], k, a.bits), True)
-    print(f"{a.workload} flat rows L={a.L} k={k}: {a.rows} sampled rows of >= {a.min_n} keys "
+    print(f"{a.label} flat rows L={a.L} k={k}: {a.rows} sampled rows of >= {a.min_n} keys "
           f"(A's bound -> scores >= tau in the whole row)")
     return [summary(nm, *acc[nm][:2], k, acc[nm][2]) for nm in names]
 
@@ -190,13 +196,50 @@ def run_hisa(R, a, k):
                         c.append(len(sc) if b is None else survivors(keys, b[pick]))
                         s.append(len(sc))
                         miss[0] += b is None
-        print(f"{a.workload} HISA rows L={a.L} B={R.B} m={m} k={k}: {a.rows} sampled rows "
+        print(f"{a.label} HISA rows L={a.L} B={R.B} m={m} k={k}: {a.rows} sampled rows "
               f"(A = the first kept blocks in J or recency order; scores >= tau among the candidates)")
         for nm, (c, s, miss) in acc.items():
             r = summary(nm, c, s, k, miss[0])  # a row without a bound keeps every candidate
             r["m"] = m
             out.append(r)
     return out
+
+
+def real_cases(tree, count):
+    """(name, workload-like) for `count` FP8 case directories spread over `tree` (or `tree`
+    itself when it is one case)."""
+    root = Path(tree)
+    dirs = [root] if (root / "q.npy").exists() else sorted(d for d in root.iterdir()
+                                                           if (d / "q.npy").exists())
+    if not dirs:
+        raise SystemExit(f"threshold_emul: {tree}: no case directory (q.npy) found")
+    pick = [dirs[i * len(dirs) // count] for i in range(min(count, len(dirs)))]
+    for d in pick:
+        q = np.load(d / "q.npy")
+        if q.dtype != np.uint8:
+            raise SystemExit(f"threshold_emul: {d}: expected FP8 cases (uint8 q), got {q.dtype}")
+        yield d.name, types.SimpleNamespace(dtype="fp8_e4m3", q=q, k=np.load(d / "k.npy"),
+                                            w=np.load(d / "w.npy"),
+                                            k_scale=np.load(d / "k_scale.npy"))
+
+
+def merge(results):
+    """Pool per-case summaries by choice (and m): medians of the per-case medians, max of max."""
+    out = {}
+    for r in results:
+        key = (r["choice"], r.get("m"))
+        out.setdefault(key, []).append(r)
+    pooled = []
+    for (choice, m), rs in out.items():
+        rs = [r for r in rs if r.get("rows")]
+        if not rs:
+            continue
+        pooled.append({"choice": choice, "m": m, "cases": len(rs),
+                       "median_of_medians": float(np.median([r["median"] for r in rs])),
+                       "median_fraction": float(np.median([r["median_fraction"] for r in rs])),
+                       "max": float(max(r["max"] for r in rs)),
+                       "no_bound": int(sum(r["no_bound"] for r in rs))})
+    return pooled
 
 
 def main():
@@ -214,12 +257,27 @@ def main():
     ap.add_argument("--min-n", type=int, default=8193, help="flat: shortest row sampled")
     ap.add_argument("--workload", choices=["structured", "gaussian"], default="structured")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--inputs", help="real FP8 cases (a capture tree or one case directory)")
+    ap.add_argument("--cases", type=int, default=10, help="with --inputs: cases sampled")
     ap.add_argument("--json")
     a = ap.parse_args()
-    make = hisa.make_structured if a.workload == "structured" else hisa.make_gaussian
-    wl = hisa.quantize_fp8(make(T=a.L, S=a.L, seed=1))
-    R = Rows(wl, a.L, a.B)
-    res = run_flat(R, a, a.topk) if a.method == "flat" else run_hisa(R, a, a.topk)
+    run = run_flat if a.method == "flat" else run_hisa
+    a.label = a.workload
+    if a.inputs:
+        res = []
+        for name, wl in real_cases(a.inputs, a.cases):
+            a.L = wl.q.shape[0]
+            a.label = f"real {name}"
+            res += [dict(r, case=name) for r in run(Rows(wl, a.L, a.B), a, a.topk)]
+        print(f"pooled over cases (median of the per-case medians; max of the maxima):")
+        for r in merge(res):
+            print(f"  {r['choice']:24s} m={r['m']}: {r['median_of_medians']:7.0f} "
+                  f"({r['median_fraction']:6.1%} of the row), max {r['max']:.0f} over "
+                  f"{r['cases']} cases" + (f", no bound on {r['no_bound']} rows" if r['no_bound'] else ""))
+    else:
+        make = hisa.make_structured if a.workload == "structured" else hisa.make_gaussian
+        wl = hisa.quantize_fp8(make(T=a.L, S=a.L, seed=1))
+        res = run(Rows(wl, a.L, a.B), a, a.topk)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"args": vars(a), "results": res}, f, indent=1)
