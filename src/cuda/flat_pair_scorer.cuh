@@ -57,6 +57,21 @@ __device__ __forceinline__ void produce_pair_items(const WgArgs& a, int32_t tota
   }
 }
 
+// The pair's head weights a math thread needs (the accumulator columns it holds: heads
+// 8 j + 2 quad + {0, 1} of each query) from the Q stage's weights into registers.
+__device__ __forceinline__ void load_pair_weights(const float* w_stage, int quad, float (&w_a)[16],
+                                                  float (&w_b)[16]) {
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const float2 x = *reinterpret_cast<const float2*>(w_stage + 8 * j + 2 * quad);
+    const float2 y = *reinterpret_cast<const float2*>(w_stage + kPairHeads + 8 * j + 2 * quad);
+    w_a[2 * j] = x.x;
+    w_a[2 * j + 1] = x.y;
+    w_b[2 * j] = y.x;
+    w_b[2 * j + 1] = y.y;
+  }
+}
+
 // Host: plans the chunk's pair items, then launches `kernel(map_q, map_k, WgArgs)` on one CTA
 // per SM with `threads` threads and `smem` bytes. `name` goes into errors.
 template <int kBlockKV>

@@ -99,17 +99,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (has_b) clamped_range(a.ks, a.ke, a.t0 + rb, a.S, lo_b, hi_b);
     float* out_a = logits + ra * a.ld;
     float* out_b = logits + rb * a.ld;
-    // Heads 8j + 2 quad + {0, 1} of each query: the accumulator columns this thread holds.
-    const float* w_stage = reinterpret_cast<const float*>(smem + kSmemW + st * kWBytes);
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const float2 x = *reinterpret_cast<const float2*>(w_stage + 8 * j + 2 * quad);
-      const float2 y = *reinterpret_cast<const float2*>(w_stage + kHeads + 8 * j + 2 * quad);
-      w_a[2 * j] = x.x;
-      w_a[2 * j + 1] = x.y;
-      w_b[2 * j] = y.x;
-      w_b[2 * j + 1] = y.y;
-    }
+    load_pair_weights(reinterpret_cast<const float*>(smem + kSmemW + st * kWBytes), quad, w_a,
+                      w_b);
     const uint32_t q_ab = q_smem + st * kQBytes;  // query a's 64 head rows, then query b's
 
     for (int32_t b = 0; b < it.kv_blocks; ++b, ++kv_iter) {

@@ -155,17 +155,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int st = q_iter % kQStages;
     mbar_wait(rings.q_full(st), (q_iter / kQStages) & 1);
     const ItemInfo it = locate_item<kBlockKV>(a, item);
-    // Heads 8j + 2 quad + {0, 1} of each query: the accumulator columns this thread holds.
-    const float* w_stage = reinterpret_cast<const float*>(smem + kSmemW + st * kWBytes);
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const float2 x = *reinterpret_cast<const float2*>(w_stage + 8 * j + 2 * quad);
-      const float2 y = *reinterpret_cast<const float2*>(w_stage + kHeads + 8 * j + 2 * quad);
-      w_a[2 * j] = x.x;
-      w_a[2 * j + 1] = x.y;
-      w_b[2 * j] = y.x;
-      w_b[2 * j + 1] = y.y;
-    }
+    load_pair_weights(reinterpret_cast<const float*>(smem + kSmemW + st * kWBytes), quad, w_a,
+                      w_b);
     const uint32_t q_a = q_smem + st * kQBytes, q_b = q_a + kHeads * kDim;
 
     for (int32_t b = 0; b < it.kv_blocks; ++b, ++kv_iter) {
